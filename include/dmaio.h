@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libdmaio: asynchronous O_DIRECT file I/O on Linux AIO (libaio), in the
+ * shape of glommio's DmaFile, for kernels without io_uring.
+ *
+ * Conventions (see libdmaio(7)):
+ *  - functions return 0 or a non-negative value, or -errno; errno is never
+ *    the error channel;
+ *  - an async call that returns < 0 never calls its callback; one that
+ *    returns 0 calls it exactly once, later, from dmaio_loop_run*() on the
+ *    loop's thread;
+ *  - every async file operation has a blocking twin named ..._wait; calling
+ *    one from inside a callback returns -EDEADLK;
+ *  - a loop and everything opened on it belong to one thread.
+ */
+#ifndef DMAIO_H
+#define DMAIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DMAIO_VERSION_MAJOR 0
+#define DMAIO_VERSION_MINOR 1
+
+struct dmaio_loop;
+struct dmaio_file;
+struct dmaio_buf;
+struct dmaio_view;
+
+/*
+ * Kernel features the loop found and uses. Each has a fallback that works
+ * on a 3.10 kernel; dmaio_loop_opts.disable forces the fallback.
+ */
+/* Completions are reaped from the mmapped AIO ring (else io_getevents). */
+#define DMAIO_FEAT_USER_REAP      (1ULL << 0)
+/* fdatasync through IOCB_CMD_FDSYNC, 4.18+ (else on a helper thread). */
+#define DMAIO_FEAT_AIO_FDSYNC     (1ULL << 1)
+/* O_DIRECT alignment from statx STATX_DIOALIGN, 6.1+ (else XFS_IOC_DIOINFO,
+ * the block device's logical block size, or 512). */
+#define DMAIO_FEAT_STATX_DIOALIGN (1ULL << 2)
+/* All feature bits this version knows. */
+#define DMAIO_FEAT_ALL            ((1ULL << 3) - 1)
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+
+/* Returns a static description of err (either sign); never NULL. */
+const char *dmaio_strerror(int err);
+
+/*
+ * Returns a description of the last failure of dmaio_loop_new() in this
+ * thread with more to say than dmaio_strerror() (for example which
+ * /proc/sys/fs/aio-max-nr value is needed), or "" if there is none.
+ */
+const char *dmaio_last_error(void);
+
+/* ------------------------------------------------------------------ */
+/* Loop: Linux AIO context + eventfd + a small epoll loop              */
+
+struct dmaio_loop_opts {
+	size_t   size;           /* sizeof(struct dmaio_loop_opts) */
+	unsigned queue_depth;    /* AIO context size; 0: default 128 */
+	unsigned helper_threads; /* threads for blocking syscalls; 0: default 1 */
+	uint64_t disable;        /* DMAIO_FEAT_* bits to force fallbacks off */
+};
+
+/* Fills in every default. */
+void dmaio_loop_opts_init(struct dmaio_loop_opts *o);
+/* Returns 0 and a new loop in *out, or -errno (o NULL: defaults). */
+int dmaio_loop_new(struct dmaio_loop **out, const struct dmaio_loop_opts *o);
+/*
+ * Frees the loop. Operations still pending are waited for and their
+ * callbacks are not called; files still open are closed.
+ */
+void dmaio_loop_free(struct dmaio_loop *loop);
+/* Runs until nothing is pending or watched, or dmaio_loop_stop(): 0 or -errno. */
+int dmaio_loop_run(struct dmaio_loop *loop);
+/* Makes dmaio_loop_run() return after the current iteration. */
+void dmaio_loop_stop(struct dmaio_loop *loop);
+/*
+ * Runs one iteration, waiting up to timeout_ms (-1: until something
+ * happens, 0: not at all). Returns the number of callbacks run, or -errno.
+ */
+int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms);
+/* Returns the epoll fd: readable when dmaio_loop_run_once() has work. */
+int dmaio_loop_fd(struct dmaio_loop *loop);
+/* Returns the DMAIO_FEAT_* bits in use. */
+uint64_t dmaio_loop_features(struct dmaio_loop *loop);
+/* Returns the number of operations submitted and not yet called back. */
+size_t dmaio_loop_pending(const struct dmaio_loop *loop);
+
+/* events: EPOLLIN/EPOLLOUT bits as given; ERR/HUP are always reported. */
+typedef void (*dmaio_watch_cb)(void *arg, int fd, uint32_t events);
+/* Watches fd for events (again: replaces events, cb and arg). 0 or -errno. */
+int dmaio_loop_watch(struct dmaio_loop *loop, int fd, uint32_t events,
+		     dmaio_watch_cb cb, void *arg);
+/* Stops watching fd: 0, or -ENOENT if it is not watched. */
+int dmaio_loop_unwatch(struct dmaio_loop *loop, int fd);
+
+/* ------------------------------------------------------------------ */
+/* Buffers and read results                                            */
+
+/* Returns a buffer aligned for f's O_DIRECT I/O, or NULL (out of memory, or size 0). */
+struct dmaio_buf *dmaio_file_alloc_buf(struct dmaio_file *f, size_t size);
+/* Returns the buffer's memory. */
+void *dmaio_buf_data(struct dmaio_buf *b);
+/* Returns the number of bytes a write of b writes. */
+size_t dmaio_buf_size(const struct dmaio_buf *b);
+/* Shrinks the size written to size: 0, or -EINVAL if larger. */
+int dmaio_buf_trim(struct dmaio_buf *b, size_t size);
+/* Takes a reference; returns b. */
+struct dmaio_buf *dmaio_buf_ref(struct dmaio_buf *b);
+/* Drops a reference; the last one frees the buffer. */
+void dmaio_buf_unref(struct dmaio_buf *b);
+
+/* Returns the first byte of the view (valid while the view is held). */
+const void *dmaio_view_data(const struct dmaio_view *v);
+/* Returns the number of bytes in the view. */
+size_t dmaio_view_len(const struct dmaio_view *v);
+/* Returns a new view of [off, off + len) of v, or NULL: out of range or memory. */
+struct dmaio_view *dmaio_view_slice(const struct dmaio_view *v, size_t off,
+				    size_t len);
+/* Releases the view (and the buffer, if it was the last holder). */
+void dmaio_view_release(struct dmaio_view *v);
+
+/* ------------------------------------------------------------------ */
+/* DmaFile                                                             */
+
+typedef void (*dmaio_cb)(void *arg, int64_t res);
+typedef void (*dmaio_open_cb)(void *arg, struct dmaio_file *f, int err);
+/* v is NULL when res < 0; the receiver owns v. */
+typedef void (*dmaio_read_cb)(void *arg, struct dmaio_view *v, int64_t res);
+
+/* Opens path read-only. */
+int dmaio_file_open(struct dmaio_loop *l, const char *path, dmaio_open_cb cb,
+		    void *arg);
+/* Opens path read-write, creating (0644) or truncating it. */
+int dmaio_file_create(struct dmaio_loop *l, const char *path, dmaio_open_cb cb,
+		      void *arg);
+/* Opens path with POSIX O_* flags; O_DIRECT is implied. */
+int dmaio_file_open_flags(struct dmaio_loop *l, const char *path, int oflags,
+			  mode_t mode, dmaio_open_cb cb, void *arg);
+
+/* Returns v rounded up to the file's alignment. */
+uint64_t dmaio_file_align_up(const struct dmaio_file *f, uint64_t v);
+/* Returns v rounded down to the file's alignment. */
+uint64_t dmaio_file_align_down(const struct dmaio_file *f, uint64_t v);
+/* Returns the O_DIRECT position and size alignment (a power of two >= 512). */
+size_t dmaio_file_alignment(const struct dmaio_file *f);
+/* Returns 1 if a and b are the same device and inode, else 0. */
+int dmaio_file_is_same(const struct dmaio_file *a, const struct dmaio_file *b);
+/* Returns 1 for O_DIRECT, 0 for the buffered fallback. */
+int dmaio_file_is_direct(const struct dmaio_file *f);
+/* Returns the file descriptor, or -EBADF once close was submitted. */
+int dmaio_file_fd(const struct dmaio_file *f);
+/* Returns the path the file was opened (or renamed) with; NULL if none. */
+const char *dmaio_file_path(const struct dmaio_file *f);
+/* Returns the largest single I/O the device takes (larger ones are split). */
+size_t dmaio_file_max_io(const struct dmaio_file *f);
+
+/* res: bytes written (short writes are reported, not hidden). */
+int dmaio_file_write_at(struct dmaio_file *f, struct dmaio_buf *b,
+			uint64_t pos, dmaio_cb cb, void *arg);
+/* pos must be aligned; the view is clamped like dmaio_file_read_at's. */
+int dmaio_file_read_at_aligned(struct dmaio_file *f, uint64_t pos, size_t size,
+			       dmaio_read_cb cb, void *arg);
+/* Any pos and size: a zero-copy view of [pos, min(pos + size, EOF)). */
+int dmaio_file_read_at(struct dmaio_file *f, uint64_t pos, size_t size,
+		       dmaio_read_cb cb, void *arg);
+int dmaio_file_fdatasync(struct dmaio_file *f, dmaio_cb cb, void *arg);
+/* fallocate(mode 0, 0, size). */
+int dmaio_file_pre_allocate(struct dmaio_file *f, uint64_t size, dmaio_cb cb,
+			    void *arg);
+/* Sets and verifies an extent-size hint (0 clears it). */
+int dmaio_file_hint_extent_size(struct dmaio_file *f, size_t size, dmaio_cb cb,
+				void *arg);
+int dmaio_file_truncate(struct dmaio_file *f, uint64_t size, dmaio_cb cb,
+			void *arg);
+/* On success dmaio_file_path() returns new_path. */
+int dmaio_file_rename(struct dmaio_file *f, const char *new_path, dmaio_cb cb,
+		      void *arg);
+/* Unlinks the path; the open file stays usable until closed. */
+int dmaio_file_remove(struct dmaio_file *f, dmaio_cb cb, void *arg);
+/* res: the file's size in bytes. */
+int dmaio_file_size(struct dmaio_file *f, dmaio_cb cb, void *arg);
+/* Waits for the file's in-flight operations, then closes and frees it. */
+int dmaio_file_close(struct dmaio_file *f, dmaio_cb cb, void *arg);
+/* Punches a hole: fallocate(PUNCH_HOLE | KEEP_SIZE, pos, len). */
+int dmaio_file_deallocate(struct dmaio_file *f, uint64_t pos, uint64_t len,
+			  dmaio_cb cb, void *arg);
+
+/* Blocking twins: submit, run the loop until done, return the result. */
+int dmaio_file_open_wait(struct dmaio_loop *l, const char *path,
+			 struct dmaio_file **out);
+int dmaio_file_create_wait(struct dmaio_loop *l, const char *path,
+			   struct dmaio_file **out);
+int dmaio_file_open_flags_wait(struct dmaio_loop *l, const char *path,
+			       int oflags, mode_t mode,
+			       struct dmaio_file **out);
+int64_t dmaio_file_write_at_wait(struct dmaio_file *f, struct dmaio_buf *b,
+				 uint64_t pos);
+int64_t dmaio_file_read_at_aligned_wait(struct dmaio_file *f, uint64_t pos,
+					size_t size, struct dmaio_view **out);
+int64_t dmaio_file_read_at_wait(struct dmaio_file *f, uint64_t pos,
+				size_t size, struct dmaio_view **out);
+int dmaio_file_fdatasync_wait(struct dmaio_file *f);
+int dmaio_file_pre_allocate_wait(struct dmaio_file *f, uint64_t size);
+int dmaio_file_hint_extent_size_wait(struct dmaio_file *f, size_t size);
+int dmaio_file_truncate_wait(struct dmaio_file *f, uint64_t size);
+int dmaio_file_rename_wait(struct dmaio_file *f, const char *new_path);
+int dmaio_file_remove_wait(struct dmaio_file *f);
+int64_t dmaio_file_size_wait(struct dmaio_file *f);
+int dmaio_file_close_wait(struct dmaio_file *f);
+int dmaio_file_deallocate_wait(struct dmaio_file *f, uint64_t pos,
+			       uint64_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DMAIO_H */

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Linux AIO context: setup with a useful error when aio-max-nr is too
+ * small, and batched submission that never puts more iocbs in the kernel
+ * than the context holds.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+/* iocbs handed to one io_submit call at most */
+#define SUBMIT_BATCH 256
+/* io_submit EAGAIN with nothing in flight: retries before giving up */
+#define MAX_IDLE_EAGAIN 100
+
+static long read_proc_long(const char *path)
+{
+	FILE *fp = fopen(path, "re");
+	long v = -1;
+
+	if (fp) {
+		if (fscanf(fp, "%ld", &v) != 1)
+			v = -1;
+		fclose(fp);
+	}
+	return v;
+}
+
+static void explain_eagain(unsigned depth)
+{
+	long nr = read_proc_long("/proc/sys/fs/aio-nr");
+	long max = read_proc_long("/proc/sys/fs/aio-max-nr");
+	long cpus = sysconf(_SC_NPROCESSORS_CONF);
+	long want;
+
+	/*
+	 * What a context counts against aio-max-nr varies: n on recent
+	 * kernels, up to max(n, 4 * CPUs) * 2 on 3.x. Ask for the larger.
+	 */
+	want = (long)depth > 4 * cpus ? (long)depth : 4 * cpus;
+	want *= 2;
+	dmaio__set_last_error(
+		"io_setup(%u): EAGAIN: /proc/sys/fs/aio-max-nr is %ld with %ld "
+		"in use (/proc/sys/fs/aio-nr); this context needs %u to %ld "
+		"more: raise it to at least %ld (sysctl -w fs.aio-max-nr=%ld) "
+		"or use a smaller queue_depth",
+		depth, max, nr, depth, want, nr + want, nr + want);
+}
+
+int dmaio__aio_setup(struct dmaio_loop *loop)
+{
+	int ret;
+
+	loop->aio_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (loop->aio_efd < 0)
+		return -errno;
+	ret = io_setup(loop->depth, &loop->ctx);
+	if (ret < 0) {
+		loop->ctx = 0;
+		if (ret == -EAGAIN)
+			explain_eagain(loop->depth);
+		else
+			dmaio__set_last_error("io_setup(%u): %s", loop->depth,
+					      dmaio_strerror(ret));
+		return ret;
+	}
+	return 0;
+}
+
+void dmaio__aio_teardown(struct dmaio_loop *loop)
+{
+	/* io_destroy waits for what the kernel still has */
+	if (loop->ctx)
+		io_destroy(loop->ctx);
+	loop->ctx = 0;
+	loop->ring = NULL;
+	if (loop->aio_efd >= 0)
+		close(loop->aio_efd);
+	loop->aio_efd = -1;
+}
+
+void dmaio__aio_queue(struct dmaio_loop *loop, struct dmaio__op *op)
+{
+	op->iocb.data = op;
+	io_set_eventfd(&op->iocb, loop->aio_efd);
+	dmaio__opq_push(&loop->subq, op);
+}
+
+/*
+ * io_submit returns how many it took; an error on iocb k > 0 shows only as
+ * a short count, and the next call reports that iocb's error. So: a short
+ * count leaves the rest queued, EAGAIN waits for completions, any other
+ * error belongs to the first iocb alone.
+ */
+void dmaio__aio_flush(struct dmaio_loop *loop)
+{
+	struct iocb *iocbs[SUBMIT_BATCH];
+
+	while (loop->subq.n && loop->inflight < loop->depth) {
+		struct dmaio__op *op = loop->subq.head;
+		unsigned room = loop->depth - loop->inflight;
+		int i, n = 0, ret;
+
+		while (op && n < SUBMIT_BATCH && (unsigned)n < room) {
+			iocbs[n++] = &op->iocb;
+			op = op->next;
+		}
+		ret = io_submit(loop->ctx, n, iocbs);
+		if (ret > 0) {
+			for (i = 0; i < ret; i++)
+				dmaio__opq_pop(&loop->subq);
+			loop->inflight += ret;
+			loop->eagain_streak = 0;
+			continue;
+		}
+		if (ret == -EINTR)
+			continue;
+		if (ret == -EAGAIN || ret == 0) {
+			/*
+			 * No request slots. Completions will free some; with
+			 * nothing in flight, retry a while (the loop polls with
+			 * a short timeout), then fail rather than hang.
+			 */
+			if (loop->inflight)
+				break;
+			if (++loop->eagain_streak <= MAX_IDLE_EAGAIN)
+				break;
+			ret = -EAGAIN;
+		}
+		loop->eagain_streak = 0;
+		op = dmaio__opq_pop(&loop->subq);
+		dmaio__defer(op, ret);
+	}
+}

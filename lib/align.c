@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * O_DIRECT alignment discovery, best source first:
+ *  1. statx STATX_DIOALIGN (6.1+, where the file system reports it);
+ *  2. XFS_IOC_DIOINFO (XFS on any kernel);
+ *  3. the logical block size of the device holding the file, found
+ *     through /sys/dev/block/MAJ:MIN (a partition's queue/ is its
+ *     parent's; device-mapper and NVMe devices have their own);
+ *  4. 512.
+ * Never below 512; always a power of two. The largest request comes from
+ * the same device's queue/max_sectors_kb.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+#ifndef STATX_DIOALIGN
+#define STATX_DIOALIGN 0x00002000U
+#endif
+
+/* XFS's ioctl, defined here so that no xfsprogs headers are needed. */
+struct dmaio__dioattr {
+	uint32_t d_mem;
+	uint32_t d_miniosz;
+	uint32_t d_maxiosz;
+};
+#define DMAIO_XFS_IOC_DIOINFO _IOR('X', 30, struct dmaio__dioattr)
+
+/* The kernel's struct statx (stable ABI); old headers lack it. */
+struct dmaio__statx {
+	uint32_t stx_mask;
+	uint32_t stx_blksize;
+	uint64_t stx_attributes;
+	uint32_t stx_nlink;
+	uint32_t stx_uid;
+	uint32_t stx_gid;
+	uint16_t stx_mode;
+	uint16_t spare0;
+	uint64_t stx_ino;
+	uint64_t stx_size;
+	uint64_t stx_blocks;
+	uint64_t stx_attributes_mask;
+	unsigned char times[4][16];
+	uint32_t stx_rdev_major;
+	uint32_t stx_rdev_minor;
+	uint32_t stx_dev_major;
+	uint32_t stx_dev_minor;
+	uint64_t stx_mnt_id;
+	uint32_t stx_dio_mem_align;
+	uint32_t stx_dio_offset_align;
+	uint64_t spare3[12];
+};
+
+static int is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+static unsigned long read_sys_ulong(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	unsigned long v = 0;
+	FILE *fp;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path))
+		return 0;
+	fp = fopen(path, "re");
+	if (!fp)
+		return 0;
+	if (fscanf(fp, "%lu", &v) != 1)
+		v = 0;
+	fclose(fp);
+	return v;
+}
+
+/*
+ * Finds the queue/ directory of the block device dev: the device's own,
+ * or, for a partition, its parent disk's.
+ */
+static int queue_dir(dev_t dev, char *out, size_t outlen)
+{
+	char link[64], real[PATH_MAX];
+	char *slash;
+	size_t n;
+
+	if (major(dev) == 0)
+		return -ENODEV; /* tmpfs, overlay, NFS...: no block device */
+	snprintf(link, sizeof(link), "/sys/dev/block/%u:%u", major(dev),
+		 minor(dev));
+	if (!realpath(link, real))
+		return -errno;
+	n = strlen(real);
+	if (n + sizeof("/queue") > outlen)
+		return -ENAMETOOLONG;
+	memcpy(out, real, n);
+	memcpy(out + n, "/queue", sizeof("/queue"));
+	if (access(out, F_OK) == 0)
+		return 0;
+	/* a partition: the queue is its disk's, one level up */
+	slash = strrchr(real, '/');
+	if (!slash)
+		return -ENOENT;
+	n = (size_t)(slash - real);
+	memcpy(out + n, "/queue", sizeof("/queue"));
+	if (access(out, F_OK) == 0)
+		return 0;
+	out[0] = '\0';
+	return -ENOENT;
+}
+
+static int from_statx(struct dmaio_file *f)
+{
+	struct dmaio__statx stx;
+
+	memset(&stx, 0, sizeof(stx));
+	if (dmaio__statx(f->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx))
+		return 0;
+	if (!(stx.stx_mask & STATX_DIOALIGN) || !stx.stx_dio_offset_align)
+		return 0;
+	f->align = stx.stx_dio_offset_align;
+	f->mem_align = stx.stx_dio_mem_align;
+	f->align_source = "statx";
+	return 1;
+}
+
+static int from_xfs(struct dmaio_file *f)
+{
+	struct dmaio__dioattr da;
+
+	if (ioctl(f->fd, DMAIO_XFS_IOC_DIOINFO, &da))
+		return 0;
+	f->align = da.d_miniosz;
+	f->mem_align = da.d_mem;
+	f->align_source = "xfs-dioinfo";
+	return 1;
+}
+
+static int from_block_device(struct dmaio_file *f, const char *qdir)
+{
+	unsigned long lbs;
+	int bsz;
+
+	if (qdir[0]) {
+		lbs = read_sys_ulong(qdir, "logical_block_size");
+		if (lbs) {
+			f->align = lbs;
+			f->align_source = "block-device";
+			return 1;
+		}
+	}
+	/* the file is a block device itself */
+	if (ioctl(f->fd, BLKSSZGET, &bsz) == 0 && bsz > 0) {
+		f->align = (size_t)bsz;
+		f->align_source = "block-device";
+		return 1;
+	}
+	return 0;
+}
+
+void dmaio__file_discover(struct dmaio_file *f, uint64_t features)
+{
+	char qdir[PATH_MAX] = "";
+	unsigned long kb;
+	struct stat st;
+
+	f->align = f->mem_align = DMAIO_MIN_ALIGN;
+	f->max_io = DMAIO_DEFAULT_MAX_IO;
+	f->align_source = "default";
+	if (fstat(f->fd, &st) == 0)
+		queue_dir(S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev, qdir,
+			  sizeof(qdir));
+	kb = qdir[0] ? read_sys_ulong(qdir, "max_sectors_kb") : 0;
+	if (kb)
+		f->max_io = kb * 1024;
+
+	if (!f->direct) {
+		f->align_source = "buffered";
+	} else if (!((features & DMAIO_FEAT_STATX_DIOALIGN) && from_statx(f)) &&
+		   !from_xfs(f) && !from_block_device(f, qdir)) {
+		/* 512 it is */
+	}
+	if (!is_pow2(f->align) || f->align < DMAIO_MIN_ALIGN)
+		f->align = DMAIO_MIN_ALIGN;
+	if (!is_pow2(f->mem_align) || f->mem_align < DMAIO_MIN_ALIGN)
+		f->mem_align = DMAIO_MIN_ALIGN;
+	if (f->max_io < f->align)
+		f->max_io = f->align;
+	f->max_io &= ~(f->align - 1);
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Run-time probes of what the kernel gives us, in one file, so the story
+ * of what an old kernel lacks reads in one place:
+ *
+ *  - DMAIO_FEAT_USER_REAP: the mmapped completion ring (all kernels with
+ *    magic 0xa10a10a1 and no incompatible features; not under valgrind).
+ *    Fallback: io_getevents.
+ *  - DMAIO_FEAT_AIO_FDSYNC: IOCB_CMD_FDSYNC, 4.18+. Older kernels refuse
+ *    it at io_submit with EINVAL. Fallback: fdatasync on a helper thread.
+ *  - DMAIO_FEAT_STATX_DIOALIGN: statx (4.11+, glibc wrapper only from
+ *    2.28, so through syscall()); STATX_DIOALIGN answers from 6.1 on, where
+ *    the file system knows. Fallback: XFS_IOC_DIOINFO, the block device's
+ *    logical block size, 512.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/valgrind.h>
+#endif
+
+/* Old headers (RHEL 7's) lack these syscall numbers. */
+#if !HAVE_DECL_SYS_STATX
+#if defined(__x86_64__)
+#define SYS_statx 332
+#elif defined(__aarch64__)
+#define SYS_statx 291
+#elif defined(__powerpc64__)
+#define SYS_statx 383
+#elif defined(__s390x__)
+#define SYS_statx 379
+#endif
+#endif
+
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+
+int dmaio__running_on_valgrind(void)
+{
+	const char *p;
+
+#ifdef RUNNING_ON_VALGRIND
+	if (RUNNING_ON_VALGRIND)
+		return 1;
+#endif
+	/* built without valgrind.h: its preload library gives it away */
+	p = getenv("LD_PRELOAD");
+	return p && strstr(p, "vgpreload") != NULL;
+}
+
+long dmaio__statx(int dirfd, const char *path, int flags, unsigned mask,
+		  void *statxbuf)
+{
+#ifdef SYS_statx
+	long r = syscall(SYS_statx, dirfd, path, flags, mask, statxbuf);
+
+	return r < 0 ? -errno : r;
+#else
+	(void)dirfd; (void)path; (void)flags; (void)mask; (void)statxbuf;
+	return -ENOSYS;
+#endif
+}
+
+static int probe_statx(void)
+{
+	unsigned char buf[256];
+
+	return dmaio__statx(AT_FDCWD, "/", 0, 0, buf) == 0;
+}
+
+/*
+ * Submit one IOCB_CMD_FDSYNC on a memfd. Kernels before 4.18 refuse the
+ * opcode at io_submit with EINVAL; memfd itself is 3.17+, so a kernel
+ * without memfd has no AIO fdsync either.
+ */
+static int probe_aio_fdsync(struct dmaio_loop *loop)
+{
+#ifdef SYS_memfd_create
+	struct iocb cb, *cbs[1] = { &cb };
+	struct io_event ev;
+	struct timespec ts = { 5, 0 };
+	int fd, ok = 0;
+
+	fd = (int)syscall(SYS_memfd_create, "dmaio-probe", 0);
+	if (fd < 0)
+		return 0;
+	io_prep_fdsync(&cb, fd);
+	if (io_submit(loop->ctx, 1, cbs) == 1) {
+		if (io_getevents(loop->ctx, 1, 1, &ev, &ts) == 1)
+			ok = (long)ev.res == 0;
+	}
+	close(fd);
+	return ok;
+#else
+	(void)loop;
+	return 0;
+#endif
+}
+
+uint64_t dmaio__probe_features(struct dmaio_loop *loop, uint64_t disable)
+{
+	uint64_t f = 0;
+
+	if (!(disable & DMAIO_FEAT_USER_REAP) && !dmaio__running_on_valgrind())
+		f |= DMAIO_FEAT_USER_REAP;
+	if (!(disable & DMAIO_FEAT_AIO_FDSYNC) && probe_aio_fdsync(loop))
+		f |= DMAIO_FEAT_AIO_FDSYNC;
+	if (!(disable & DMAIO_FEAT_STATX_DIOALIGN) && probe_statx())
+		f |= DMAIO_FEAT_STATX_DIOALIGN;
+	return f;
+}

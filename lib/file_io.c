@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reads, writes and fdatasync. A read of any range reads the enclosing
+ * aligned range into one buffer and hands back a view of exactly the
+ * bytes asked for that the kernel returned: one I/O, no copy. Requests
+ * larger than the device takes are split into parts that complete as one.
+ * Buffered-fallback files do their I/O on the helper threads, since
+ * io_submit on them would block the loop.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ */
+/* launching: one iocb, several parts, or a helper thread              */
+
+static void prep_rw(struct iocb *cb, int opcode, int fd, void *data,
+		    size_t len, uint64_t pos)
+{
+	if (opcode == IO_CMD_PREAD)
+		io_prep_pread(cb, fd, data, len, (long long)pos);
+	else
+		io_prep_pwrite(cb, fd, data, len, (long long)pos);
+}
+
+/*
+ * A part ends the whole request when it is the last one. The result is the
+ * bytes the parts made contiguous from the start, or the first error.
+ */
+static void part_done(struct dmaio__op *part, int64_t res)
+{
+	struct dmaio__op *op = part->parent;
+
+	if (res < 0) {
+		if (!op->part_err)
+			op->part_err = res;
+	} else if ((uint64_t)res < part->io_len &&
+		   part->io_pos + (uint64_t)res < op->short_end) {
+		op->short_end = part->io_pos + (uint64_t)res;
+	}
+	dmaio__op_put(op->loop, part);
+	if (--op->parts_left)
+		return;
+	op->done(op, op->part_err ? op->part_err
+				  : (int64_t)(op->short_end - op->io_pos));
+}
+
+static void start_parts(struct dmaio__op *op)
+{
+	struct dmaio_file *f = op->file;
+	uint64_t off;
+
+	op->short_end = op->io_pos + op->io_len;
+	op->parts_left = 1; /* held until every part is queued */
+	for (off = 0; off < op->io_len; off += f->max_io) {
+		struct dmaio__op *part = dmaio__op_get(op->loop);
+		size_t len = op->io_len - off < f->max_io ? op->io_len - off
+							  : f->max_io;
+
+		if (!part) {
+			op->part_err = -ENOMEM;
+			break;
+		}
+		part->parent = op;
+		part->done = part_done;
+		part->io_pos = op->io_pos + off;
+		part->io_len = len;
+		prep_rw(&part->iocb, op->opcode, f->fd,
+			(char *)op->buf->data + off, len, part->io_pos);
+		op->parts_left++;
+		dmaio__aio_queue(op->loop, part);
+	}
+	if (--op->parts_left == 0)
+		dmaio__defer(op, op->part_err);
+}
+
+/* Buffered fallback: the page cache may return less; ask again. */
+static int64_t buffered_rw_work(struct dmaio__op *op)
+{
+	int fd = op->file->fd;
+	char *p = op->buf->data;
+	size_t done = 0;
+
+	while (done < op->io_len) {
+		ssize_t n;
+
+		if (op->opcode == IO_CMD_PREAD)
+			n = pread(fd, p + done, op->io_len - done,
+				  (off_t)(op->io_pos + done));
+		else
+			n = pwrite(fd, p + done, op->io_len - done,
+				   (off_t)(op->io_pos + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return done ? (int64_t)done : -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (int64_t)done;
+}
+
+static void rw_start(struct dmaio__op *op)
+{
+	struct dmaio_file *f = op->file;
+
+	if (!f->direct) {
+		op->work = buffered_rw_work;
+		dmaio__helper_submit(op->loop, op);
+	} else if (op->io_len > f->max_io) {
+		start_parts(op);
+	} else {
+		prep_rw(&op->iocb, op->opcode, f->fd, op->buf->data,
+			op->io_len, op->io_pos);
+		dmaio__aio_queue(op->loop, op);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* write_at                                                            */
+
+static void write_finish(struct dmaio__op *op, int64_t res)
+{
+	dmaio_buf_unref(op->buf);
+	dmaio__call_cb(op->loop, op->u.cb, op->arg, res);
+}
+
+DMAIO_EXPORT int dmaio_file_write_at(struct dmaio_file *f, struct dmaio_buf *b,
+				     uint64_t pos, dmaio_cb cb, void *arg)
+{
+	struct dmaio__op *op;
+	size_t size;
+	int ret = dmaio__file_check(f);
+
+	if (ret)
+		return ret;
+	if (!b)
+		return -EINVAL;
+	if (f->accmode == O_RDONLY)
+		return -EBADF;
+	size = b->size;
+	if (!size || (pos | size) & (f->align - 1) ||
+	    ((uintptr_t)b->data & (f->mem_align - 1)))
+		return -EINVAL;
+	if (pos > INT64_MAX || size > INT64_MAX - pos)
+		return -EOVERFLOW;
+	op = dmaio__file_op(f, write_finish, arg);
+	if (!op)
+		return -ENOMEM;
+	op->u.cb = cb;
+	/* the kernel has the buffer until we are called back */
+	op->buf = dmaio_buf_ref(b);
+	op->opcode = IO_CMD_PWRITE;
+	op->io_pos = pos;
+	op->io_len = size;
+	op->start = rw_start;
+	dmaio__file_start(op);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* read_at, read_at_aligned                                            */
+
+static void read_finish(struct dmaio__op *op, int64_t res)
+{
+	struct dmaio_loop *loop = op->loop;
+	struct dmaio_view *v = NULL;
+
+	if (res >= 0) {
+		/* only bytes the kernel returned, only bytes asked for */
+		uint64_t skip = op->pos - op->io_pos;
+		uint64_t n = (uint64_t)res > skip ? (uint64_t)res - skip : 0;
+
+		if (n > op->len)
+			n = op->len;
+		v = dmaio__view_new(op->buf, (size_t)skip, (size_t)n);
+		res = v ? (int64_t)n : -ENOMEM;
+	}
+	dmaio_buf_unref(op->buf);
+	if (!op->u.read_cb || loop->freeing) {
+		dmaio_view_release(v);
+		return;
+	}
+	dmaio__cb_enter(loop);
+	op->u.read_cb(op->arg, v, res);
+	dmaio__cb_leave(loop);
+}
+
+static int read_submit(struct dmaio_file *f, uint64_t pos, size_t size,
+		       int aligned, dmaio_read_cb cb, void *arg)
+{
+	struct dmaio__op *op;
+	struct dmaio_buf *b;
+	uint64_t start, end;
+	int ret = dmaio__file_check(f);
+
+	if (ret)
+		return ret;
+	if (f->accmode == O_WRONLY)
+		return -EBADF;
+	if (!size)
+		return -EINVAL;
+	if (pos > INT64_MAX || size > INT64_MAX - pos)
+		return -EOVERFLOW;
+	if (aligned && (pos & (f->align - 1)))
+		return -EINVAL;
+	start = dmaio_file_align_down(f, pos);
+	end = dmaio_file_align_up(f, pos + size);
+	if (end > INT64_MAX || end - start > SIZE_MAX)
+		return -EOVERFLOW;
+	b = dmaio__buf_alloc(f->loop->pool, (size_t)(end - start), f->mem_align);
+	if (!b)
+		return -ENOMEM;
+	op = dmaio__file_op(f, read_finish, arg);
+	if (!op) {
+		dmaio_buf_unref(b);
+		return -ENOMEM;
+	}
+	op->u.read_cb = cb;
+	op->buf = b;
+	op->opcode = IO_CMD_PREAD;
+	op->pos = pos;
+	op->len = size;
+	op->io_pos = start;
+	op->io_len = (size_t)(end - start);
+	op->start = rw_start;
+	dmaio__file_start(op);
+	return 0;
+}
+
+DMAIO_EXPORT int dmaio_file_read_at(struct dmaio_file *f, uint64_t pos,
+				    size_t size, dmaio_read_cb cb, void *arg)
+{
+	return read_submit(f, pos, size, 0, cb, arg);
+}
+
+DMAIO_EXPORT int dmaio_file_read_at_aligned(struct dmaio_file *f, uint64_t pos,
+					    size_t size, dmaio_read_cb cb,
+					    void *arg)
+{
+	return read_submit(f, pos, size, 1, cb, arg);
+}
+
+/* ------------------------------------------------------------------ */
+/* fdatasync                                                           */
+
+static int64_t fdatasync_work(struct dmaio__op *op)
+{
+	return fdatasync(op->file->fd) ? -errno : 0;
+}
+
+static void fdatasync_start(struct dmaio__op *op)
+{
+	if (op->loop->features & DMAIO_FEAT_AIO_FDSYNC) {
+		io_prep_fdsync(&op->iocb, op->file->fd);
+		dmaio__aio_queue(op->loop, op);
+	} else {
+		op->work = fdatasync_work;
+		dmaio__helper_submit(op->loop, op);
+	}
+}
+
+DMAIO_EXPORT int dmaio_file_fdatasync(struct dmaio_file *f, dmaio_cb cb,
+				      void *arg)
+{
+	struct dmaio__op *op;
+	int ret = dmaio__file_check(f);
+
+	if (ret)
+		return ret;
+	op = dmaio__file_op(f, dmaio__finish_cb, arg);
+	if (!op)
+		return -ENOMEM;
+	op->u.cb = cb;
+	op->start = fdatasync_start;
+	dmaio__file_start(op);
+	return 0;
+}

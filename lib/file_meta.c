@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Metadata operations: fallocate, hole punching, extent-size hints,
+ * truncate, rename, remove, size. Each is a blocking syscall, so each runs
+ * on a helper thread; those that change the file's blocks or name are
+ * barriers (see file.c).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <linux/falloc.h>
+
+/* Old headers (before 4.5) have only XFS's names for the same ioctls. */
+#if !HAVE_STRUCT_FSXATTR
+struct fsxattr {
+	uint32_t fsx_xflags;
+	uint32_t fsx_extsize;
+	uint32_t fsx_nextents;
+	uint32_t fsx_projid;
+	uint32_t fsx_cowextsize;
+	unsigned char fsx_pad[8];
+};
+#endif
+#if !HAVE_DECL_FS_IOC_FSGETXATTR
+#define FS_IOC_FSGETXATTR _IOR('X', 31, struct fsxattr)
+#endif
+#if !HAVE_DECL_FS_IOC_FSSETXATTR
+#define FS_IOC_FSSETXATTR _IOW('X', 32, struct fsxattr)
+#endif
+#if !HAVE_DECL_FS_XFLAG_EXTSIZE
+#define FS_XFLAG_EXTSIZE 0x00000800
+#endif
+#ifndef FALLOC_FL_KEEP_SIZE
+#define FALLOC_FL_KEEP_SIZE 0x01
+#endif
+#ifndef FALLOC_FL_PUNCH_HOLE
+#define FALLOC_FL_PUNCH_HOLE 0x02
+#endif
+
+/* Submits a metadata operation whose callback is a plain dmaio_cb. */
+static int meta_submit(struct dmaio_file *f, dmaio__work_fn work, int barrier,
+		       uint64_t a, uint64_t b, dmaio_cb cb, void *arg)
+{
+	struct dmaio__op *op = dmaio__file_op(f, dmaio__finish_cb, arg);
+
+	if (!op)
+		return -ENOMEM;
+	op->u.cb = cb;
+	op->work = work;
+	op->barrier = barrier;
+	op->pos = a;
+	op->arg64 = b;
+	dmaio__file_start(op);
+	return 0;
+}
+
+static int check_writable(const struct dmaio_file *f)
+{
+	int ret = dmaio__file_check(f);
+
+	if (ret)
+		return ret;
+	return f->accmode == O_RDONLY ? -EBADF : 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static int64_t fallocate_work(struct dmaio__op *op)
+{
+	if (fallocate(op->file->fd, 0, 0, (off_t)op->arg64))
+		return errno == ENOSYS ? -EOPNOTSUPP : -errno;
+	return 0;
+}
+
+DMAIO_EXPORT int dmaio_file_pre_allocate(struct dmaio_file *f, uint64_t size,
+					 dmaio_cb cb, void *arg)
+{
+	int ret = check_writable(f);
+
+	if (ret)
+		return ret;
+	if (!size)
+		return -EINVAL;
+	if (size > INT64_MAX)
+		return -EOVERFLOW;
+	return meta_submit(f, fallocate_work, 1, 0, size, cb, arg);
+}
+
+static int64_t punch_work(struct dmaio__op *op)
+{
+	if (fallocate(op->file->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)op->pos, (off_t)op->arg64))
+		return errno == ENOSYS ? -EOPNOTSUPP : -errno;
+	return 0;
+}
+
+DMAIO_EXPORT int dmaio_file_deallocate(struct dmaio_file *f, uint64_t pos,
+				       uint64_t len, dmaio_cb cb, void *arg)
+{
+	int ret = check_writable(f);
+
+	if (ret)
+		return ret;
+	if (!len)
+		return -EINVAL;
+	if (pos > INT64_MAX || len > INT64_MAX - pos)
+		return -EOVERFLOW;
+	return meta_submit(f, punch_work, 1, pos, len, cb, arg);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int xattr_err(int err)
+{
+	/* no such ioctl on this file system */
+	return err == ENOTTY || err == ENOSYS ? -EOPNOTSUPP : -err;
+}
+
+/*
+ * Read, modify, write back (writing blindly would clear the project id
+ * and other flags), then read again: ext4 takes the ioctl and drops the
+ * hint, which must not pass for success.
+ */
+static int64_t extsize_work(struct dmaio__op *op)
+{
+	int fd = op->file->fd;
+	uint32_t size = (uint32_t)op->arg64;
+	struct fsxattr a;
+
+	memset(&a, 0, sizeof(a));
+	if (ioctl(fd, FS_IOC_FSGETXATTR, &a))
+		return xattr_err(errno);
+	if (size)
+		a.fsx_xflags |= FS_XFLAG_EXTSIZE;
+	else
+		a.fsx_xflags &= ~FS_XFLAG_EXTSIZE;
+	a.fsx_extsize = size;
+	if (ioctl(fd, FS_IOC_FSSETXATTR, &a))
+		return xattr_err(errno);
+	memset(&a, 0, sizeof(a));
+	if (ioctl(fd, FS_IOC_FSGETXATTR, &a))
+		return xattr_err(errno);
+	if (size && (!(a.fsx_xflags & FS_XFLAG_EXTSIZE) || a.fsx_extsize != size))
+		return -EOPNOTSUPP;
+	if (!size && (a.fsx_xflags & FS_XFLAG_EXTSIZE))
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+DMAIO_EXPORT int dmaio_file_hint_extent_size(struct dmaio_file *f, size_t size,
+					     dmaio_cb cb, void *arg)
+{
+	int ret = dmaio__file_check(f);
+
+	if (ret)
+		return ret;
+	if (size > UINT32_MAX)
+		return -EINVAL; /* fsx_extsize is 32 bits */
+	/* extent hints turn off XFS delayed allocation: not for the cache */
+	if (!f->direct)
+		return -EOPNOTSUPP;
+	return meta_submit(f, extsize_work, 1, 0, size, cb, arg);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int64_t truncate_work(struct dmaio__op *op)
+{
+	return ftruncate(op->file->fd, (off_t)op->arg64) ? -errno : 0;
+}
+
+DMAIO_EXPORT int dmaio_file_truncate(struct dmaio_file *f, uint64_t size,
+				     dmaio_cb cb, void *arg)
+{
+	int ret = check_writable(f);
+
+	if (ret)
+		return ret;
+	if (size > INT64_MAX)
+		return -EOVERFLOW;
+	return meta_submit(f, truncate_work, 1, 0, size, cb, arg);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int64_t rename_work(struct dmaio__op *op)
+{
+	return rename(op->file->path, op->path) ? -errno : 0;
+}
+
+static void rename_finish(struct dmaio__op *op, int64_t res)
+{
+	struct dmaio_file *f = op->file;
+
+	if (res == 0) {
+		free(f->path);
+		f->path = op->path;
+	} else {
+		free(op->path);
+	}
+	op->path = NULL;
+	dmaio__call_cb(op->loop, op->u.cb, op->arg, res);
+}
+
+DMAIO_EXPORT int dmaio_file_rename(struct dmaio_file *f, const char *new_path,
+				   dmaio_cb cb, void *arg)
+{
+	struct dmaio__op *op;
+	int ret = dmaio__file_check(f);
+
+	if (ret)
+		return ret;
+	if (!new_path)
+		return -EINVAL;
+	if (!*new_path)
+		return -ENOENT;
+	op = dmaio__file_op(f, rename_finish, arg);
+	if (!op)
+		return -ENOMEM;
+	op->path = strdup(new_path);
+	if (!op->path) {
+		dmaio__op_put(f->loop, op);
+		return -ENOMEM;
+	}
+	op->u.cb = cb;
+	op->work = rename_work;
+	/* renames and removes read the path: one at a time, in order */
+	op->barrier = 1;
+	dmaio__file_start(op);
+	return 0;
+}
+
+static int64_t unlink_work(struct dmaio__op *op)
+{
+	return unlink(op->file->path) ? -errno : 0;
+}
+
+DMAIO_EXPORT int dmaio_file_remove(struct dmaio_file *f, dmaio_cb cb,
+				   void *arg)
+{
+	int ret = dmaio__file_check(f);
+
+	if (ret)
+		return ret;
+	return meta_submit(f, unlink_work, 1, 0, 0, cb, arg);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int64_t size_work(struct dmaio__op *op)
+{
+	struct stat st;
+
+	return fstat(op->file->fd, &st) ? -errno : (int64_t)st.st_size;
+}
+
+DMAIO_EXPORT int dmaio_file_size(struct dmaio_file *f, dmaio_cb cb, void *arg)
+{
+	int ret = dmaio__file_check(f);
+
+	if (ret)
+		return ret;
+	return meta_submit(f, size_work, 0, 0, 0, cb, arg);
+}

@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the parts of libdmaio share. Layers, each knowing only those below:
+ *   loop.c (epoll) / aio.c + reap.c (AIO) / helper.c (blocking syscalls)
+ *   buf.c + view.c (memory) / file*.c (DmaFile) / wait.c (_wait twins)
+ */
+#ifndef DMAIO_INTERNAL_H
+#define DMAIO_INTERNAL_H
+
+#include "config.h"
+
+#include <libaio.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "dmaio.h"
+
+#define DMAIO_EXPORT __attribute__((visibility("default")))
+#define dmaio__unlikely(x) __builtin_expect(!!(x), 0)
+#define dmaio__likely(x) __builtin_expect(!!(x), 1)
+
+/* Smallest alignment we ever use: the classic sector. */
+#define DMAIO_MIN_ALIGN 512
+/* When the device does not say: the common max_sectors_kb. */
+#define DMAIO_DEFAULT_MAX_IO (512 * 1024)
+
+struct dmaio__op;
+/* Called on the loop thread when an operation's work has finished. */
+typedef void (*dmaio__done_fn)(struct dmaio__op *op, int64_t res);
+/* Runs on a helper thread; returns the result (>= 0 or -errno). */
+typedef int64_t (*dmaio__work_fn)(struct dmaio__op *op);
+
+/*
+ * One operation: an iocb for the kernel, or a work function for a helper
+ * thread, plus what is needed to call the user back. Recycled through a
+ * per-loop free list so the hot path does not allocate.
+ */
+struct dmaio__op {
+	struct iocb iocb;
+	struct dmaio__op *next;
+	struct dmaio_loop *loop;
+	struct dmaio_file *file;
+	dmaio__done_fn done;
+	dmaio__work_fn work;
+	/* launches the work when the file lets it run; NULL: helper work */
+	void (*start)(struct dmaio__op *op);
+	int opcode;        /* IO_CMD_PREAD or IO_CMD_PWRITE */
+	/* what the user gets: */
+	dmaio__done_fn finish;
+	union {
+		dmaio_cb cb;
+		dmaio_read_cb read_cb;
+		dmaio_open_cb open_cb;
+	} u;
+	void *arg;
+	int64_t res;
+	struct dmaio_buf *buf;
+	uint64_t pos;      /* read: what the user asked for */
+	size_t len;
+	uint64_t io_pos;   /* the aligned I/O */
+	size_t io_len;
+	char *path;        /* open, rename */
+	int oflags;
+	mode_t mode;
+	uint64_t arg64;    /* size / length argument of metadata calls */
+	/* a request split into parts (larger than the device takes) */
+	struct dmaio__op *parent;
+	unsigned parts_left;
+	int64_t part_err;
+	uint64_t short_end;
+	unsigned barrier:1;   /* orders against the file's other I/O */
+};
+
+struct dmaio__opq {
+	struct dmaio__op *head, *tail;
+	size_t n;
+};
+
+static inline void dmaio__opq_push(struct dmaio__opq *q, struct dmaio__op *op)
+{
+	op->next = NULL;
+	if (q->tail)
+		q->tail->next = op;
+	else
+		q->head = op;
+	q->tail = op;
+	q->n++;
+}
+
+static inline struct dmaio__op *dmaio__opq_pop(struct dmaio__opq *q)
+{
+	struct dmaio__op *op = q->head;
+
+	if (op) {
+		q->head = op->next;
+		if (!q->head)
+			q->tail = NULL;
+		q->n--;
+		op->next = NULL;
+	}
+	return op;
+}
+
+/* helper.c */
+struct dmaio__helper {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct dmaio__opq todo;
+	struct dmaio__opq done;
+	pthread_t *threads;
+	unsigned nthreads;
+	int efd;          /* signalled when done becomes non-empty */
+	unsigned ndone;   /* done.n, readable without the lock */
+	int quit;
+};
+int dmaio__helper_start(struct dmaio__helper *h, unsigned nthreads);
+void dmaio__helper_stop(struct dmaio__helper *h);
+void dmaio__helper_submit(struct dmaio_loop *loop, struct dmaio__op *op);
+/* Moves finished work to the loop's completion path; returns how many. */
+unsigned dmaio__helper_reap(struct dmaio_loop *loop);
+
+/* buf.c: aligned, reference-counted buffers from a per-loop pool */
+#define POOL_CLASSES 11 /* 4 KiB .. 4 MiB */
+
+struct dmaio_buf {
+	void *data;
+	size_t size;           /* what a write writes */
+	size_t cap;            /* what was allocated */
+	unsigned refs;
+	unsigned cls;          /* size class, or 0xff: not pooled */
+	struct dmaio__pool *pool;
+	struct dmaio_buf *next_free;
+};
+
+struct dmaio_view {
+	struct dmaio_buf *buf;
+	const char *data;
+	size_t len;
+	struct dmaio_view *next_free;
+};
+
+struct dmaio__pool {
+	unsigned refs;         /* the loop, and every live buffer and view */
+	int dead;              /* the loop is gone: free, do not keep */
+	size_t max_per_class;
+	struct dmaio_buf *free[POOL_CLASSES];
+	size_t nfree[POOL_CLASSES];
+	struct dmaio_view *free_views;
+	size_t nfree_views;
+};
+
+struct dmaio__pool *dmaio__pool_new(unsigned queue_depth);
+void dmaio__pool_release(struct dmaio__pool *p);
+void dmaio__pool_unref(struct dmaio__pool *p);
+struct dmaio_buf *dmaio__buf_alloc(struct dmaio__pool *p, size_t size,
+				   size_t align);
+/* view.c */
+struct dmaio_view *dmaio__view_new(struct dmaio_buf *b, size_t off,
+				   size_t len);
+
+/* features.c: run-time probes, one place for what old kernels lack */
+uint64_t dmaio__probe_features(struct dmaio_loop *loop, uint64_t disable);
+int dmaio__running_on_valgrind(void);
+long dmaio__statx(int dirfd, const char *path, int flags, unsigned mask,
+		  void *statxbuf);
+
+struct dmaio_watch {
+	uint32_t mask;      /* 0: not watched */
+	dmaio_watch_cb cb;
+	void *arg;
+};
+
+struct dmaio__ring;
+
+struct dmaio_loop {
+	int epfd;
+	int aio_efd;              /* IOCB_FLAG_RESFD target */
+	io_context_t ctx;
+	struct dmaio__ring *ring; /* NULL: reap with io_getevents */
+	unsigned depth;           /* most iocbs in the kernel at once */
+	unsigned inflight;        /* iocbs in the kernel now */
+	struct dmaio__opq subq;   /* waiting for io_submit */
+	struct dmaio__opq deferred; /* finished, callback not yet run */
+	unsigned eagain_streak;
+	struct dmaio__helper helper;
+	struct dmaio__pool *pool;
+	struct dmaio__op *free_ops;
+	size_t nfree_ops;
+	struct dmaio_watch *watch;
+	int nwatch_slots;
+	unsigned nwatched;
+	uint64_t features;
+	size_t pending;           /* user-visible operations not called back */
+	unsigned cb_depth;        /* > 0 while a user callback runs */
+	unsigned callbacks;       /* counted for run_once's result */
+	int in_run;
+	int stop;
+	int freeing;              /* loop_free: finish work, call nobody */
+	int wake_pending;         /* aio_efd notify written for deferred work */
+	unsigned epoll_skips;
+	struct dmaio_file *files; /* open files, closed by loop_free */
+};
+
+/* loop.c */
+struct dmaio__op *dmaio__op_get(struct dmaio_loop *loop);
+void dmaio__op_put(struct dmaio_loop *loop, struct dmaio__op *op);
+/* Completes op with res from the next iteration (never from the caller). */
+void dmaio__defer(struct dmaio__op *op, int64_t res);
+static inline void dmaio__cb_enter(struct dmaio_loop *loop)
+{
+	loop->cb_depth++;
+	loop->callbacks++;
+}
+static inline void dmaio__cb_leave(struct dmaio_loop *loop)
+{
+	loop->cb_depth--;
+}
+static inline void dmaio__call_cb(struct dmaio_loop *loop, dmaio_cb cb,
+				  void *arg, int64_t res)
+{
+	if (cb && !loop->freeing) {
+		dmaio__cb_enter(loop);
+		cb(arg, res);
+		dmaio__cb_leave(loop);
+	}
+}
+
+/* aio.c */
+int dmaio__aio_setup(struct dmaio_loop *loop);
+void dmaio__aio_teardown(struct dmaio_loop *loop);
+/* Queues op (its iocb prepared) for the next batched io_submit. */
+void dmaio__aio_queue(struct dmaio_loop *loop, struct dmaio__op *op);
+/* Submits what is queued, within the context's depth. */
+void dmaio__aio_flush(struct dmaio_loop *loop);
+
+/* reap.c */
+int dmaio__ring_attach(struct dmaio_loop *loop);
+/* True when the ring holds completions not yet reaped. */
+int dmaio__ring_ready(struct dmaio_loop *loop);
+/* Reaps every completion available now; returns how many. */
+unsigned dmaio__reap(struct dmaio_loop *loop);
+
+/* file layer */
+struct dmaio_file {
+	struct dmaio_loop *loop;
+	int fd;
+	int accmode;          /* O_RDONLY, O_WRONLY or O_RDWR */
+	int direct;
+	int closing;
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	size_t align;         /* position and size alignment */
+	size_t mem_align;
+	size_t max_io;        /* largest single request */
+	const char *align_source; /* where align came from, for dmaio-info */
+	unsigned io_inflight; /* operations other than barriers */
+	struct dmaio__op *barrier;   /* waiting for io_inflight to drain */
+	int barrier_running;
+	struct dmaio__opq held;      /* submitted behind a barrier */
+	struct dmaio_file *next, *prev;
+};
+
+/* file.c: a file operation's life: start, complete, deliver */
+int dmaio__file_check(const struct dmaio_file *f);
+struct dmaio__op *dmaio__file_op(struct dmaio_file *f, dmaio__done_fn finish,
+				 void *arg);
+void dmaio__file_start(struct dmaio__op *op);
+/* finish for operations whose callback is a plain dmaio_cb */
+void dmaio__finish_cb(struct dmaio__op *op, int64_t res);
+void dmaio__file_unlink(struct dmaio_file *f);
+void dmaio__file_free(struct dmaio_file *f);
+/* align.c */
+void dmaio__file_discover(struct dmaio_file *f, uint64_t features);
+
+/* wait.c */
+int dmaio__wait_check(struct dmaio_loop *loop);
+
+/* error.c */
+void dmaio__set_last_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+#endif /* DMAIO_INTERNAL_H */

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The _wait twins, one mechanism for all: submit with a callback that
+ * fills a waiter on the stack, then run the loop until it is filled. Other
+ * operations and watched fds keep being served meanwhile.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+
+struct waiter {
+	int done;
+	int64_t res;
+	struct dmaio_view *view;
+	struct dmaio_file *file;
+};
+
+int dmaio__wait_check(struct dmaio_loop *loop)
+{
+	if (!loop)
+		return -EINVAL;
+	/* the loop is already running below us: we would wait forever */
+	if (loop->cb_depth || loop->in_run)
+		return -EDEADLK;
+	return 0;
+}
+
+static void on_res(void *arg, int64_t res)
+{
+	struct waiter *w = arg;
+
+	w->res = res;
+	w->done = 1;
+}
+
+static void on_read(void *arg, struct dmaio_view *v, int64_t res)
+{
+	struct waiter *w = arg;
+
+	w->view = v;
+	w->res = res;
+	w->done = 1;
+}
+
+static void on_open(void *arg, struct dmaio_file *f, int err)
+{
+	struct waiter *w = arg;
+
+	w->file = f;
+	w->res = err;
+	w->done = 1;
+}
+
+/*
+ * The callback will write into *w, so we may not return before it has:
+ * errors of an iteration (a signal, say) are retried.
+ */
+static int64_t wait_for(struct dmaio_loop *loop, struct waiter *w)
+{
+	while (!w->done)
+		dmaio_loop_run_once(loop, -1);
+	return w->res;
+}
+
+#define LOOP_OF(f) ((f) ? (f)->loop : NULL)
+
+#define WAIT_FILE_OP(f, call)                              \
+	do {                                               \
+		struct waiter w = { 0, 0, NULL, NULL };    \
+		int ret = dmaio__wait_check(LOOP_OF(f));   \
+		if (ret)                                   \
+			return ret;                        \
+		ret = (call);                              \
+		if (ret)                                   \
+			return ret;                        \
+		return wait_for((f)->loop, &w);            \
+	} while (0)
+
+DMAIO_EXPORT int dmaio_file_open_flags_wait(struct dmaio_loop *l,
+					    const char *path, int oflags,
+					    mode_t mode,
+					    struct dmaio_file **out)
+{
+	struct waiter w = { 0, 0, NULL, NULL };
+	int ret = dmaio__wait_check(l);
+
+	if (ret)
+		return ret;
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	ret = dmaio_file_open_flags(l, path, oflags, mode, on_open, &w);
+	if (ret)
+		return ret;
+	ret = (int)wait_for(l, &w);
+	*out = w.file;
+	return ret;
+}
+
+DMAIO_EXPORT int dmaio_file_open_wait(struct dmaio_loop *l, const char *path,
+				      struct dmaio_file **out)
+{
+	return dmaio_file_open_flags_wait(l, path, O_RDONLY, 0, out);
+}
+
+DMAIO_EXPORT int dmaio_file_create_wait(struct dmaio_loop *l, const char *path,
+					struct dmaio_file **out)
+{
+	return dmaio_file_open_flags_wait(l, path, O_RDWR | O_CREAT | O_TRUNC,
+					  0644, out);
+}
+
+DMAIO_EXPORT int64_t dmaio_file_write_at_wait(struct dmaio_file *f,
+					      struct dmaio_buf *b, uint64_t pos)
+{
+	WAIT_FILE_OP(f, dmaio_file_write_at(f, b, pos, on_res, &w));
+}
+
+static int64_t read_wait(struct dmaio_file *f, uint64_t pos, size_t size,
+			 struct dmaio_view **out, int aligned)
+{
+	struct waiter w = { 0, 0, NULL, NULL };
+	int ret = dmaio__wait_check(LOOP_OF(f));
+	int64_t res;
+
+	if (ret)
+		return ret;
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	ret = aligned ? dmaio_file_read_at_aligned(f, pos, size, on_read, &w)
+		      : dmaio_file_read_at(f, pos, size, on_read, &w);
+	if (ret)
+		return ret;
+	res = wait_for(f->loop, &w);
+	*out = w.view;
+	return res;
+}
+
+DMAIO_EXPORT int64_t dmaio_file_read_at_wait(struct dmaio_file *f,
+					     uint64_t pos, size_t size,
+					     struct dmaio_view **out)
+{
+	return read_wait(f, pos, size, out, 0);
+}
+
+DMAIO_EXPORT int64_t dmaio_file_read_at_aligned_wait(struct dmaio_file *f,
+						     uint64_t pos, size_t size,
+						     struct dmaio_view **out)
+{
+	return read_wait(f, pos, size, out, 1);
+}
+
+DMAIO_EXPORT int dmaio_file_fdatasync_wait(struct dmaio_file *f)
+{
+	WAIT_FILE_OP(f, dmaio_file_fdatasync(f, on_res, &w));
+}
+
+DMAIO_EXPORT int dmaio_file_pre_allocate_wait(struct dmaio_file *f,
+					      uint64_t size)
+{
+	WAIT_FILE_OP(f, dmaio_file_pre_allocate(f, size, on_res, &w));
+}
+
+DMAIO_EXPORT int dmaio_file_hint_extent_size_wait(struct dmaio_file *f,
+						  size_t size)
+{
+	WAIT_FILE_OP(f, dmaio_file_hint_extent_size(f, size, on_res, &w));
+}
+
+DMAIO_EXPORT int dmaio_file_truncate_wait(struct dmaio_file *f, uint64_t size)
+{
+	WAIT_FILE_OP(f, dmaio_file_truncate(f, size, on_res, &w));
+}
+
+DMAIO_EXPORT int dmaio_file_rename_wait(struct dmaio_file *f,
+					const char *new_path)
+{
+	WAIT_FILE_OP(f, dmaio_file_rename(f, new_path, on_res, &w));
+}
+
+DMAIO_EXPORT int dmaio_file_remove_wait(struct dmaio_file *f)
+{
+	WAIT_FILE_OP(f, dmaio_file_remove(f, on_res, &w));
+}
+
+DMAIO_EXPORT int64_t dmaio_file_size_wait(struct dmaio_file *f)
+{
+	WAIT_FILE_OP(f, dmaio_file_size(f, on_res, &w));
+}
+
+DMAIO_EXPORT int dmaio_file_close_wait(struct dmaio_file *f)
+{
+	/* f is freed by the time we return: keep the loop */
+	struct dmaio_loop *loop = LOOP_OF(f);
+	struct waiter w = { 0, 0, NULL, NULL };
+	int ret = dmaio__wait_check(loop);
+
+	if (ret)
+		return ret;
+	ret = dmaio_file_close(f, on_res, &w);
+	if (ret)
+		return ret;
+	return (int)wait_for(loop, &w);
+}
+
+DMAIO_EXPORT int dmaio_file_deallocate_wait(struct dmaio_file *f, uint64_t pos,
+					    uint64_t len)
+{
+	WAIT_FILE_OP(f, dmaio_file_deallocate(f, pos, len, on_res, &w));
+}

@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: MIT */
+/* The loop: creation, options, watched fds, run/stop, run_once, loop fd,
+ * callback discipline, more operations than the queue depth. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <libaio.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+START_TEST(loop_new_defaults)
+{
+	struct dmaio_loop *loop = NULL;
+	struct dmaio_loop_opts o;
+
+	ck_assert_int_eq(dmaio_loop_new(&loop, NULL), 0);
+	ck_assert_ptr_nonnull(loop);
+	ck_assert_int_ge(dmaio_loop_fd(loop), 0);
+	ck_assert_uint_eq(dmaio_loop_pending(loop), 0);
+	/* nothing pending, nothing watched: returns at once */
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(dmaio_loop_run_once(loop, -1), 0);
+	dmaio_loop_free(loop);
+
+	dmaio_loop_opts_init(&o);
+	ck_assert_uint_eq(o.size, sizeof(o));
+	ck_assert_uint_eq(o.queue_depth, 128);
+	ck_assert_uint_eq(o.helper_threads, 1);
+	ck_assert_uint_eq(o.disable, 0);
+	o.queue_depth = 0;     /* 0: default */
+	o.helper_threads = 0;  /* 0: default */
+	ck_assert_int_eq(dmaio_loop_new(&loop, &o), 0);
+	dmaio_loop_free(loop);
+	dmaio_loop_free(NULL);
+}
+END_TEST
+
+START_TEST(loop_new_bad_input)
+{
+	struct dmaio_loop *loop = (struct dmaio_loop *)1;
+	struct dmaio_loop_opts o;
+
+	ck_assert_int_eq(dmaio_loop_new(NULL, NULL), -EINVAL);
+	dmaio_loop_opts_init(&o);
+	o.disable = 1ULL << 40; /* a bit we do not know */
+	ck_assert_int_eq(dmaio_loop_new(&loop, &o), -EINVAL);
+	ck_assert_ptr_null(loop);
+	dmaio_loop_opts_init(&o);
+	o.size = 0;
+	ck_assert_int_eq(dmaio_loop_new(&loop, &o), -EINVAL);
+	ck_assert_int_eq(dmaio_loop_run(NULL), -EINVAL);
+	ck_assert_int_eq(dmaio_loop_run_once(NULL, 0), -EINVAL);
+	ck_assert_int_eq(dmaio_loop_watch(NULL, 0, EPOLLIN, NULL, NULL),
+			 -EINVAL);
+	ck_assert_int_eq(dmaio_loop_unwatch(NULL, 0), -EINVAL);
+}
+END_TEST
+
+/* An older caller knows only size and queue_depth: the rest is default. */
+START_TEST(loop_opts_size_respected)
+{
+	struct dmaio_loop *loop;
+	struct {
+		struct dmaio_loop_opts o;
+		char junk[64];
+	} big;
+
+	memset(&big, 0xff, sizeof(big));
+	big.o.size = offsetof(struct dmaio_loop_opts, helper_threads);
+	big.o.queue_depth = 8;
+	ck_assert_int_eq(dmaio_loop_new(&loop, &big.o), 0);
+	/* disable (all ones) was beyond size: not read */
+	ck_assert_uint_ne(dmaio_loop_features(loop) & DMAIO_FEAT_USER_REAP, 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+START_TEST(loop_features_disable)
+{
+	int i;
+
+	for (i = 0; i < TU_NPROFILES; i++) {
+		struct dmaio_loop *loop = tu_loop(tu_profile_disable[i], 0);
+
+		ck_assert_uint_eq(dmaio_loop_features(loop) &
+					  tu_profile_disable[i],
+				  0);
+		dmaio_loop_free(loop);
+	}
+}
+END_TEST
+
+/*
+ * io_setup as libdmaio sees it: defined here, it takes precedence over
+ * libaio's, and can say EAGAIN as a kernel with aio-max-nr used up does.
+ */
+static int io_setup_eagain;
+
+int io_setup(int nr, io_context_t *ctxp)
+{
+	if (io_setup_eagain)
+		return -EAGAIN;
+	return syscall(SYS_io_setup, nr, ctxp) ? -errno : 0;
+}
+
+/* aio-max-nr too small for the context: EAGAIN and a message naming it. */
+START_TEST(loop_aio_max_nr_message)
+{
+	struct dmaio_loop *loop = NULL;
+
+	io_setup_eagain = 1;
+	ck_assert_int_eq(dmaio_loop_new(&loop, NULL), -EAGAIN);
+	ck_assert_ptr_null(loop);
+	ck_assert_ptr_nonnull(strstr(dmaio_last_error(),
+				     "/proc/sys/fs/aio-max-nr"));
+	ck_assert_ptr_nonnull(strstr(dmaio_last_error(), "fs.aio-max-nr="));
+	io_setup_eagain = 0;
+	ck_assert_int_eq(dmaio_loop_new(&loop, NULL), 0);
+	ck_assert_str_eq(dmaio_last_error(), "");
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+struct watch_state {
+	struct dmaio_loop *loop;
+	int calls;
+	uint32_t events;
+	int fd;
+	int stop_after;
+	int unwatch;
+};
+
+static void on_watch(void *arg, int fd, uint32_t events)
+{
+	struct watch_state *w = arg;
+	char buf[64];
+
+	w->calls++;
+	w->events = events;
+	w->fd = fd;
+	if (events & EPOLLIN) {
+		if (read(fd, buf, sizeof(buf)) < 0) {
+			/* HUP without data: nothing to read */
+		}
+	}
+	if (w->unwatch)
+		ck_assert_int_eq(dmaio_loop_unwatch(w->loop, fd), 0);
+	if (w->stop_after && w->calls >= w->stop_after)
+		dmaio_loop_stop(w->loop);
+}
+
+START_TEST(loop_watch_pipe)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct watch_state w = { loop, 0, 0, -1, 0, 0 };
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(dmaio_loop_watch(loop, p[0], EPOLLIN, on_watch, &w), 0);
+	/* nothing to read: a zero timeout returns with no callback */
+	ck_assert_int_eq(dmaio_loop_run_once(loop, 0), 0);
+	ck_assert_int_eq(w.calls, 0);
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	ck_assert_int_eq(dmaio_loop_run_once(loop, 1000), 1);
+	ck_assert_int_eq(w.calls, 1);
+	ck_assert_int_eq(w.fd, p[0]);
+	ck_assert_uint_eq(w.events & EPOLLIN, EPOLLIN);
+
+	/* watch again: MOD, not ADD (ADD would fail with EEXIST) */
+	ck_assert_int_eq(dmaio_loop_watch(loop, p[0], EPOLLIN, on_watch, &w), 0);
+
+	/* the writer goes away: HUP is reported, as readable */
+	close(p[1]);
+	ck_assert_int_eq(dmaio_loop_run_once(loop, 1000), 1);
+	ck_assert_uint_ne(w.events & EPOLLHUP, 0);
+	ck_assert_uint_ne(w.events & EPOLLIN, 0);
+
+	ck_assert_int_eq(dmaio_loop_unwatch(loop, p[0]), 0);
+	ck_assert_int_eq(dmaio_loop_unwatch(loop, p[0]), -ENOENT);
+	/* nothing watched, nothing pending: run returns */
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	close(p[0]);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+START_TEST(loop_watch_bad_fd)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct watch_state w;
+
+	ck_assert_int_eq(dmaio_loop_watch(loop, 12345, EPOLLIN, on_watch, &w),
+			 -EBADF);
+	ck_assert_int_eq(dmaio_loop_watch(loop, -1, EPOLLIN, on_watch, &w),
+			 -EINVAL);
+	ck_assert_int_eq(dmaio_loop_watch(loop, 0, EPOLLIN, NULL, &w), -EINVAL);
+	ck_assert_int_eq(dmaio_loop_watch(loop, dmaio_loop_fd(loop), EPOLLIN,
+					  on_watch, &w),
+			 -EINVAL);
+	ck_assert_int_eq(dmaio_loop_unwatch(loop, 100000), -ENOENT);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/* run() serves watched fds until stop(), and stop() is not sticky. */
+START_TEST(loop_run_stop)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct watch_state w = { loop, 0, 0, -1, 3, 0 };
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(dmaio_loop_watch(loop, p[1], EPOLLOUT, on_watch, &w),
+			 0);
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(w.calls, 3);
+	ck_assert_uint_eq(w.events & EPOLLOUT, EPOLLOUT);
+	w.stop_after = 5;
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(w.calls, 5);
+	/* unwatching from the callback ends run: nothing left */
+	w.unwatch = 1;
+	w.stop_after = 0;
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(w.calls, 6);
+	close(p[0]);
+	close(p[1]);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+struct deadlock_state {
+	struct dmaio_loop *loop;
+	struct dmaio_file *f;
+	int called;
+	int run_ret, run_once_ret, wait_ret, open_ret;
+	int64_t size_ret;
+};
+
+static void on_open_deadlock(void *arg, struct dmaio_file *f, int err)
+{
+	struct deadlock_state *d = arg;
+	struct dmaio_file *g = NULL;
+
+	ck_assert_int_eq(err, 0);
+	d->called++;
+	d->f = f;
+	d->run_ret = dmaio_loop_run(d->loop);
+	d->run_once_ret = dmaio_loop_run_once(d->loop, 0);
+	d->size_ret = dmaio_file_size_wait(f);
+	d->wait_ret = dmaio_file_close_wait(f);
+	d->open_ret = dmaio_file_open_wait(d->loop, tu_path("a"), &g);
+}
+
+START_TEST(loop_wait_in_callback_is_edeadlk)
+{
+	struct deadlock_state d;
+
+	memset(&d, 0, sizeof(d));
+	d.loop = tu_loop(0, 0);
+	tu_make_file(tu_path("a"), 4096, 1);
+	ck_assert_int_eq(dmaio_file_open(d.loop, tu_path("a"), on_open_deadlock,
+					 &d),
+			 0);
+	/* never from inside the submitting call */
+	ck_assert_int_eq(d.called, 0);
+	ck_assert_uint_eq(dmaio_loop_pending(d.loop), 1);
+	ck_assert_int_eq(dmaio_loop_run(d.loop), 0);
+	ck_assert_int_eq(d.called, 1);
+	ck_assert_int_eq(d.run_ret, -EDEADLK);
+	ck_assert_int_eq(d.run_once_ret, -EDEADLK);
+	ck_assert_int_eq(d.size_ret, -EDEADLK);
+	ck_assert_int_eq(d.wait_ret, -EDEADLK);
+	ck_assert_int_eq(d.open_ret, -EDEADLK);
+	ck_assert_int_eq(dmaio_file_close_wait(d.f), 0);
+	dmaio_loop_free(d.loop);
+}
+END_TEST
+
+#define MANY 300
+
+struct many_state {
+	int calls[MANY];
+	int total;
+};
+
+struct many_arg {
+	struct many_state *s;
+	int idx;
+};
+
+static void on_many_read(void *arg, struct dmaio_view *v, int64_t res)
+{
+	struct many_arg *a = arg;
+
+	ck_assert_int_eq(res, 512);
+	ck_assert_int_eq(tu_check(dmaio_view_data(v), 512,
+				  (uint64_t)a->idx * 512, 7),
+			 -1);
+	dmaio_view_release(v);
+	a->s->calls[a->idx]++;
+	a->s->total++;
+}
+
+/* Far more operations than the context holds: each called back once. */
+START_TEST(loop_more_than_queue_depth)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 4);
+	struct many_state s;
+	struct many_arg args[MANY];
+	struct dmaio_file *f;
+	int i;
+
+	memset(&s, 0, sizeof(s));
+	tu_make_file(tu_path("many"), MANY * 512, 7);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("many"), &f), 0);
+	for (i = 0; i < MANY; i++) {
+		args[i].s = &s;
+		args[i].idx = i;
+		ck_assert_int_eq(dmaio_file_read_at(f, (uint64_t)i * 512, 512,
+						    on_many_read, &args[i]),
+				 0);
+	}
+	ck_assert_int_eq(s.total, 0);
+	ck_assert_uint_eq(dmaio_loop_pending(loop), MANY);
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(s.total, MANY);
+	for (i = 0; i < MANY; i++)
+		ck_assert_int_eq(s.calls[i], 1);
+	ck_assert_uint_eq(dmaio_loop_pending(loop), 0);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+static void on_count(void *arg, int64_t res)
+{
+	int *n = arg;
+
+	ck_assert_int_ge(res, 0);
+	(*n)++;
+}
+
+/* An application with its own epoll waits on dmaio_loop_fd(). */
+START_TEST(loop_fd_readable_when_work)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	struct dmaio_file *f;
+	struct pollfd pfd;
+	int n = 0, spins = 0;
+
+	tu_make_file(tu_path("fd"), 8192, 3);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("fd"), &f), 0);
+	pfd.fd = dmaio_loop_fd(loop);
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+	ck_assert_int_eq(dmaio_file_size(f, on_count, &n), 0);
+	ck_assert_int_eq(dmaio_file_fdatasync(f, on_count, &n), 0);
+	/* fdatasync may sit in the submission queue: one iteration sends it */
+	ck_assert_int_ge(dmaio_loop_run_once(loop, 0), 0);
+	while (n < 2 && spins++ < 100) {
+		ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+		ck_assert_int_ge(dmaio_loop_run_once(loop, 0), 0);
+	}
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+static void on_read_never(void *arg, struct dmaio_view *v, int64_t res)
+{
+	(void)v; (void)res;
+	*(int *)arg = 1;
+}
+
+/* Freeing a loop with work in flight waits for it and calls nobody. */
+START_TEST(loop_free_with_pending)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 8);
+	struct dmaio_file *f;
+	int called = 0, i;
+
+	tu_make_file(tu_path("p"), 1 << 20, 5);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("p"), &f), 0);
+	for (i = 0; i < 64; i++)
+		ck_assert_int_eq(dmaio_file_read_at(f, (uint64_t)i * 4096,
+						    4096, on_read_never,
+						    &called),
+				 0);
+	ck_assert_int_eq(dmaio_file_size(f, on_count, &called), 0);
+	if (_i & 1) {
+		/* some in the kernel, some perhaps done: from here on, none */
+		ck_assert_int_ge(dmaio_loop_run_once(loop, 0), 0);
+		called = 0;
+	}
+	dmaio_loop_free(loop);
+	ck_assert_int_eq(called, 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("loop");
+	TCase *tc = tu_tcase(s, "loop");
+
+	tcase_add_checked_fixture(tc, tu_dir_setup, tu_dir_teardown);
+	TU_ADD(tc, loop_new_defaults);
+	TU_ADD(tc, loop_new_bad_input);
+	TU_ADD(tc, loop_opts_size_respected);
+	TU_ADD(tc, loop_features_disable);
+	TU_ADD(tc, loop_aio_max_nr_message);
+	TU_ADD(tc, loop_watch_pipe);
+	TU_ADD(tc, loop_watch_bad_fd);
+	TU_ADD(tc, loop_run_stop);
+	TU_ADD(tc, loop_wait_in_callback_is_edeadlk);
+	TU_ADD_PROFILES(tc, loop_more_than_queue_depth);
+	TU_ADD_PROFILES(tc, loop_fd_readable_when_work);
+	TU_ADD_PROFILES(tc, loop_free_with_pending);
+	return tu_run(s);
+}

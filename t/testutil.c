@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const uint64_t tu_profile_disable[TU_NPROFILES] = {
+	0,
+	DMAIO_FEAT_USER_REAP,
+	DMAIO_FEAT_AIO_FDSYNC,
+	DMAIO_FEAT_STATX_DIOALIGN,
+	DMAIO_FEAT_ALL,
+};
+const char *const tu_profile_name[TU_NPROFILES] = {
+	"all features", "no user reap", "no aio fdsync", "no statx",
+	"all fallbacks",
+};
+
+/* ------------------------------------------------------------------ */
+/* TAP                                                                 */
+
+#define MAX_NAMES 1024
+
+static char *names[MAX_NAMES];
+static int nnames;
+static char *skips[MAX_NAMES];
+static int nskips;
+
+void tu_name(const char *name, int start, int end, const char *const *labels)
+{
+	char buf[256];
+	int i;
+
+	for (i = start; i < end && nnames < MAX_NAMES; i++) {
+		if (end - start == 1)
+			snprintf(buf, sizeof(buf), "%s", name);
+		else if (labels)
+			snprintf(buf, sizeof(buf), "%s [%s]", name, labels[i]);
+		else
+			snprintf(buf, sizeof(buf), "%s [%d]", name, i);
+		names[nnames++] = strdup(buf);
+	}
+}
+
+void tu_skip(const char *name, const char *reason)
+{
+	char buf[512];
+
+	snprintf(buf, sizeof(buf), "%s # SKIP %s", name, reason);
+	if (nskips < MAX_NAMES)
+		skips[nskips++] = strdup(buf);
+	fprintf(stderr, "SKIP %s: %s\n", name, reason);
+}
+
+TCase *tu_tcase(Suite *s, const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, 300);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+int tu_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	TestResult **r;
+	int i, n, failed = 0;
+
+	srunner_run_all(sr, CK_NORMAL);
+	n = srunner_ntests_run(sr);
+	r = srunner_results(sr);
+	printf("1..%d\n", n + nskips);
+	for (i = 0; i < n; i++) {
+		int ok = tr_rtype(r[i]) == CK_PASS;
+		const char *name = i < nnames ? names[i] : tr_tcname(r[i]);
+
+		if (ok)
+			printf("ok %d - %s\n", i + 1, name);
+		else
+			printf("not ok %d - %s: %s:%d: %s\n", i + 1, name,
+			       tr_lfile(r[i]), tr_lno(r[i]), tr_msg(r[i]));
+		failed += !ok;
+	}
+	for (i = 0; i < nskips; i++)
+		printf("ok %d - %s\n", n + i + 1, skips[i]);
+	free(r);
+	srunner_free(sr);
+	for (i = 0; i < nnames; i++)
+		free(names[i]);
+	for (i = 0; i < nskips; i++)
+		free(skips[i]);
+	return failed ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* scratch directories                                                 */
+
+char tu_dir[PATH_MAX];
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	return remove(path);
+}
+
+int tu_rm_rf(const char *dir)
+{
+	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void tu_dir_setup(void)
+{
+	char cwd[PATH_MAX];
+
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	snprintf(tu_dir, sizeof(tu_dir), "%s/dmaio-test.XXXXXX", cwd);
+	ck_assert_ptr_nonnull(mkdtemp(tu_dir));
+}
+
+void tu_dir_teardown(void)
+{
+	if (tu_dir[0])
+		tu_rm_rf(tu_dir);
+	tu_dir[0] = '\0';
+}
+
+const char *tu_path(const char *name)
+{
+	static char p[2][PATH_MAX];
+	static int k;
+
+	k ^= 1;
+	snprintf(p[k], sizeof(p[k]), "%s/%s", tu_dir, name);
+	return p[k];
+}
+
+/* ------------------------------------------------------------------ */
+
+struct dmaio_loop *tu_loop(uint64_t disable, unsigned depth)
+{
+	struct dmaio_loop_opts o;
+	struct dmaio_loop *loop = NULL;
+	int ret;
+
+	dmaio_loop_opts_init(&o);
+	o.disable = disable;
+	if (depth)
+		o.queue_depth = depth;
+	ret = dmaio_loop_new(&loop, &o);
+	ck_assert_msg(ret == 0, "dmaio_loop_new: %s (%s)", dmaio_strerror(ret),
+		      dmaio_last_error());
+	ck_assert_uint_eq(dmaio_loop_features(loop) & disable, 0);
+	return loop;
+}
+
+void tu_fill(void *buf, size_t len, uint64_t off, unsigned seed)
+{
+	unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = tu_pattern(off + i, seed);
+}
+
+long tu_check(const void *buf, size_t len, uint64_t off, unsigned seed)
+{
+	const unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != tu_pattern(off + i, seed))
+			return (long)i;
+	return -1;
+}
+
+void tu_make_file(const char *path, size_t size, unsigned seed)
+{
+	char buf[65536];
+	size_t done = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	ck_assert_int_ge(fd, 0);
+	while (done < size) {
+		size_t n = size - done < sizeof(buf) ? size - done : sizeof(buf);
+
+		tu_fill(buf, n, done, seed);
+		ck_assert_int_eq(write(fd, buf, n), (ssize_t)n);
+		done += n;
+	}
+	ck_assert_int_eq(close(fd), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* loop-mounted images                                                 */
+
+static int have_cmd(const char *cmd)
+{
+	char buf[256];
+
+	snprintf(buf, sizeof(buf), "command -v %s >/dev/null 2>&1", cmd);
+	return system(buf) == 0;
+}
+
+int tu_mount_image(const char *fstype, unsigned mb, char *dir, size_t dirlen,
+		   const char **why)
+{
+	char mkfs[64], cmd[1024];
+
+	if (geteuid() != 0) {
+		*why = "needs root to loop-mount a file-system image";
+		return -1;
+	}
+	snprintf(mkfs, sizeof(mkfs), "mkfs.%s", fstype);
+	if (!have_cmd(mkfs) || !have_cmd("mount")) {
+		*why = strcmp(fstype, "xfs") == 0
+			       ? "mkfs.xfs not installed (xfsprogs)"
+			       : "mkfs tool not installed";
+		return -1;
+	}
+	if (access("/dev/loop-control", F_OK)) {
+		*why = "no loop devices (/dev/loop-control)";
+		return -1;
+	}
+	snprintf(dir, dirlen, "/tmp/dmaio-%s.XXXXXX", fstype);
+	if (!mkdtemp(dir)) {
+		*why = "mkdtemp failed";
+		return -1;
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "truncate -s %uM %s.img && %s %s %s.img >/dev/null 2>&1 && "
+		 "mount -o loop %s.img %s",
+		 mb, dir, mkfs, strcmp(fstype, "xfs") == 0 ? "-q -f" : "-q -F",
+		 dir, dir, dir);
+	if (system(cmd) != 0) {
+		snprintf(cmd, sizeof(cmd), "rm -f %s.img", dir);
+		if (system(cmd)) {
+			/* best effort */
+		}
+		rmdir(dir);
+		*why = "could not make or loop-mount the image";
+		return -1;
+	}
+	return 0;
+}
+
+void tu_umount_image(const char *dir)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "umount %s; rm -f %s.img; rmdir %s", dir,
+		 dir, dir);
+	if (system(cmd)) {
+		/* best effort: report nothing, the next run uses a new name */
+	}
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared test helpers: TAP output with test names and skips (Check gives
+ * neither on every version we support), scratch directories, data
+ * patterns, loop-mounted file-system images.
+ */
+#ifndef DMAIO_TESTUTIL_H
+#define DMAIO_TESTUTIL_H
+
+#include "config.h"
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dmaio.h"
+
+/* Feature masks the file tests run under: every fallback is exercised. */
+#define TU_NPROFILES 5
+extern const uint64_t tu_profile_disable[TU_NPROFILES];
+extern const char *const tu_profile_name[TU_NPROFILES];
+
+/* Creates a test case with a generous timeout (tests do real I/O). */
+TCase *tu_tcase(Suite *s, const char *name);
+void tu_name(const char *name, int start, int end, const char *const *labels);
+#define TU_ADD(tc, fn)                              \
+	do {                                        \
+		tcase_add_test(tc, fn);             \
+		tu_name(#fn, 0, 1, NULL);           \
+	} while (0)
+/* One run per kernel-feature profile; _i indexes tu_profile_disable. */
+#define TU_ADD_PROFILES(tc, fn)                                  \
+	do {                                                     \
+		tcase_add_loop_test(tc, fn, 0, TU_NPROFILES);    \
+		tu_name(#fn, 0, TU_NPROFILES, tu_profile_name);  \
+	} while (0)
+/* Reports a test that could not run here, with the reason. */
+void tu_skip(const char *name, const char *reason);
+/* Runs the suite and prints TAP; returns the exit status for main. */
+int tu_run(Suite *s);
+
+/* A scratch directory in the current directory, made and removed by the
+ * checked fixtures below; tu_path() names a file inside it. */
+extern char tu_dir[];
+void tu_dir_setup(void);
+void tu_dir_teardown(void);
+const char *tu_path(const char *name);
+int tu_rm_rf(const char *dir);
+
+/* A loop with the given features disabled; fails the test on error. */
+struct dmaio_loop *tu_loop(uint64_t disable, unsigned depth);
+
+/* The byte at file offset off in test data with seed. */
+static inline unsigned char tu_pattern(uint64_t off, unsigned seed)
+{
+	uint64_t x = (off + 1) * 0x9E3779B97F4A7C15ULL + seed;
+
+	x ^= x >> 29;
+	return (unsigned char)(x ^ (x >> 8));
+}
+void tu_fill(void *buf, size_t len, uint64_t off, unsigned seed);
+/* Checks that len bytes at buf are the pattern from off; returns the
+ * first bad index, or -1. */
+long tu_check(const void *buf, size_t len, uint64_t off, unsigned seed);
+/* Writes size bytes of pattern to path with plain write(2). */
+void tu_make_file(const char *path, size_t size, unsigned seed);
+
+/* Loop-mounts a fresh image of fstype at dir; 0, or -1 with *why set. */
+int tu_mount_image(const char *fstype, unsigned mb, char *dir, size_t dirlen,
+		   const char **why);
+void tu_umount_image(const char *dir);
+
+#endif
