@@ -409,6 +409,7 @@ START_TEST(bad_io_arguments)
 	a = dmaio_file_alignment(f);
 	b = dmaio_file_alloc_buf(f, 4096);
 	odd = dmaio_file_alloc_buf(f, 4096);
+	tu_fill(dmaio_buf_data(b), 4096, 0, 13);
 	ck_assert_int_eq(dmaio_buf_trim(odd, 100), 0);
 
 	ck_assert_int_eq(dmaio_file_write_at(f, b, 1, NULL, NULL), -EINVAL);

@@ -1,0 +1,27 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Installs what building and testing libdmaio needs, as root, on Debian or
+# Ubuntu (apt-get) and RHEL/CentOS/Fedora (yum/dnf). Safe to run again.
+set -e
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: run as root (or with sudo)" >&2
+	exit 1
+fi
+if command -v apt-get >/dev/null 2>&1; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends \
+		build-essential autoconf automake libtool pkg-config \
+		libaio-dev check xfsprogs e2fsprogs util-linux \
+		fio libuv1-dev valgrind groff-base >/dev/null
+elif command -v dnf >/dev/null 2>&1 || command -v yum >/dev/null 2>&1; then
+	pm=$(command -v dnf || command -v yum)
+	"$pm" install -y gcc make autoconf automake libtool pkgconfig \
+		libaio-devel check-devel xfsprogs e2fsprogs util-linux \
+		fio libuv-devel valgrind groff-base
+else
+	echo "install-deps: no apt-get, dnf or yum; install by hand: a C" \
+		"compiler, make, autoconf, automake, libtool, pkg-config," \
+		"libaio (devel), check (devel), xfsprogs" >&2
+	exit 1
+fi
