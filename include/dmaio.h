@@ -219,6 +219,120 @@ int dmaio_file_close_wait(struct dmaio_file *f);
 int dmaio_file_deallocate_wait(struct dmaio_file *f, uint64_t pos,
 			       uint64_t len);
 
+/* ------------------------------------------------------------------ */
+/* read_many                                                           */
+
+struct dmaio_iovec {
+	uint64_t pos;
+	size_t len;
+};
+
+/* max_merged_buffer_size: the largest request of the file's device. */
+#define DMAIO_MERGE_DEVICE_MAX ((size_t)-2)
+
+struct dmaio_read_many_opts {
+	size_t size;                   /* sizeof(struct dmaio_read_many_opts) */
+	size_t max_merged_buffer_size; /* 0: no merging; SIZE_MAX: unlimited */
+	size_t max_read_amp;           /* unrequested bytes read between two ranges */
+};
+
+/* Defaults: DMAIO_MERGE_DEVICE_MAX, max_read_amp 0. */
+void dmaio_read_many_opts_init(struct dmaio_read_many_opts *o);
+
+/* Called once per iovec, in any order; v NULL when res < 0. */
+typedef void (*dmaio_read_many_cb)(void *arg, size_t index,
+				   struct dmaio_view *v, int64_t res);
+/*
+ * Reads n ranges, merging nearby ones into single aligned I/Os (in
+ * position order; identical blocks are read once). o NULL: defaults.
+ */
+int dmaio_file_read_many(struct dmaio_file *f, const struct dmaio_iovec *iov,
+			 size_t n, const struct dmaio_read_many_opts *o,
+			 dmaio_read_many_cb cb, void *arg);
+/*
+ * Blocking twin: views[i] and res[i] receive each result. Returns 0, or
+ * -errno if the reads could not start.
+ */
+int dmaio_file_read_many_wait(struct dmaio_file *f,
+			      const struct dmaio_iovec *iov, size_t n,
+			      const struct dmaio_read_many_opts *o,
+			      struct dmaio_view **views, int64_t *res);
+
+/* ------------------------------------------------------------------ */
+/* Stream writer                                                       */
+
+struct dmaio_writer;
+
+struct dmaio_writer_opts {
+	size_t   size;          /* sizeof(struct dmaio_writer_opts) */
+	size_t   buffer_size;   /* 0: default 128 KiB; rounded up to the alignment */
+	unsigned write_behind;  /* buffer writes in flight; 0: default 4 */
+	int      sync_on_close; /* fdatasync before closing (opts_init: 1) */
+	/* Appends without blocking io_submit (literal; opts_init values): */
+	size_t   extent_hint;   /* extent-size hint set at creation (1 MiB); 0: none */
+	int      preallocate;   /* fallocate ahead of the writes (1) */
+	int      grow_ahead;    /* keep the file size ahead of the writes (1) */
+};
+
+void dmaio_writer_opts_init(struct dmaio_writer_opts *o);
+/* Takes ownership of f (closed by dmaio_writer_close). o NULL: defaults. */
+int dmaio_writer_new(struct dmaio_file *f, const struct dmaio_writer_opts *o,
+		     struct dmaio_writer **out);
+/* Copies up to len bytes; returns bytes taken, 0 when every buffer is in
+ * flight, or the writer's (sticky) error. */
+int64_t dmaio_writer_write(struct dmaio_writer *w, const void *data,
+			   size_t len);
+/* Calls cb once a buffer is free (soon, if one is free now). */
+int dmaio_writer_on_writable(struct dmaio_writer *w, dmaio_cb cb, void *arg);
+/* Writes all of data, running the loop while buffers are busy. */
+int64_t dmaio_writer_write_wait(struct dmaio_writer *w, const void *data,
+				size_t len);
+/* Writes what is buffered (padded); res 0 once every byte so far is written. */
+int dmaio_writer_flush(struct dmaio_writer *w, dmaio_cb cb, void *arg);
+int dmaio_writer_flush_wait(struct dmaio_writer *w);
+/* flush, then fdatasync: res 0 once every byte so far is durable. */
+int dmaio_writer_sync(struct dmaio_writer *w, dmaio_cb cb, void *arg);
+int dmaio_writer_sync_wait(struct dmaio_writer *w);
+/* Writes the tail, truncates to the exact size, syncs (if asked), closes
+ * the file and frees the writer; res = total bytes, or the first error. */
+int dmaio_writer_close(struct dmaio_writer *w, dmaio_cb cb, void *arg);
+int64_t dmaio_writer_close_wait(struct dmaio_writer *w);
+/* Returns the bytes accepted so far. */
+uint64_t dmaio_writer_position(const struct dmaio_writer *w);
+/* Returns the end of the contiguous range of bytes written to the file. */
+uint64_t dmaio_writer_flushed_position(const struct dmaio_writer *w);
+
+/* ------------------------------------------------------------------ */
+/* Stream reader                                                       */
+
+struct dmaio_reader;
+
+struct dmaio_reader_opts {
+	size_t   size;        /* sizeof(struct dmaio_reader_opts) */
+	uint64_t start;       /* first byte */
+	uint64_t end;         /* 0: EOF; else read [start, end) */
+	size_t   buffer_size; /* 0: default 128 KiB; rounded up to the alignment */
+	unsigned read_ahead;  /* buffers read ahead; 0: on demand (opts_init: 4) */
+};
+
+void dmaio_reader_opts_init(struct dmaio_reader_opts *o);
+/* Takes ownership of f (closed by dmaio_reader_close). o NULL: defaults. */
+int dmaio_reader_new(struct dmaio_file *f, const struct dmaio_reader_opts *o,
+		     struct dmaio_reader **out);
+/* A zero-copy view of up to max_len bytes at the position, never crossing
+ * an internal buffer; res 0 (v NULL) at end or EOF. One at a time. */
+int dmaio_reader_get_buffer(struct dmaio_reader *r, size_t max_len,
+			    dmaio_read_cb cb, void *arg);
+/* Copies up to len bytes; returns bytes copied, 0 at end, or -errno. */
+int64_t dmaio_reader_read_wait(struct dmaio_reader *r, void *dst, size_t len);
+/* Moves the position n bytes forward. */
+int dmaio_reader_skip(struct dmaio_reader *r, uint64_t n);
+/* Returns the position of the next byte to be handed out. */
+uint64_t dmaio_reader_position(const struct dmaio_reader *r);
+/* Waits for reads in flight, closes the file and frees the reader. */
+int dmaio_reader_close(struct dmaio_reader *r, dmaio_cb cb, void *arg);
+int dmaio_reader_close_wait(struct dmaio_reader *r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -207,6 +207,10 @@ struct dmaio__op *dmaio__op_get(struct dmaio_loop *loop);
 void dmaio__op_put(struct dmaio_loop *loop, struct dmaio__op *op);
 /* Completes op with res from the next iteration (never from the caller). */
 void dmaio__defer(struct dmaio__op *op, int64_t res);
+/* Calls cb(arg, res) from the loop, soon: for layers above the files. */
+int dmaio__post(struct dmaio_loop *loop, dmaio_cb cb, void *arg, int64_t res);
+/* The loop a file belongs to (for layers that know only the file API). */
+static inline struct dmaio_loop *dmaio__file_loop(const struct dmaio_file *f);
 static inline void dmaio__cb_enter(struct dmaio_loop *loop)
 {
 	loop->cb_depth++;
@@ -261,6 +265,11 @@ struct dmaio_file {
 	struct dmaio__opq held;      /* submitted behind a barrier */
 	struct dmaio_file *next, *prev;
 };
+
+static inline struct dmaio_loop *dmaio__file_loop(const struct dmaio_file *f)
+{
+	return f->loop;
+}
 
 /* file.c: a file operation's life: start, complete, deliver */
 int dmaio__file_check(const struct dmaio_file *f);

@@ -195,6 +195,29 @@ void dmaio__defer(struct dmaio__op *op, int64_t res)
 	}
 }
 
+static void post_done(struct dmaio__op *op, int64_t res)
+{
+	struct dmaio_loop *loop = op->loop;
+
+	loop->pending--;
+	dmaio__call_cb(loop, op->u.cb, op->arg, res);
+	dmaio__op_put(loop, op);
+}
+
+int dmaio__post(struct dmaio_loop *loop, dmaio_cb cb, void *arg, int64_t res)
+{
+	struct dmaio__op *op = dmaio__op_get(loop);
+
+	if (!op)
+		return -ENOMEM;
+	op->done = post_done;
+	op->u.cb = cb;
+	op->arg = arg;
+	loop->pending++;
+	dmaio__defer(op, res);
+	return 0;
+}
+
 DMAIO_EXPORT int dmaio_loop_watch(struct dmaio_loop *loop, int fd,
 				  uint32_t events, dmaio_watch_cb cb, void *arg)
 {

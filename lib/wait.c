@@ -210,3 +210,42 @@ DMAIO_EXPORT int dmaio_file_deallocate_wait(struct dmaio_file *f, uint64_t pos,
 {
 	WAIT_FILE_OP(f, dmaio_file_deallocate(f, pos, len, on_res, &w));
 }
+
+struct many_waiter {
+	size_t left;
+	struct dmaio_view **views;
+	int64_t *res;
+};
+
+static void on_many(void *arg, size_t idx, struct dmaio_view *v, int64_t res)
+{
+	struct many_waiter *w = arg;
+
+	if (w->views)
+		w->views[idx] = v;
+	else
+		dmaio_view_release(v);
+	if (w->res)
+		w->res[idx] = res;
+	w->left--;
+}
+
+DMAIO_EXPORT int dmaio_file_read_many_wait(struct dmaio_file *f,
+					   const struct dmaio_iovec *iov,
+					   size_t n,
+					   const struct dmaio_read_many_opts *o,
+					   struct dmaio_view **views,
+					   int64_t *res)
+{
+	struct many_waiter w = { n, views, res };
+	int ret = dmaio__wait_check(LOOP_OF(f));
+
+	if (ret)
+		return ret;
+	ret = dmaio_file_read_many(f, iov, n, o, on_many, &w);
+	if (ret)
+		return ret;
+	while (w.left)
+		dmaio_loop_run_once(f->loop, -1);
+	return 0;
+}

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * read_many: many ranges, few I/Os. The ranges are sorted by position and
+ * grouped: a range joins the group before it when its aligned start lies
+ * at most max_read_amp bytes past the group's aligned end and the group
+ * stays within max_merged_buffer_size; a range whose aligned blocks the
+ * group already covers joins it whatever the limits (identical blocks are
+ * read once). Each group is one dmaio_file_read_at_aligned (split further
+ * by the file layer if the device needs it); each range gets a slice of
+ * its group's view.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct group {
+	struct read_many *rm;
+	uint64_t start, end;  /* aligned */
+	size_t first, count;  /* in rm->order */
+};
+
+struct read_many {
+	struct dmaio_file *f;
+	dmaio_read_many_cb cb;
+	void *arg;
+	struct dmaio_iovec *iov;   /* the caller's, copied */
+	size_t *order;             /* iov indices by position */
+	struct group *groups;
+	size_t ngroups;
+	size_t groups_left;        /* not yet called back */
+	size_t failed_from;        /* groups from here could not start */
+	int64_t start_err;
+};
+
+DMAIO_EXPORT void dmaio_read_many_opts_init(struct dmaio_read_many_opts *o)
+{
+	if (!o)
+		return;
+	memset(o, 0, sizeof(*o));
+	o->size = sizeof(*o);
+	o->max_merged_buffer_size = DMAIO_MERGE_DEVICE_MAX;
+	o->max_read_amp = 0;
+}
+
+/* qsort has no context argument in glibc 2.17: sort (pos, index) pairs */
+struct key {
+	uint64_t pos;
+	size_t idx;
+};
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct key *x = a, *y = b;
+
+	if (x->pos != y->pos)
+		return x->pos < y->pos ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static void free_rm(struct read_many *rm)
+{
+	free(rm->iov);
+	free(rm->order);
+	free(rm->groups);
+	free(rm);
+}
+
+static void deliver(struct read_many *rm, size_t idx, struct dmaio_view *v,
+		    int64_t res)
+{
+	struct dmaio_loop *loop = rm->f->loop;
+
+	if (!rm->cb || loop->freeing) {
+		dmaio_view_release(v);
+		return;
+	}
+	dmaio__cb_enter(loop);
+	rm->cb(rm->arg, idx, v, res);
+	dmaio__cb_leave(loop);
+}
+
+static void fail_group(struct group *g, int64_t err)
+{
+	struct read_many *rm = g->rm;
+	size_t i;
+
+	for (i = 0; i < g->count; i++)
+		deliver(rm, rm->order[g->first + i], NULL, err);
+}
+
+static void group_done(struct group *g, struct dmaio_view *v, int64_t res)
+{
+	struct read_many *rm = g->rm;
+	size_t i;
+
+	if (res < 0) {
+		fail_group(g, res);
+	} else {
+		for (i = 0; i < g->count; i++) {
+			size_t idx = rm->order[g->first + i];
+			const struct dmaio_iovec *io = &rm->iov[idx];
+			size_t off = (size_t)(io->pos - g->start);
+			size_t vlen = dmaio_view_len(v), n = 0;
+			struct dmaio_view *s;
+
+			/* clamped to what the kernel returned */
+			if (off < vlen)
+				n = vlen - off < io->len ? vlen - off : io->len;
+			else
+				off = vlen;
+			s = dmaio_view_slice(v, off, n);
+			deliver(rm, idx, s, s ? (int64_t)n : -ENOMEM);
+		}
+		dmaio_view_release(v);
+	}
+}
+
+static void on_group(void *arg, struct dmaio_view *v, int64_t res)
+{
+	struct group *g = arg;
+	struct read_many *rm = g->rm;
+	size_t k;
+
+	group_done(g, v, res);
+	rm->groups_left--;
+	/* groups that could not start are reported with the first that did */
+	for (k = rm->failed_from; k < rm->ngroups; k++) {
+		fail_group(&rm->groups[k], rm->start_err);
+		rm->groups_left--;
+	}
+	rm->failed_from = rm->ngroups;
+	if (!rm->groups_left)
+		free_rm(rm);
+}
+
+static size_t plan(struct read_many *rm, struct key *keys, size_t n,
+		   size_t max_merged, size_t max_amp)
+{
+	struct dmaio_file *f = rm->f;
+	struct group *g = NULL;
+	size_t i, ng = 0;
+
+	for (i = 0; i < n; i++) {
+		const struct dmaio_iovec *io = &rm->iov[keys[i].idx];
+		uint64_t s = dmaio_file_align_down(f, io->pos);
+		uint64_t e = dmaio_file_align_up(f, io->pos + io->len);
+
+		rm->order[i] = keys[i].idx;
+		if (g) {
+			uint64_t ne = e > g->end ? e : g->end;
+			int covered = e <= g->end;
+			int near = s <= g->end || s - g->end <= max_amp;
+
+			if (covered ||
+			    (max_merged && near && ne - g->start <= max_merged)) {
+				g->end = ne;
+				g->count++;
+				continue;
+			}
+		}
+		g = &rm->groups[ng++];
+		g->rm = rm;
+		g->start = s;
+		g->end = e;
+		g->first = i;
+		g->count = 1;
+	}
+	return ng;
+}
+
+DMAIO_EXPORT int dmaio_file_read_many(struct dmaio_file *f,
+				      const struct dmaio_iovec *iov, size_t n,
+				      const struct dmaio_read_many_opts *uo,
+				      dmaio_read_many_cb cb, void *arg)
+{
+	struct dmaio_read_many_opts o;
+	struct read_many *rm;
+	struct key *keys;
+	size_t i, max_merged;
+	int ret = dmaio__file_check(f);
+
+	if (ret)
+		return ret;
+	if (!iov || !n)
+		return -EINVAL;
+	if (f->accmode == O_WRONLY)
+		return -EBADF;
+	dmaio_read_many_opts_init(&o);
+	if (uo) {
+		if (uo->size < sizeof(size_t))
+			return -EINVAL;
+		memcpy(&o, uo, uo->size < sizeof(o) ? uo->size : sizeof(o));
+	}
+	if (n > SIZE_MAX / sizeof(struct dmaio_iovec))
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		if (!iov[i].len)
+			return -EINVAL;
+		if (iov[i].pos > INT64_MAX || iov[i].len > INT64_MAX - iov[i].pos ||
+		    dmaio_file_align_up(f, iov[i].pos + iov[i].len) > INT64_MAX)
+			return -EOVERFLOW;
+	}
+	max_merged = o.max_merged_buffer_size == DMAIO_MERGE_DEVICE_MAX
+			     ? f->max_io
+			     : o.max_merged_buffer_size;
+
+	rm = calloc(1, sizeof(*rm));
+	keys = malloc(n * sizeof(*keys));
+	if (rm) {
+		rm->iov = malloc(n * sizeof(*rm->iov));
+		rm->order = malloc(n * sizeof(*rm->order));
+		rm->groups = malloc(n * sizeof(*rm->groups));
+	}
+	if (!rm || !keys || !rm->iov || !rm->order || !rm->groups) {
+		free(keys);
+		if (rm)
+			free_rm(rm);
+		return -ENOMEM;
+	}
+	rm->f = f;
+	rm->cb = cb;
+	rm->arg = arg;
+	memcpy(rm->iov, iov, n * sizeof(*iov));
+	for (i = 0; i < n; i++) {
+		keys[i].pos = iov[i].pos;
+		keys[i].idx = i;
+	}
+	qsort(keys, n, sizeof(*keys), key_cmp);
+	rm->ngroups = plan(rm, keys, n, max_merged, o.max_read_amp);
+	free(keys);
+	rm->groups_left = rm->ngroups;
+	rm->failed_from = rm->ngroups;
+
+	for (i = 0; i < rm->ngroups; i++) {
+		struct group *g = &rm->groups[i];
+
+		ret = dmaio_file_read_at_aligned(f, g->start,
+						 (size_t)(g->end - g->start),
+						 on_group, g);
+		if (ret) {
+			if (i == 0) {
+				free_rm(rm);
+				return ret;
+			}
+			/* the rest fail with the first completion */
+			rm->failed_from = i;
+			rm->start_err = ret;
+			break;
+		}
+	}
+	return 0;
+}

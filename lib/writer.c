@@ -1,0 +1,683 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The stream writer: copies into aligned buffers, keeps write_behind of
+ * them in flight, and hides what appending O_DIRECT costs.
+ *
+ * Appending writes make io_submit allocate blocks and move EOF, and it
+ * sleeps doing so. As Seastar does, the writer sets an extent-size hint,
+ * and keeps the file's size (and, with fallocate, its blocks) ahead of the
+ * writes, so that they become overwrites; close truncates to the exact
+ * size. Those steps are barriers in the file layer, so they are taken in
+ * doubling strides to keep the pipeline stalls rare.
+ *
+ * Writes complete out of order. Each write gets a slot in a ring kept in
+ * submission order; flushed_position is the end of the completed prefix.
+ * A flush writes the partial buffer padded and starts the next buffer with
+ * a copy of the partial block, so a later write overwrites the padding;
+ * that write overlaps the flush's last block and waits until it is done.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIB (1024ULL * 1024)
+/* smallest and largest stride by which the file is grown ahead */
+#define GROW_MIN (4 * MIB)
+#define GROW_MAX (256 * MIB)
+
+struct wslot {
+	struct dmaio_writer *w;
+	uint64_t start, end;  /* bytes of the file written (padded) */
+	uint64_t data_end;    /* end of the stream bytes it carries */
+	int done, ok;
+};
+
+struct flush_req {
+	struct dmaio_writer *w;
+	struct flush_req *next;
+	uint64_t target;
+	int sync;
+	int syncing;
+	dmaio_cb cb;
+	void *arg;
+};
+
+enum close_stage { OPEN, DRAINING, TRUNCATING, SYNCING, CLOSING };
+
+struct dmaio_writer {
+	struct dmaio_file *f;
+	struct dmaio_loop *loop;
+	size_t bs;
+	unsigned write_behind;
+	int sync_on_close, preallocate, grow_ahead;
+
+	struct dmaio_buf *cur;   /* being filled; NULL until needed */
+	uint64_t cur_pos;        /* file offset of cur's first byte */
+	size_t fill;
+	uint64_t pos;            /* bytes accepted */
+	int flush_pending;       /* write the partial buffer too */
+	size_t fill_written;     /* of fill, already written by a flush */
+
+	struct wslot *ring;
+	unsigned ring_cap, ring_head, ring_n;
+	unsigned inflight;
+	uint64_t flushed;
+	int prefix_broken;       /* a write failed: flushed stops there */
+	int64_t err;             /* sticky */
+
+	uint64_t ahead;          /* size the file was grown to */
+	unsigned meta_inflight;  /* hint, grow and sync calls not back yet */
+	int kick_posted;
+
+	dmaio_cb wcb;            /* on_writable */
+	void *warg;
+	struct flush_req *reqs;
+
+	enum close_stage stage;
+	dmaio_cb close_cb;
+	void *close_arg;
+	int64_t close_err;
+};
+
+DMAIO_EXPORT void dmaio_writer_opts_init(struct dmaio_writer_opts *o)
+{
+	if (!o)
+		return;
+	memset(o, 0, sizeof(*o));
+	o->size = sizeof(*o);
+	o->buffer_size = 128 * 1024;
+	o->write_behind = 4;
+	o->sync_on_close = 1;
+	o->extent_hint = MIB;
+	o->preallocate = 1;
+	o->grow_ahead = 1;
+}
+
+static void progress(struct dmaio_writer *w);
+
+static void set_err(struct dmaio_writer *w, int64_t err)
+{
+	if (!w->err)
+		w->err = err;
+}
+
+static struct wslot *newest(struct dmaio_writer *w)
+{
+	if (!w->ring_n)
+		return NULL;
+	return &w->ring[(w->ring_head + w->ring_n - 1) % w->ring_cap];
+}
+
+static void on_meta(void *arg, int64_t res)
+{
+	struct dmaio_writer *w = arg;
+
+	(void)res; /* hints are hints: a file system without them still works */
+	w->meta_inflight--;
+	progress(w);
+}
+
+static void on_grow(void *arg, int64_t res)
+{
+	struct dmaio_writer *w = arg;
+
+	if (res == -EOPNOTSUPP && w->preallocate)
+		w->preallocate = 0; /* grow by ftruncate from now on */
+	if (res < 0)
+		w->ahead = 0;       /* so the next write tries again */
+	on_meta(arg, res);
+}
+
+/* Keeps the file at least end bytes long before a write reaches there. */
+static void grow_for(struct dmaio_writer *w, uint64_t end)
+{
+	uint64_t stride, target;
+	int ret;
+
+	if (!w->grow_ahead || !w->f->direct || end <= w->ahead)
+		return;
+	stride = w->ahead < GROW_MIN ? GROW_MIN
+	       : w->ahead > GROW_MAX ? GROW_MAX : w->ahead;
+	target = w->ahead + stride;
+	if (target < end)
+		target = end;
+	target = (target + MIB - 1) & ~(MIB - 1);
+	if (w->preallocate)
+		ret = dmaio_file_pre_allocate(w->f, target, on_grow, w);
+	else
+		ret = dmaio_file_truncate(w->f, target, on_grow, w);
+	if (ret == 0) {
+		w->meta_inflight++;
+		w->ahead = target;
+	}
+}
+
+static void on_write(void *arg, int64_t res)
+{
+	struct wslot *s = arg;
+	struct dmaio_writer *w = s->w;
+
+	w->inflight--;
+	s->done = 1;
+	s->ok = res == (int64_t)(s->end - s->start);
+	if (!s->ok)
+		set_err(w, res < 0 ? res : -EIO); /* short: the device is full */
+	while (w->ring_n && w->ring[w->ring_head].done) {
+		struct wslot *h = &w->ring[w->ring_head];
+
+		/* the prefix ends at the first failed write, for good */
+		if (!h->ok)
+			w->prefix_broken = 1;
+		else if (!w->prefix_broken && h->data_end > w->flushed)
+			w->flushed = h->data_end;
+		w->ring_head = (w->ring_head + 1) % w->ring_cap;
+		w->ring_n--;
+	}
+	progress(w);
+}
+
+/* Submits what may go: full buffers, and the partial one when flushing. */
+static void submit_ready(struct dmaio_writer *w)
+{
+	while (!w->err && w->cur) {
+		struct dmaio_buf *buf = w->cur, *next = NULL;
+		int full = w->fill == w->bs;
+		uint64_t start = w->cur_pos;
+		struct wslot *s = newest(w);
+		size_t len, keep = 0, tail = 0;
+		int ret;
+
+		if (!full && (!w->flush_pending || w->fill == w->fill_written))
+			break;
+		if (w->inflight >= w->write_behind || w->ring_n >= w->ring_cap)
+			break;
+		if (s && !s->done && s->end > start)
+			break; /* overlaps the flush still in flight */
+		len = full ? w->bs : (size_t)dmaio_file_align_up(w->f, w->fill);
+		if (!full) {
+			keep = (size_t)dmaio_file_align_down(w->f, w->fill);
+			tail = w->fill - keep;
+			if (tail) {
+				next = dmaio_file_alloc_buf(w->f, w->bs);
+				if (!next) {
+					set_err(w, -ENOMEM);
+					break;
+				}
+				memcpy(dmaio_buf_data(next),
+				       (char *)dmaio_buf_data(buf) + keep, tail);
+			}
+			memset((char *)dmaio_buf_data(buf) + w->fill, 0,
+			       len - w->fill);
+			dmaio_buf_trim(buf, len);
+			w->flush_pending = 0;
+		}
+		grow_for(w, start + len);
+		s = &w->ring[(w->ring_head + w->ring_n) % w->ring_cap];
+		s->w = w;
+		s->start = start;
+		s->end = start + len;
+		s->data_end = start + w->fill;
+		s->done = s->ok = 0;
+		ret = dmaio_file_write_at(w->f, buf, start, on_write, s);
+		dmaio_buf_unref(buf); /* the write holds its own reference */
+		w->cur = next;
+		if (full) {
+			w->cur_pos += w->bs;
+			w->fill = 0;
+		} else {
+			w->cur_pos += keep;
+			w->fill = tail;
+		}
+		w->fill_written = w->fill;
+		if (ret) {
+			set_err(w, ret);
+			break;
+		}
+		w->ring_n++;
+		w->inflight++;
+	}
+	if (!w->cur || w->fill == w->fill_written)
+		w->flush_pending = 0;
+}
+
+static int writable(const struct dmaio_writer *w)
+{
+	return w->err || !w->cur || w->fill < w->bs;
+}
+
+static void on_sync(void *arg, int64_t res)
+{
+	struct flush_req *r = arg;
+
+	r->syncing = 0;
+	r->sync = 0;
+	if (res < 0)
+		set_err(r->w, res);
+	r->w->meta_inflight--;
+	progress(r->w);
+}
+
+/* Calls back the flushes and syncs that are done. */
+static void finish_flushes(struct dmaio_writer *w)
+{
+	struct flush_req **pp = &w->reqs;
+
+	while (*pp) {
+		struct flush_req *r = *pp;
+
+		if (r->syncing || (!w->err && w->flushed < r->target)) {
+			pp = &r->next;
+			continue;
+		}
+		if (r->sync && !w->err) {
+			if (dmaio_file_fdatasync(w->f, on_sync, r) == 0) {
+				r->syncing = 1;
+				w->meta_inflight++;
+				pp = &r->next;
+				continue;
+			}
+			set_err(w, -EIO);
+		}
+		*pp = r->next;
+		dmaio__call_cb(w->loop, r->cb, r->arg, w->err);
+		free(r);
+	}
+}
+
+static void on_close_step(void *arg, int64_t res)
+{
+	struct dmaio_writer *w = arg;
+
+	if (res < 0 && !w->close_err)
+		w->close_err = res;
+	w->meta_inflight--;
+	progress(w);
+}
+
+static void close_step(struct dmaio_writer *w)
+{
+	int ret = 0;
+
+	switch (w->stage) {
+	case OPEN:
+		return;
+	case DRAINING:
+		if (w->inflight || w->meta_inflight || w->reqs ||
+		    (!w->err && w->cur && w->fill > w->fill_written))
+			return;
+		/* exactly what was written, or the good prefix after an error */
+		w->stage = TRUNCATING;
+		ret = dmaio_file_truncate(w->f, w->err ? w->flushed : w->pos,
+					  on_close_step, w);
+		break;
+	case TRUNCATING:
+		w->stage = SYNCING;
+		if (!w->sync_on_close) {
+			close_step(w);
+			return;
+		}
+		ret = dmaio_file_fdatasync(w->f, on_close_step, w);
+		break;
+	case SYNCING:
+		w->stage = CLOSING;
+		ret = dmaio_file_close(w->f, on_close_step, w);
+		if (ret == 0) {
+			w->f = NULL;
+			w->meta_inflight++;
+			return;
+		}
+		break;
+	case CLOSING: {
+		int64_t res = w->err ? w->err : w->close_err ? w->close_err
+							     : (int64_t)w->pos;
+
+		if (w->cur)
+			dmaio_buf_unref(w->cur);
+		free(w->ring);
+		dmaio__call_cb(w->loop, w->close_cb, w->close_arg, res);
+		free(w);
+		return;
+	}
+	}
+	if (ret == 0) {
+		w->meta_inflight++;
+	} else {
+		if (!w->close_err)
+			w->close_err = ret;
+		close_step(w); /* on to the next step */
+	}
+}
+
+/* Everything that can move after an event moves here. */
+static void progress(struct dmaio_writer *w)
+{
+	if (w->stage == CLOSING) {
+		close_step(w); /* the file is gone: only the end is left */
+		return;
+	}
+	submit_ready(w);
+	finish_flushes(w);
+	if (w->wcb && writable(w)) {
+		dmaio_cb cb = w->wcb;
+
+		w->wcb = NULL;
+		dmaio__call_cb(w->loop, cb, w->warg, w->err);
+	}
+	if (w->stage != OPEN)
+		close_step(w);
+}
+
+static void on_kick(void *arg, int64_t res)
+{
+	struct dmaio_writer *w = arg;
+
+	(void)res;
+	w->kick_posted = 0;
+	w->meta_inflight--;
+	progress(w);
+}
+
+/* progress() from the loop: never call back from inside a user's call. */
+static int kick(struct dmaio_writer *w)
+{
+	int ret;
+
+	if (w->kick_posted)
+		return 0;
+	ret = dmaio__post(w->loop, on_kick, w, 0);
+	if (ret == 0) {
+		w->kick_posted = 1;
+		w->meta_inflight++;
+	}
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+
+DMAIO_EXPORT int dmaio_writer_new(struct dmaio_file *f,
+				  const struct dmaio_writer_opts *uo,
+				  struct dmaio_writer **out)
+{
+	struct dmaio_writer_opts o;
+	struct dmaio_writer *w;
+	int ret = dmaio__file_check(f);
+
+	if (ret)
+		return ret;
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (f->accmode == O_RDONLY)
+		return -EBADF;
+	dmaio_writer_opts_init(&o);
+	if (uo) {
+		if (uo->size < sizeof(size_t))
+			return -EINVAL;
+		memcpy(&o, uo, uo->size < sizeof(o) ? uo->size : sizeof(o));
+	}
+	if (!o.buffer_size)
+		o.buffer_size = 128 * 1024;
+	if (!o.write_behind)
+		o.write_behind = 4;
+	if (o.buffer_size > (1u << 30) || o.write_behind > 4096)
+		return -EINVAL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->f = f;
+	w->loop = f->loop;
+	w->bs = (size_t)dmaio_file_align_up(f, o.buffer_size);
+	w->write_behind = o.write_behind;
+	w->sync_on_close = o.sync_on_close;
+	w->preallocate = o.preallocate;
+	w->grow_ahead = o.grow_ahead;
+	w->ring_cap = 2 * o.write_behind + 2;
+	w->ring = calloc(w->ring_cap, sizeof(*w->ring));
+	if (!w->ring) {
+		free(w);
+		return -ENOMEM;
+	}
+	/* extent hints turn off XFS delayed allocation: direct files only */
+	if (o.extent_hint && f->direct &&
+	    dmaio_file_hint_extent_size(f, o.extent_hint, on_meta, w) == 0)
+		w->meta_inflight++;
+	*out = w;
+	return 0;
+}
+
+static int usable(const struct dmaio_writer *w)
+{
+	if (!w)
+		return -EINVAL;
+	if (w->stage != OPEN)
+		return -EBADF;
+	return 0;
+}
+
+DMAIO_EXPORT int64_t dmaio_writer_write(struct dmaio_writer *w,
+					const void *data, size_t len)
+{
+	const char *p = data;
+	size_t taken = 0;
+	int ret = usable(w);
+
+	if (ret)
+		return ret;
+	if (w->err)
+		return w->err;
+	if (!data && len)
+		return -EINVAL;
+	if (len > INT64_MAX || w->pos + len > INT64_MAX)
+		return -EOVERFLOW;
+	while (taken < len) {
+		size_t n;
+
+		if (!w->cur) {
+			w->cur = dmaio_file_alloc_buf(w->f, w->bs);
+			if (!w->cur)
+				return taken ? (int64_t)taken : -ENOMEM;
+			w->fill = w->fill_written = 0;
+		}
+		if (w->fill == w->bs) {
+			submit_ready(w);
+			if (w->err)
+				return taken ? (int64_t)taken : w->err;
+			if (w->cur && w->fill == w->bs)
+				break; /* every buffer is in flight */
+			continue;
+		}
+		n = w->bs - w->fill < len - taken ? w->bs - w->fill
+						  : len - taken;
+		memcpy((char *)dmaio_buf_data(w->cur) + w->fill, p + taken, n);
+		w->fill += n;
+		w->pos += n;
+		taken += n;
+		if (w->fill == w->bs)
+			submit_ready(w);
+	}
+	return (int64_t)taken;
+}
+
+DMAIO_EXPORT int dmaio_writer_on_writable(struct dmaio_writer *w, dmaio_cb cb,
+					  void *arg)
+{
+	int ret = usable(w);
+
+	if (ret)
+		return ret;
+	if (w->wcb)
+		return -EBUSY;
+	w->wcb = cb;
+	w->warg = arg;
+	/* called back from the loop, even when a buffer is free now */
+	if (writable(w))
+		return kick(w);
+	return 0;
+}
+
+static int add_flush(struct dmaio_writer *w, int sync, dmaio_cb cb, void *arg)
+{
+	struct flush_req *r;
+	int ret = usable(w);
+
+	if (ret)
+		return ret;
+	if (w->err)
+		return (int)w->err;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	ret = kick(w);
+	if (ret) {
+		free(r);
+		return ret;
+	}
+	r->w = w;
+	r->target = w->pos;
+	r->sync = sync;
+	r->cb = cb;
+	r->arg = arg;
+	r->next = w->reqs;
+	w->reqs = r;
+	w->flush_pending = 1;
+	submit_ready(w);
+	return 0;
+}
+
+DMAIO_EXPORT int dmaio_writer_flush(struct dmaio_writer *w, dmaio_cb cb,
+				    void *arg)
+{
+	return add_flush(w, 0, cb, arg);
+}
+
+DMAIO_EXPORT int dmaio_writer_sync(struct dmaio_writer *w, dmaio_cb cb,
+				   void *arg)
+{
+	return add_flush(w, 1, cb, arg);
+}
+
+DMAIO_EXPORT int dmaio_writer_close(struct dmaio_writer *w, dmaio_cb cb,
+				    void *arg)
+{
+	int ret = usable(w);
+
+	if (ret)
+		return ret;
+	ret = kick(w);
+	if (ret)
+		return ret;
+	w->stage = DRAINING;
+	w->close_cb = cb;
+	w->close_arg = arg;
+	w->flush_pending = 1;
+	if (w->wcb) {
+		/* nobody will write again: let the waiter know */
+		dmaio_cb wcb = w->wcb;
+
+		w->wcb = NULL;
+		if (dmaio__post(w->loop, wcb, w->warg, -ECANCELED))
+			set_err(w, -ENOMEM);
+	}
+	submit_ready(w);
+	return 0;
+}
+
+DMAIO_EXPORT uint64_t dmaio_writer_position(const struct dmaio_writer *w)
+{
+	return w ? w->pos : 0;
+}
+
+DMAIO_EXPORT uint64_t dmaio_writer_flushed_position(const struct dmaio_writer *w)
+{
+	return w ? w->flushed : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* blocking twins                                                      */
+
+struct wwait {
+	int done;
+	int64_t res;
+};
+
+static void on_wwait(void *arg, int64_t res)
+{
+	struct wwait *x = arg;
+
+	x->done = 1;
+	x->res = res;
+}
+
+static int64_t run_until(struct dmaio_loop *loop, struct wwait *x)
+{
+	while (!x->done)
+		dmaio_loop_run_once(loop, -1);
+	return x->res;
+}
+
+DMAIO_EXPORT int64_t dmaio_writer_write_wait(struct dmaio_writer *w,
+					     const void *data, size_t len)
+{
+	const char *p = data;
+	size_t total = 0;
+	int ret = usable(w);
+
+	if (ret)
+		return ret;
+	ret = dmaio__wait_check(w->loop);
+	if (ret)
+		return ret;
+	for (;;) {
+		struct wwait x = { 0, 0 };
+		int64_t n = dmaio_writer_write(w, p + total, len - total);
+
+		if (n < 0)
+			return n;
+		total += (size_t)n;
+		if (total == len)
+			return (int64_t)total;
+		ret = dmaio_writer_on_writable(w, on_wwait, &x);
+		if (ret)
+			return ret;
+		if (run_until(w->loop, &x) < 0)
+			return x.res;
+	}
+}
+
+DMAIO_EXPORT int dmaio_writer_flush_wait(struct dmaio_writer *w)
+{
+	struct wwait x = { 0, 0 };
+	int ret = usable(w);
+
+	if (ret || (ret = dmaio__wait_check(w->loop)))
+		return ret;
+	ret = dmaio_writer_flush(w, on_wwait, &x);
+	return ret ? ret : (int)run_until(w->loop, &x);
+}
+
+DMAIO_EXPORT int dmaio_writer_sync_wait(struct dmaio_writer *w)
+{
+	struct wwait x = { 0, 0 };
+	int ret = usable(w);
+
+	if (ret || (ret = dmaio__wait_check(w->loop)))
+		return ret;
+	ret = dmaio_writer_sync(w, on_wwait, &x);
+	return ret ? ret : (int)run_until(w->loop, &x);
+}
+
+DMAIO_EXPORT int64_t dmaio_writer_close_wait(struct dmaio_writer *w)
+{
+	struct wwait x = { 0, 0 };
+	struct dmaio_loop *loop;
+	int ret = usable(w);
+
+	if (ret || (ret = dmaio__wait_check(w->loop)))
+		return ret;
+	loop = w->loop; /* w is freed by the time we return */
+	ret = dmaio_writer_close(w, on_wwait, &x);
+	return ret ? ret : run_until(loop, &x);
+}

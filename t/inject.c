@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+#include "inject.h"
+
+#include <errno.h>
+#include <libaio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+long inj_submit_calls, inj_submit_iocbs, inj_submit_reads;
+int inj_fail_next, inj_hold_write0, inj_holding;
+static struct iocb *held;
+static io_context_t held_ctx;
+
+static int real_submit(io_context_t ctx, long nr, struct iocb **iocbs)
+{
+	long r = syscall(SYS_io_submit, ctx, nr, iocbs);
+
+	return r < 0 ? -errno : (int)r;
+}
+
+void inj_reset(void)
+{
+	inj_submit_calls = inj_submit_iocbs = inj_submit_reads = 0;
+	inj_fail_next = inj_hold_write0 = 0;
+}
+
+void inj_release(void)
+{
+	if (held && real_submit(held_ctx, 1, &held) != 1)
+		errno = EIO; /* the test sees the write never completes */
+	held = NULL;
+	inj_holding = 0;
+}
+
+int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
+{
+	long i;
+	int r, extra = 0;
+
+	inj_submit_calls++;
+	if (inj_fail_next) {
+		r = inj_fail_next;
+		inj_fail_next = 0;
+		return r;
+	}
+	if (inj_hold_write0 && !held && nr > 0 &&
+	    iocbs[0]->aio_lio_opcode == IO_CMD_PWRITE &&
+	    iocbs[0]->u.c.offset == 0) {
+		held = iocbs[0];
+		held_ctx = ctx;
+		inj_holding = 1;
+		inj_hold_write0 = 0;
+		iocbs++;
+		nr--;
+		extra = 1;
+		if (!nr)
+			return 1;
+	}
+	r = real_submit(ctx, nr, iocbs);
+	if (r < 0)
+		return extra ? extra : r;
+	for (i = 0; i < r; i++)
+		if (iocbs[i]->aio_lio_opcode == IO_CMD_PREAD)
+			inj_submit_reads++;
+	inj_submit_iocbs += r + extra;
+	return r + extra;
+}
