@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dmaio-bench's parts: options, a worker per loop or thread, the engines
+ * that drive I/O (libdmaio through each of its layers, psync threads,
+ * libuv's thread pool), verification data, and the report.
+ */
+#ifndef DMAIO_BENCH_H
+#define DMAIO_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "histogram.h"
+
+enum bench_rw { RW_RANDREAD, RW_RANDWRITE, RW_READ, RW_WRITE, RW_RANDRW };
+enum bench_api { API_ASYNC, API_WAIT, API_STREAM, API_READ_MANY };
+enum bench_engine { ENGINE_DMAIO, ENGINE_PSYNC, ENGINE_LIBUV };
+
+extern const char *const bench_rw_names[];
+extern const char *const bench_api_names[];
+extern const char *const bench_engine_names[];
+
+struct bench_opts {
+	enum bench_rw rw;
+	enum bench_api api;
+	enum bench_engine engine;
+	size_t bs;
+	unsigned iodepth;
+	unsigned loops;      /* dmaio/libuv: loops, one thread each */
+	unsigned threads;    /* psync: threads (0: iodepth) */
+	uint64_t size;
+	double runtime;
+	uint64_t ios;        /* 0: run for runtime */
+	const char *file;
+	int verify;
+	int json;
+	int quiet;
+};
+
+struct worker {
+	const struct bench_opts *o;
+	unsigned id;
+	const char *path;
+	uint64_t rng;
+	/* the part of the file this worker uses */
+	uint64_t region, region_blocks;
+	uint64_t next_seq;
+	uint64_t ios_limit;  /* 0: until the deadline */
+	uint64_t deadline;   /* CLOCK_MONOTONIC ns */
+	/* results */
+	uint64_t started;
+	uint64_t done;       /* read by the progress line: atomic */
+	uint64_t bytes, errors, verify_errors;
+	int64_t first_error;
+	struct histogram hist;
+	int setup_error;
+	uint64_t t_end;      /* when the worker finished */
+	int finished;        /* atomic */
+};
+
+static inline uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t bench_rand(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+/* Whether the next I/O reads (randrw: half of them). */
+int bench_is_read(struct worker *w);
+/* The position of the next I/O. */
+uint64_t bench_next_pos(struct worker *w);
+/* Whether the worker should start another I/O. */
+int bench_more(const struct worker *w, uint64_t now);
+/* Records one finished I/O (res: bytes or -errno; data: what a read got). */
+void bench_complete(struct worker *w, uint64_t t_submit, int64_t res,
+		    uint64_t pos, const void *data, int is_read);
+
+/* Verification data: every block starts with a header naming its offset. */
+void bench_fill_block(void *buf, size_t len, uint64_t pos);
+/* 1 if buf holds what bench_fill_block writes at pos. */
+int bench_check_block(const void *buf, size_t len, uint64_t pos);
+/* Creates or extends path to size bytes of verification data; 0 or -errno. */
+int bench_layout(const char *path, uint64_t size, int quiet);
+
+/* Engines: run one worker to the end. 0 or -errno. */
+int bench_run_dmaio(struct worker *w);
+int bench_run_psync(struct worker *w);
+int bench_run_libuv(struct worker *w);
+/* 1 if this build has the engine. */
+int bench_have_libuv(void);
+
+#endif

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/* What every engine shares: positions, accounting, verification data. */
+#include "config.h"
+
+#include <dmaio.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define SECTOR 512
+#define MAGIC 0x444d4131u /* "DMA1" */
+
+const char *const bench_rw_names[] = { "randread", "randwrite", "read",
+				       "write", "randrw", NULL };
+const char *const bench_api_names[] = { "async", "wait", "stream",
+					"read_many", NULL };
+const char *const bench_engine_names[] = { "dmaio", "psync", "libuv", NULL };
+
+int bench_is_read(struct worker *w)
+{
+	switch (w->o->rw) {
+	case RW_RANDREAD:
+	case RW_READ:
+		return 1;
+	case RW_RANDRW:
+		return (int)(bench_rand(&w->rng) >> 63);
+	default:
+		return 0;
+	}
+}
+
+uint64_t bench_next_pos(struct worker *w)
+{
+	uint64_t b;
+
+	if (w->o->rw == RW_READ || w->o->rw == RW_WRITE)
+		b = w->next_seq++ % w->region_blocks;
+	else
+		b = bench_rand(&w->rng) % w->region_blocks;
+	return w->region + b * w->o->bs;
+}
+
+int bench_more(const struct worker *w, uint64_t now)
+{
+	if (w->ios_limit)
+		return w->started < w->ios_limit;
+	return now < w->deadline;
+}
+
+void bench_complete(struct worker *w, uint64_t t_submit, int64_t res,
+		    uint64_t pos, const void *data, int is_read)
+{
+	if (res == (int64_t)w->o->bs) {
+		w->bytes += (uint64_t)res;
+		hist_add(&w->hist, bench_now_ns() - t_submit);
+		if (w->o->verify && is_read &&
+		    !bench_check_block(data, (size_t)res, pos)) {
+			if (!w->verify_errors)
+				fprintf(stderr, "dmaio-bench: verify: bad data "
+						"at %" PRIu64 "\n", pos);
+			w->verify_errors++;
+		}
+	} else {
+		if (!w->errors)
+			w->first_error = res < 0 ? res : -EIO;
+		w->errors++;
+	}
+	__atomic_add_fetch(&w->done, 1, __ATOMIC_RELAXED);
+}
+
+static unsigned char sector_byte(uint64_t sector, size_t j)
+{
+	uint64_t x = sector * 0x9E3779B97F4A7C15ull + j;
+
+	return (unsigned char)(x ^ (x >> 29) ^ (x >> 41));
+}
+
+void bench_fill_block(void *buf, size_t len, uint64_t pos)
+{
+	unsigned char *p = buf;
+	size_t s, j;
+
+	for (s = 0; s + SECTOR <= len; s += SECTOR) {
+		uint64_t off = pos + s;
+		uint32_t magic = MAGIC, zero = 0;
+
+		memcpy(p + s, &magic, 4);
+		memcpy(p + s + 4, &zero, 4);
+		memcpy(p + s + 8, &off, 8);
+		for (j = 16; j < SECTOR; j++)
+			p[s + j] = sector_byte(off / SECTOR, j);
+	}
+}
+
+int bench_check_block(const void *buf, size_t len, uint64_t pos)
+{
+	const unsigned char *p = buf;
+	size_t s, j;
+
+	for (s = 0; s + SECTOR <= len; s += SECTOR) {
+		uint64_t off;
+		uint32_t magic;
+
+		memcpy(&magic, p + s, 4);
+		memcpy(&off, p + s + 8, 8);
+		if (magic != MAGIC || off != pos + s)
+			return 0;
+		for (j = 16; j < SECTOR; j++)
+			if (p[s + j] != sector_byte(off / SECTOR, j))
+				return 0;
+	}
+	return 1;
+}
+
+int bench_layout(const char *path, uint64_t size, int quiet)
+{
+	const size_t chunk = 1 << 20;
+	struct dmaio_loop *loop;
+	struct dmaio_file *f;
+	struct dmaio_buf *b;
+	uint64_t pos;
+	int ret;
+
+	ret = dmaio_loop_new(&loop, NULL);
+	if (ret)
+		return ret;
+	ret = dmaio_file_open_flags_wait(loop, path, O_RDWR | O_CREAT, 0644, &f);
+	if (ret)
+		goto out;
+	if (!quiet)
+		fprintf(stderr, "dmaio-bench: laying out %" PRIu64 " MiB in %s\n",
+			size >> 20, path);
+	b = dmaio_file_alloc_buf(f, chunk);
+	ret = b ? 0 : -ENOMEM;
+	for (pos = 0; !ret && pos < size; pos += chunk) {
+		size_t n = size - pos < chunk ? (size_t)(size - pos) : chunk;
+		int64_t r;
+
+		n = (size_t)dmaio_file_align_up(f, n);
+		dmaio_buf_trim(b, n);
+		bench_fill_block(dmaio_buf_data(b), n, pos);
+		r = dmaio_file_write_at_wait(f, b, pos);
+		if (r != (int64_t)n)
+			ret = r < 0 ? (int)r : -EIO;
+	}
+	dmaio_buf_unref(b);
+	if (!ret)
+		ret = dmaio_file_fdatasync_wait(f);
+	dmaio_file_close_wait(f);
+out:
+	dmaio_loop_free(loop);
+	return ret;
+}

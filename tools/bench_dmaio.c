@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The dmaio engine: one loop per worker, driving I/O through the layer
+ * --api names: callbacks (async), blocking twins (wait), the stream reader
+ * and writer (stream), or batches of read_many.
+ */
+#include "config.h"
+
+#include <dmaio.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+struct dctx;
+
+struct slot {
+	struct dctx *c;
+	struct dmaio_buf *buf;
+	uint64_t t, pos;
+	int is_read;
+};
+
+struct dctx {
+	struct worker *w;
+	struct dmaio_loop *loop;
+	struct dmaio_file *f;
+	int fatal;
+};
+
+static void submit(struct slot *s);
+
+static void on_read(void *arg, struct dmaio_view *v, int64_t res)
+{
+	struct slot *s = arg;
+
+	bench_complete(s->c->w, s->t, res, s->pos, dmaio_view_data(v), 1);
+	dmaio_view_release(v);
+	if (bench_more(s->c->w, bench_now_ns()))
+		submit(s);
+}
+
+static void on_write(void *arg, int64_t res)
+{
+	struct slot *s = arg;
+
+	bench_complete(s->c->w, s->t, res, s->pos, NULL, 0);
+	if (bench_more(s->c->w, bench_now_ns()))
+		submit(s);
+}
+
+static void submit(struct slot *s)
+{
+	struct worker *w = s->c->w;
+	int ret;
+
+	s->pos = bench_next_pos(w);
+	s->is_read = bench_is_read(w);
+	s->t = bench_now_ns();
+	w->started++;
+	if (s->is_read) {
+		ret = dmaio_file_read_at_aligned(s->c->f, s->pos, w->o->bs,
+						 on_read, s);
+	} else {
+		if (w->o->verify)
+			bench_fill_block(dmaio_buf_data(s->buf), w->o->bs, s->pos);
+		ret = dmaio_file_write_at(s->c->f, s->buf, s->pos, on_write, s);
+	}
+	if (ret) {
+		bench_complete(w, s->t, ret, s->pos, NULL, s->is_read);
+		s->c->fatal = ret;
+	}
+}
+
+static int run_async(struct dctx *c)
+{
+	struct worker *w = c->w;
+	struct slot *slots = calloc(w->o->iodepth, sizeof(*slots));
+	unsigned i;
+	int ret;
+
+	if (!slots)
+		return -ENOMEM;
+	for (i = 0; i < w->o->iodepth; i++) {
+		slots[i].c = c;
+		slots[i].buf = dmaio_file_alloc_buf(c->f, w->o->bs);
+		if (!slots[i].buf)
+			return -ENOMEM;
+		memset(dmaio_buf_data(slots[i].buf), 0xa5, w->o->bs);
+	}
+	for (i = 0; i < w->o->iodepth && bench_more(w, bench_now_ns()); i++)
+		submit(&slots[i]);
+	ret = dmaio_loop_run(c->loop);
+	for (i = 0; i < w->o->iodepth; i++)
+		dmaio_buf_unref(slots[i].buf);
+	free(slots);
+	return ret ? ret : c->fatal;
+}
+
+static int run_wait(struct dctx *c)
+{
+	struct worker *w = c->w;
+	struct dmaio_buf *b = dmaio_file_alloc_buf(c->f, w->o->bs);
+
+	if (!b)
+		return -ENOMEM;
+	memset(dmaio_buf_data(b), 0xa5, w->o->bs);
+	while (bench_more(w, bench_now_ns())) {
+		uint64_t pos = bench_next_pos(w), t = bench_now_ns();
+		struct dmaio_view *v = NULL;
+		int64_t res;
+
+		w->started++;
+		if (bench_is_read(w)) {
+			res = dmaio_file_read_at_aligned_wait(c->f, pos, w->o->bs,
+							      &v);
+			bench_complete(w, t, res, pos, dmaio_view_data(v), 1);
+			dmaio_view_release(v);
+		} else {
+			if (w->o->verify)
+				bench_fill_block(dmaio_buf_data(b), w->o->bs, pos);
+			res = dmaio_file_write_at_wait(c->f, b, pos);
+			bench_complete(w, t, res, pos, NULL, 0);
+		}
+	}
+	dmaio_buf_unref(b);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* stream: the reader for reads, the writer for writes                 */
+
+struct got {
+	int done;
+	int64_t res;
+	struct dmaio_view *v;
+};
+
+static void on_got(void *arg, struct dmaio_view *v, int64_t res)
+{
+	struct got *g = arg;
+
+	g->done = 1;
+	g->res = res;
+	g->v = v;
+}
+
+static int stream_read_pass(struct dctx *c)
+{
+	struct worker *w = c->w;
+	struct dmaio_reader_opts ro;
+	struct dmaio_reader *r;
+	struct dmaio_file *f;
+	uint64_t pos = w->region;
+	int ret;
+
+	ret = dmaio_file_open_wait(c->loop, w->path, &f);
+	if (ret)
+		return ret;
+	dmaio_reader_opts_init(&ro);
+	ro.start = w->region;
+	ro.end = w->region + w->region_blocks * w->o->bs;
+	ro.buffer_size = w->o->bs;
+	ro.read_ahead = w->o->iodepth;
+	ret = dmaio_reader_new(f, &ro, &r);
+	if (ret) {
+		dmaio_file_close_wait(f);
+		return ret;
+	}
+	while (bench_more(w, bench_now_ns())) {
+		struct got g = { 0, 0, NULL };
+		uint64_t t = bench_now_ns();
+
+		ret = dmaio_reader_get_buffer(r, w->o->bs, on_got, &g);
+		if (ret)
+			break;
+		while (!g.done)
+			dmaio_loop_run_once(c->loop, -1);
+		if (g.res == 0)
+			break; /* end of the region: start over */
+		w->started++;
+		bench_complete(w, t, g.res, pos, dmaio_view_data(g.v), 1);
+		dmaio_view_release(g.v);
+		if (g.res < 0) {
+			ret = (int)g.res;
+			break;
+		}
+		pos += (uint64_t)g.res;
+	}
+	dmaio_reader_close_wait(r);
+	return ret;
+}
+
+static int stream_write(struct dctx *c)
+{
+	struct worker *w = c->w;
+	struct dmaio_writer_opts wo;
+	struct dmaio_writer *wr;
+	char *chunk = malloc(w->o->bs);
+	uint64_t pos = 0;
+	int64_t total;
+	int ret;
+
+	if (!chunk)
+		return -ENOMEM;
+	memset(chunk, 0xa5, w->o->bs);
+	dmaio_writer_opts_init(&wo);
+	wo.buffer_size = w->o->bs;
+	wo.write_behind = w->o->iodepth;
+	wo.sync_on_close = 0; /* as fio without end_fsync */
+	ret = dmaio_writer_new(c->f, &wo, &wr);
+	if (ret) {
+		free(chunk);
+		return ret;
+	}
+	c->f = NULL; /* the writer owns it now */
+	/* a stream is written once: --size bytes, or fewer by --runtime/--ios */
+	while (pos < w->region_blocks * w->o->bs && bench_more(w, bench_now_ns())) {
+		uint64_t t = bench_now_ns();
+		int64_t n;
+
+		if (w->o->verify)
+			bench_fill_block(chunk, w->o->bs, pos);
+		w->started++;
+		n = dmaio_writer_write_wait(wr, chunk, w->o->bs);
+		bench_complete(w, t, n, pos, NULL, 0);
+		if (n < 0) {
+			ret = (int)n;
+			break;
+		}
+		pos += (uint64_t)n;
+	}
+	total = dmaio_writer_close_wait(wr);
+	free(chunk);
+	if (!ret && total < 0)
+		ret = (int)total;
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* read_many: batches of iodepth random ranges                         */
+
+struct batch {
+	struct worker *w;
+	uint64_t t;
+	struct dmaio_iovec *iov;
+	size_t left;
+};
+
+static void on_many(void *arg, size_t idx, struct dmaio_view *v, int64_t res)
+{
+	struct batch *b = arg;
+
+	bench_complete(b->w, b->t, res, b->iov[idx].pos, dmaio_view_data(v), 1);
+	dmaio_view_release(v);
+	b->left--;
+}
+
+static int run_read_many(struct dctx *c)
+{
+	struct worker *w = c->w;
+	struct dmaio_iovec *iov = calloc(w->o->iodepth, sizeof(*iov));
+	struct batch b = { w, 0, iov, 0 };
+	int ret = 0;
+
+	if (!iov)
+		return -ENOMEM;
+	while (!ret && bench_more(w, bench_now_ns())) {
+		unsigned i;
+
+		for (i = 0; i < w->o->iodepth; i++) {
+			iov[i].pos = bench_next_pos(w);
+			iov[i].len = w->o->bs;
+		}
+		w->started += w->o->iodepth;
+		b.left = w->o->iodepth;
+		b.t = bench_now_ns();
+		ret = dmaio_file_read_many(c->f, iov, w->o->iodepth, NULL,
+					   on_many, &b);
+		while (!ret && b.left)
+			dmaio_loop_run_once(c->loop, -1);
+	}
+	free(iov);
+	return ret;
+}
+
+int bench_run_dmaio(struct worker *w)
+{
+	struct dmaio_loop_opts lo;
+	struct dctx c;
+	int ret;
+
+	memset(&c, 0, sizeof(c));
+	c.w = w;
+	dmaio_loop_opts_init(&lo);
+	lo.queue_depth = w->o->iodepth;
+	ret = dmaio_loop_new(&c.loop, &lo);
+	if (ret)
+		return ret;
+	ret = dmaio_file_open_flags_wait(c.loop, w->path, O_RDWR, 0, &c.f);
+	if (ret)
+		goto out;
+	if (w->id == 0 && !dmaio_file_is_direct(c.f) && !w->o->quiet)
+		fprintf(stderr, "dmaio-bench: warning: %s refuses O_DIRECT; "
+				"measuring the page cache\n", w->path);
+	switch (w->o->api) {
+	case API_ASYNC:
+		ret = run_async(&c);
+		break;
+	case API_WAIT:
+		ret = run_wait(&c);
+		break;
+	case API_STREAM:
+		if (w->o->rw == RW_WRITE) {
+			ret = stream_write(&c);
+		} else {
+			dmaio_file_close_wait(c.f);
+			c.f = NULL;
+			while (!ret && bench_more(w, bench_now_ns()))
+				ret = stream_read_pass(&c);
+		}
+		break;
+	case API_READ_MANY:
+		ret = run_read_many(&c);
+		break;
+	}
+	if (c.f)
+		dmaio_file_close_wait(c.f);
+out:
+	dmaio_loop_free(c.loop);
+	return ret;
+}
