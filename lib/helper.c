@@ -101,6 +101,7 @@ void dmaio__helper_submit(struct dmaio_loop *loop, struct dmaio__op *op)
 {
 	struct dmaio__helper *h = &loop->helper;
 
+	h->busy++;
 	pthread_mutex_lock(&h->lock);
 	dmaio__opq_push(&h->todo, op);
 	pthread_cond_signal(&h->cond);
@@ -120,6 +121,7 @@ unsigned dmaio__helper_reap(struct dmaio_loop *loop)
 	__atomic_store_n(&h->ndone, 0, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&h->lock);
 	n = (unsigned)q.n;
+	h->busy -= n;
 	while ((op = dmaio__opq_pop(&q)))
 		op->done(op, op->res);
 	return n;

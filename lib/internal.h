@@ -112,6 +112,7 @@ struct dmaio__helper {
 	unsigned nthreads;
 	int efd;          /* signalled when done becomes non-empty */
 	unsigned ndone;   /* done.n, readable without the lock */
+	unsigned busy;    /* submitted, not yet reaped (loop thread only) */
 	int quit;
 };
 int dmaio__helper_start(struct dmaio__helper *h, unsigned nthreads);
@@ -244,6 +245,8 @@ int dmaio__ring_attach(struct dmaio_loop *loop);
 int dmaio__ring_ready(struct dmaio_loop *loop);
 /* Reaps every completion available now; returns how many. */
 unsigned dmaio__reap(struct dmaio_loop *loop);
+/* Blocks in io_getevents for at least one completion; returns how many. */
+unsigned dmaio__reap_wait(struct dmaio_loop *loop, int timeout_ms);
 
 /* file layer */
 struct dmaio_file {

@@ -347,6 +347,11 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 		/* completions are waiting: no need to ask the kernel */
 		loop->epoll_skips++;
 		reap_aio = 1;
+	} else if (timeout_ms != 0 && loop->inflight && !loop->nwatched &&
+		   !loop->helper.busy && !loop->wake_pending) {
+		/* only AIO can wake us: wait for it directly */
+		loop->epoll_skips = 0;
+		dmaio__reap_wait(loop, timeout_ms);
 	} else {
 		loop->epoll_skips = 0;
 		n = epoll_wait(loop->epfd, evs, 64, timeout_ms);
