@@ -67,6 +67,13 @@ struct dmaio_loop_opts {
 	unsigned queue_depth;    /* AIO context size; 0: default 128 */
 	unsigned helper_threads; /* threads for blocking syscalls; 0: default 1 */
 	uint64_t disable;        /* DMAIO_FEAT_* bits to force fallbacks off */
+	/*
+	 * I/O started by completion callbacks is submitted once this many
+	 * iocbs are queued (0: default 1, at once: the most IOPS); larger
+	 * values trade a little throughput for fewer io_submit calls.
+	 * What is left goes out at the end of the iteration either way.
+	 */
+	unsigned submit_batch;
 };
 
 /* Fills in every default. */
@@ -162,6 +169,9 @@ int dmaio_file_fd(const struct dmaio_file *f);
 const char *dmaio_file_path(const struct dmaio_file *f);
 /* Returns the largest single I/O the device takes (larger ones are split). */
 size_t dmaio_file_max_io(const struct dmaio_file *f);
+/* Returns where the alignment came from: "statx", "xfs-dioinfo",
+ * "block-device", "default" (512) or "buffered"; NULL for NULL. */
+const char *dmaio_file_alignment_source(const struct dmaio_file *f);
 
 /* res: bytes written (short writes are reported, not hidden). */
 int dmaio_file_write_at(struct dmaio_file *f, struct dmaio_buf *b,

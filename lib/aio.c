@@ -96,16 +96,15 @@ void dmaio__aio_queue(struct dmaio_loop *loop, struct dmaio__op *op)
  * count leaves the rest queued, EAGAIN waits for completions, any other
  * error belongs to the first iocb alone.
  *
- * The batch ramps up 1, 2, 4, ...: io_submit plugs the block queue for the
- * whole call, so one call of 32 keeps the device idle while 32 requests
- * are built (fio shows the same with iodepth_batch_submit=32: about 20%
- * fewer IOPS on a virtio disk). A first call of one starts the device at
- * once; the doubling keeps the syscalls per iteration logarithmic.
+ * batch is the first call's size; it doubles after each call. Starting at
+ * one matters: io_submit plugs the block queue for the whole call, so one
+ * call of 32 keeps the device idle while 32 requests are built (fio shows
+ * the same with iodepth_batch_submit=32: about 20% fewer IOPS on a virtio
+ * disk); a first call of one starts the device at once.
  */
-void dmaio__aio_flush(struct dmaio_loop *loop)
+static void flush(struct dmaio_loop *loop, int batch)
 {
 	struct iocb *iocbs[SUBMIT_BATCH];
-	int batch = 1;
 
 	while (loop->subq.n && loop->inflight < loop->depth) {
 		struct dmaio__op *op = loop->subq.head;
@@ -144,4 +143,14 @@ void dmaio__aio_flush(struct dmaio_loop *loop)
 		op = dmaio__opq_pop(&loop->subq);
 		dmaio__defer(op, ret);
 	}
+}
+
+void dmaio__aio_flush(struct dmaio_loop *loop)
+{
+	flush(loop, 1);
+}
+
+void dmaio__aio_flush_now(struct dmaio_loop *loop)
+{
+	flush(loop, SUBMIT_BATCH);
 }

@@ -106,11 +106,83 @@ static int probe_aio_fdsync(struct dmaio_loop *loop)
 #endif
 }
 
+/*
+ * DMAIO_DISABLE=user_reap,aio_fdsync,statx_dioalign (or "all"): what
+ * opts.disable does, for an operator who cannot rebuild the program, say
+ * on a kernel whose user-space reaping is known to be broken.
+ */
+uint64_t dmaio__env_disable(void)
+{
+	static const struct {
+		const char *name;
+		uint64_t bit;
+	} names[] = {
+		{ "user_reap", DMAIO_FEAT_USER_REAP },
+		{ "aio_fdsync", DMAIO_FEAT_AIO_FDSYNC },
+		{ "statx_dioalign", DMAIO_FEAT_STATX_DIOALIGN },
+		{ "all", DMAIO_FEAT_ALL },
+	};
+	const char *p = getenv("DMAIO_DISABLE");
+	uint64_t bits = 0;
+	size_t i;
+
+	while (p && *p) {
+		size_t n = strcspn(p, ", ");
+
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strlen(names[i].name) == n &&
+			    !strncmp(p, names[i].name, n))
+				bits |= names[i].bit;
+		p += n;
+		p += strspn(p, ", ");
+	}
+	return bits;
+}
+
+/*
+ * 3.10-era kernels could leak request slots when completions were reaped
+ * from user space ("aio: fix reqs_available handling"), until io_submit
+ * said EAGAIN forever. Push more requests than the ring holds through the
+ * user-space path: if submissions stall although everything was reaped,
+ * this kernel has the bug. /dev/zero reads complete inside io_submit.
+ */
+static int user_reap_self_test(struct dmaio_loop *loop)
+{
+	unsigned total, done = 0, stalls = 0;
+	struct iocb cb, *cbs[1] = { &cb };
+	char byte;
+	int fd, ok = 1;
+
+	fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1; /* cannot tell: trust the ring */
+	total = 2 * dmaio__ring_size(loop) + 8;
+	while (done < total) {
+		int r;
+
+		io_prep_pread(&cb, fd, &byte, 1, 0);
+		r = io_submit(loop->ctx, 1, cbs);
+		if (r == 1) {
+			done++;
+			stalls = 0;
+		} else if (r != -EAGAIN || ++stalls > 3) {
+			ok = r != -EAGAIN; /* EINVAL etc.: no verdict */
+			break;
+		}
+		/* reaped from user space, as the loop will */
+		dmaio__ring_drop(loop);
+	}
+	close(fd);
+	return ok;
+}
+
 uint64_t dmaio__probe_features(struct dmaio_loop *loop, uint64_t disable)
 {
 	uint64_t f = 0;
 
-	if (!(disable & DMAIO_FEAT_USER_REAP) && !dmaio__running_on_valgrind())
+	disable |= dmaio__env_disable();
+	if (!(disable & DMAIO_FEAT_USER_REAP) && !dmaio__running_on_valgrind() &&
+	    dmaio__ring_attach(loop) == 0 && user_reap_self_test(loop))
 		f |= DMAIO_FEAT_USER_REAP;
 	if (!(disable & DMAIO_FEAT_AIO_FDSYNC) && probe_aio_fdsync(loop))
 		f |= DMAIO_FEAT_AIO_FDSYNC;

@@ -318,6 +318,11 @@ DMAIO_EXPORT size_t dmaio_file_max_io(const struct dmaio_file *f)
 	return f ? f->max_io : DMAIO_DEFAULT_MAX_IO;
 }
 
+DMAIO_EXPORT const char *dmaio_file_alignment_source(const struct dmaio_file *f)
+{
+	return f ? f->align_source : NULL;
+}
+
 DMAIO_EXPORT int dmaio_file_is_same(const struct dmaio_file *a,
 				    const struct dmaio_file *b)
 {

@@ -162,6 +162,7 @@ struct dmaio_view *dmaio__view_new(struct dmaio_buf *b, size_t off,
 
 /* features.c: run-time probes, one place for what old kernels lack */
 uint64_t dmaio__probe_features(struct dmaio_loop *loop, uint64_t disable);
+uint64_t dmaio__env_disable(void);
 int dmaio__running_on_valgrind(void);
 long dmaio__statx(int dirfd, const char *path, int flags, unsigned mask,
 		  void *statxbuf);
@@ -181,6 +182,7 @@ struct dmaio_loop {
 	struct dmaio__ring *ring; /* NULL: reap with io_getevents */
 	unsigned depth;           /* most iocbs in the kernel at once */
 	unsigned inflight;        /* iocbs in the kernel now */
+	unsigned submit_batch;    /* opts.submit_batch */
 	struct dmaio__opq subq;   /* waiting for io_submit */
 	struct dmaio__opq deferred; /* finished, callback not yet run */
 	unsigned eagain_streak;
@@ -236,11 +238,17 @@ int dmaio__aio_setup(struct dmaio_loop *loop);
 void dmaio__aio_teardown(struct dmaio_loop *loop);
 /* Queues op (its iocb prepared) for the next batched io_submit. */
 void dmaio__aio_queue(struct dmaio_loop *loop, struct dmaio__op *op);
-/* Submits what is queued, within the context's depth. */
+/* Submits what is queued, within the context's depth, in calls of 1, 2, 4.. */
 void dmaio__aio_flush(struct dmaio_loop *loop);
+/* The same in as few calls as possible: what completions just queued. */
+void dmaio__aio_flush_now(struct dmaio_loop *loop);
+void dmaio__aio_flush_all(struct dmaio_loop *loop);
 
 /* reap.c */
 int dmaio__ring_attach(struct dmaio_loop *loop);
+unsigned dmaio__ring_size(struct dmaio_loop *loop);
+/* Throws away what the ring holds (the self-test's own completions). */
+void dmaio__ring_drop(struct dmaio_loop *loop);
 /* True when the ring holds completions not yet reaped. */
 int dmaio__ring_ready(struct dmaio_loop *loop);
 /* Reaps every completion available now; returns how many. */

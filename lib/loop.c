@@ -32,6 +32,7 @@ DMAIO_EXPORT void dmaio_loop_opts_init(struct dmaio_loop_opts *o)
 	o->queue_depth = 128;
 	o->helper_threads = 1;
 	o->disable = 0;
+	o->submit_batch = 1;
 }
 
 static int epoll_add(int epfd, int fd, uint32_t events, uint64_t tag)
@@ -71,12 +72,15 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 		return -EINVAL;
 	if (o.disable & ~DMAIO_FEAT_ALL)
 		return -EINVAL;
+	if (!o.submit_batch)
+		o.submit_batch = 1;
 
 	loop = calloc(1, sizeof(*loop));
 	if (!loop)
 		return -ENOMEM;
 	loop->epfd = loop->aio_efd = loop->helper.efd = -1;
 	loop->depth = o.queue_depth;
+	loop->submit_batch = o.submit_batch;
 
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (loop->epfd < 0) {
@@ -101,10 +105,8 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 	if (ret)
 		goto fail;
 	loop->features = dmaio__probe_features(loop, o.disable);
-	if (loop->features & DMAIO_FEAT_USER_REAP) {
-		if (dmaio__ring_attach(loop))
-			loop->features &= ~DMAIO_FEAT_USER_REAP;
-	}
+	if (!(loop->features & DMAIO_FEAT_USER_REAP))
+		loop->ring = NULL;
 	*out = loop;
 	return 0;
 fail:

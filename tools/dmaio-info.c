@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dmaio-info: what this kernel and a file system give libdmaio, so an
+ * operator can check a machine before deploying on it. For a directory it
+ * probes a temporary file inside; for a file it opens it read-only.
+ */
+#include "config.h"
+
+#include <dmaio.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+static const char *fs_name(const char *path)
+{
+	static const struct {
+		unsigned long magic;
+		const char *name;
+	} known[] = {
+		{ 0x58465342UL, "xfs" },     { 0xEF53UL, "ext2/3/4" },
+		{ 0x01021994UL, "tmpfs" },   { 0x9123683EUL, "btrfs" },
+		{ 0x6969UL, "nfs" },         { 0x794c7630UL, "overlayfs" },
+		{ 0x65735546UL, "fuse" },    { 0x2fc12fc1UL, "zfs" },
+		{ 0xFF534D42UL, "cifs" },    { 0x5346414fUL, "afs" },
+	};
+	struct statfs sf;
+	size_t i;
+
+	if (statfs(path, &sf))
+		return "unknown";
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if ((unsigned long)sf.f_type == known[i].magic)
+			return known[i].name;
+	return "other";
+}
+
+static long proc_long(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	long v = -1;
+
+	if (fp) {
+		if (fscanf(fp, "%ld", &v) != 1)
+			v = -1;
+		fclose(fp);
+	}
+	return v;
+}
+
+static const char *yes(int v)
+{
+	return v ? "yes" : "no";
+}
+
+static void result(const char *what, int ret)
+{
+	if (ret == 0)
+		printf("  %-28s yes\n", what);
+	else if (ret == -EOPNOTSUPP)
+		printf("  %-28s no (not supported here)\n", what);
+	else
+		printf("  %-28s no (%s)\n", what, dmaio_strerror(ret));
+}
+
+static int probe_path(struct dmaio_loop *loop, const char *path)
+{
+	char tmp[4096];
+	struct dmaio_file *f;
+	struct stat st;
+	int ret, is_dir, made = 0;
+
+	if (stat(path, &st)) {
+		fprintf(stderr, "dmaio-info: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	is_dir = S_ISDIR(st.st_mode);
+	if (is_dir) {
+		snprintf(tmp, sizeof(tmp), "%s/.dmaio-info.%d", path, (int)getpid());
+		ret = dmaio_file_open_flags_wait(loop, tmp,
+						 O_RDWR | O_CREAT | O_EXCL, 0600,
+						 &f);
+		made = ret == 0;
+	} else {
+		ret = dmaio_file_open_wait(loop, path, &f);
+	}
+	printf("\n%s (%s)\n", path, fs_name(path));
+	if (ret) {
+		printf("  cannot open%s: %s\n", is_dir ? " a file in it" : "",
+		       dmaio_strerror(ret));
+		return 1;
+	}
+	printf("  %-28s %s\n", "O_DIRECT:",
+	       dmaio_file_is_direct(f) ? "yes"
+				       : "no (buffered fallback on helper threads)");
+	printf("  %-28s %zu bytes (from %s)\n", "alignment:",
+	       dmaio_file_alignment(f), dmaio_file_alignment_source(f));
+	printf("  %-28s %zu KiB\n", "largest request:", dmaio_file_max_io(f) / 1024);
+	if (made) {
+		/* a fresh file: the hint first, XFS refuses it once extents exist */
+		result("extent-size hints:",
+		       dmaio_file_hint_extent_size_wait(f, 1 << 20));
+		result("fallocate:", dmaio_file_pre_allocate_wait(f, 1 << 20));
+		result("hole punching:",
+		       dmaio_file_deallocate_wait(f, 0, 1 << 20));
+		result("fdatasync:", dmaio_file_fdatasync_wait(f));
+		dmaio_file_remove_wait(f);
+	} else {
+		printf("  (pass a directory to probe fallocate and extent hints)\n");
+	}
+	dmaio_file_close_wait(f);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct dmaio_loop *loop;
+	struct utsname u;
+	uint64_t feat;
+	int i, ret, bad = 0;
+
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		printf("usage: dmaio-info [PATH...]   (default: .)\n");
+		return 0;
+	}
+	uname(&u);
+	printf("kernel %s %s, libdmaio %d.%d\n", u.release, u.machine,
+	       DMAIO_VERSION_MAJOR, DMAIO_VERSION_MINOR);
+	printf("  %-28s %ld in use of %ld\n", "aio-nr / aio-max-nr:",
+	       proc_long("/proc/sys/fs/aio-nr"),
+	       proc_long("/proc/sys/fs/aio-max-nr"));
+	ret = dmaio_loop_new(&loop, NULL);
+	if (ret) {
+		printf("  cannot create a loop: %s\n  %s\n", dmaio_strerror(ret),
+		       dmaio_last_error());
+		return 1;
+	}
+	feat = dmaio_loop_features(loop);
+	if (getenv("DMAIO_DISABLE"))
+		printf("  (DMAIO_DISABLE=%s)\n", getenv("DMAIO_DISABLE"));
+	printf("  %-28s %s\n", "user-space reaping:",
+	       yes(feat & DMAIO_FEAT_USER_REAP));
+	printf("  %-28s %s\n", "AIO fdatasync (4.18+):",
+	       yes(feat & DMAIO_FEAT_AIO_FDSYNC));
+	printf("  %-28s %s\n", "statx DIO alignment:",
+	       yes(feat & DMAIO_FEAT_STATX_DIOALIGN));
+	if (argc < 2)
+		bad |= probe_path(loop, ".");
+	for (i = 1; i < argc; i++)
+		bad |= probe_path(loop, argv[i]);
+	dmaio_loop_free(loop);
+	return bad;
+}
