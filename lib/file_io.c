@@ -172,13 +172,10 @@ static void read_finish(struct dmaio__op *op, int64_t res)
 	struct dmaio_view *v = NULL;
 
 	if (res >= 0) {
-		/* only bytes the kernel returned, only bytes asked for */
-		uint64_t skip = op->pos - op->io_pos;
-		uint64_t n = (uint64_t)res > skip ? (uint64_t)res - skip : 0;
+		size_t off, n;
 
-		if (n > op->len)
-			n = op->len;
-		v = dmaio__view_new(op->buf, (size_t)skip, (size_t)n);
+		dmaio__range_clamp(op->io_pos, res, op->pos, op->len, &off, &n);
+		v = dmaio__view_new(op->buf, off, n);
 		res = v ? (int64_t)n : -ENOMEM;
 	}
 	dmaio_buf_unref(op->buf);
@@ -196,24 +193,19 @@ static int read_submit(struct dmaio_file *f, uint64_t pos, size_t size,
 {
 	struct dmaio__op *op;
 	struct dmaio_buf *b;
-	uint64_t start, end;
+	uint64_t start, len;
 	int ret = dmaio__file_check(f);
 
 	if (ret)
 		return ret;
 	if (f->accmode == O_WRONLY)
 		return -EBADF;
-	if (!size)
+	ret = dmaio__range_cover(f->align, pos, size, &start, &len);
+	if (ret)
+		return ret;
+	if (aligned && pos != start)
 		return -EINVAL;
-	if (pos > INT64_MAX || size > INT64_MAX - pos)
-		return -EOVERFLOW;
-	if (aligned && (pos & (f->align - 1)))
-		return -EINVAL;
-	start = dmaio_file_align_down(f, pos);
-	end = dmaio_file_align_up(f, pos + size);
-	if (end > INT64_MAX || end - start > SIZE_MAX)
-		return -EOVERFLOW;
-	b = dmaio__buf_alloc(f->loop->pool, (size_t)(end - start), f->mem_align);
+	b = dmaio__buf_alloc(f->loop->pool, (size_t)len, f->mem_align);
 	if (!b)
 		return -ENOMEM;
 	op = dmaio__file_op(f, read_finish, arg);
@@ -227,7 +219,7 @@ static int read_submit(struct dmaio_file *f, uint64_t pos, size_t size,
 	op->pos = pos;
 	op->len = size;
 	op->io_pos = start;
-	op->io_len = (size_t)(end - start);
+	op->io_len = (size_t)len;
 	op->start = rw_start;
 	dmaio__file_start(op);
 	return 0;

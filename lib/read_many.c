@@ -1,13 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * read_many: many ranges, few I/Os. The ranges are sorted by position and
- * grouped: a range joins the group before it when its aligned start lies
- * at most max_read_amp bytes past the group's aligned end and the group
- * stays within max_merged_buffer_size; a range whose aligned blocks the
- * group already covers joins it whatever the limits (identical blocks are
- * read once). Each group is one dmaio_file_read_at_aligned (split further
- * by the file layer if the device needs it); each range gets a slice of
- * its group's view.
+ * read_many: many ranges, few I/Os. read_plan.c groups them; each group
+ * is one dmaio_file_read_at_aligned (split further by the file layer if
+ * the device needs it); each range gets a slice of its group's view.
  */
 #include "internal.h"
 
@@ -17,9 +12,8 @@
 #include <string.h>
 
 struct group {
+	struct dmaio__plan_group p;
 	struct read_many *rm;
-	uint64_t start, end;  /* aligned */
-	size_t first, count;  /* in rm->order */
 };
 
 struct read_many {
@@ -28,6 +22,7 @@ struct read_many {
 	void *arg;
 	struct dmaio_iovec *iov;   /* the caller's, copied */
 	size_t *order;             /* iov indices by position */
+	struct dmaio__plan_group *plan;
 	struct group *groups;
 	size_t ngroups;
 	size_t groups_left;        /* not yet called back */
@@ -45,25 +40,11 @@ DMAIO_EXPORT void dmaio_read_many_opts_init(struct dmaio_read_many_opts *o)
 	o->max_read_amp = 0;
 }
 
-/* qsort has no context argument in glibc 2.17: sort (pos, index) pairs */
-struct key {
-	uint64_t pos;
-	size_t idx;
-};
-
-static int key_cmp(const void *a, const void *b)
-{
-	const struct key *x = a, *y = b;
-
-	if (x->pos != y->pos)
-		return x->pos < y->pos ? -1 : 1;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
 static void free_rm(struct read_many *rm)
 {
 	free(rm->iov);
 	free(rm->order);
+	free(rm->plan);
 	free(rm->groups);
 	free(rm);
 }
@@ -87,8 +68,8 @@ static void fail_group(struct group *g, int64_t err)
 	struct read_many *rm = g->rm;
 	size_t i;
 
-	for (i = 0; i < g->count; i++)
-		deliver(rm, rm->order[g->first + i], NULL, err);
+	for (i = 0; i < g->p.count; i++)
+		deliver(rm, rm->order[g->p.first + i], NULL, err);
 }
 
 static void group_done(struct group *g, struct dmaio_view *v, int64_t res)
@@ -99,18 +80,17 @@ static void group_done(struct group *g, struct dmaio_view *v, int64_t res)
 	if (res < 0) {
 		fail_group(g, res);
 	} else {
-		for (i = 0; i < g->count; i++) {
-			size_t idx = rm->order[g->first + i];
+		for (i = 0; i < g->p.count; i++) {
+			size_t idx = rm->order[g->p.first + i];
 			const struct dmaio_iovec *io = &rm->iov[idx];
-			size_t off = (size_t)(io->pos - g->start);
-			size_t vlen = dmaio_view_len(v), n = 0;
 			struct dmaio_view *s;
+			size_t off, n;
 
-			/* clamped to what the kernel returned */
-			if (off < vlen)
-				n = vlen - off < io->len ? vlen - off : io->len;
-			else
-				off = vlen;
+			/* the view holds what the kernel returned from start */
+			dmaio__range_clamp(g->p.start, (int64_t)dmaio_view_len(v),
+					   io->pos, io->len, &off, &n);
+			if (off > dmaio_view_len(v))
+				off = dmaio_view_len(v);
 			s = dmaio_view_slice(v, off, n);
 			deliver(rm, idx, s, s ? (int64_t)n : -ENOMEM);
 		}
@@ -136,41 +116,6 @@ static void on_group(void *arg, struct dmaio_view *v, int64_t res)
 		free_rm(rm);
 }
 
-static size_t plan(struct read_many *rm, struct key *keys, size_t n,
-		   size_t max_merged, size_t max_amp)
-{
-	struct dmaio_file *f = rm->f;
-	struct group *g = NULL;
-	size_t i, ng = 0;
-
-	for (i = 0; i < n; i++) {
-		const struct dmaio_iovec *io = &rm->iov[keys[i].idx];
-		uint64_t s = dmaio_file_align_down(f, io->pos);
-		uint64_t e = dmaio_file_align_up(f, io->pos + io->len);
-
-		rm->order[i] = keys[i].idx;
-		if (g) {
-			uint64_t ne = e > g->end ? e : g->end;
-			int covered = e <= g->end;
-			int near = s <= g->end || s - g->end <= max_amp;
-
-			if (covered ||
-			    (max_merged && near && ne - g->start <= max_merged)) {
-				g->end = ne;
-				g->count++;
-				continue;
-			}
-		}
-		g = &rm->groups[ng++];
-		g->rm = rm;
-		g->start = s;
-		g->end = e;
-		g->first = i;
-		g->count = 1;
-	}
-	return ng;
-}
-
 DMAIO_EXPORT int dmaio_file_read_many(struct dmaio_file *f,
 				      const struct dmaio_iovec *iov, size_t n,
 				      const struct dmaio_read_many_opts *uo,
@@ -178,7 +123,6 @@ DMAIO_EXPORT int dmaio_file_read_many(struct dmaio_file *f,
 {
 	struct dmaio_read_many_opts o;
 	struct read_many *rm;
-	struct key *keys;
 	size_t i, max_merged;
 	int ret = dmaio__file_check(f);
 
@@ -208,14 +152,12 @@ DMAIO_EXPORT int dmaio_file_read_many(struct dmaio_file *f,
 			     : o.max_merged_buffer_size;
 
 	rm = calloc(1, sizeof(*rm));
-	keys = malloc(n * sizeof(*keys));
 	if (rm) {
 		rm->iov = malloc(n * sizeof(*rm->iov));
 		rm->order = malloc(n * sizeof(*rm->order));
-		rm->groups = malloc(n * sizeof(*rm->groups));
+		rm->plan = malloc(n * sizeof(*rm->plan));
 	}
-	if (!rm || !keys || !rm->iov || !rm->order || !rm->groups) {
-		free(keys);
+	if (!rm || !rm->iov || !rm->order || !rm->plan) {
 		if (rm)
 			free_rm(rm);
 		return -ENOMEM;
@@ -224,21 +166,26 @@ DMAIO_EXPORT int dmaio_file_read_many(struct dmaio_file *f,
 	rm->cb = cb;
 	rm->arg = arg;
 	memcpy(rm->iov, iov, n * sizeof(*iov));
-	for (i = 0; i < n; i++) {
-		keys[i].pos = iov[i].pos;
-		keys[i].idx = i;
+	rm->ngroups = dmaio__read_plan(f->align, rm->iov, n, max_merged,
+				       o.max_read_amp, rm->order, rm->plan);
+	rm->groups = rm->ngroups ? malloc(rm->ngroups * sizeof(*rm->groups))
+				 : NULL;
+	if (!rm->groups) {
+		free_rm(rm);
+		return -ENOMEM;
 	}
-	qsort(keys, n, sizeof(*keys), key_cmp);
-	rm->ngroups = plan(rm, keys, n, max_merged, o.max_read_amp);
-	free(keys);
+	for (i = 0; i < rm->ngroups; i++) {
+		rm->groups[i].p = rm->plan[i];
+		rm->groups[i].rm = rm;
+	}
 	rm->groups_left = rm->ngroups;
 	rm->failed_from = rm->ngroups;
 
 	for (i = 0; i < rm->ngroups; i++) {
 		struct group *g = &rm->groups[i];
 
-		ret = dmaio_file_read_at_aligned(f, g->start,
-						 (size_t)(g->end - g->start),
+		ret = dmaio_file_read_at_aligned(f, g->p.start,
+						 (size_t)(g->p.end - g->p.start),
 						 on_group, g);
 		if (ret) {
 			if (i == 0) {

@@ -30,6 +30,7 @@
 
 struct wslot {
 	struct dmaio_writer *w;
+	struct dmaio_buf *buf; /* what is being written, for a short write */
 	uint64_t start, end;  /* bytes of the file written (padded) */
 	uint64_t data_end;    /* end of the stream bytes it carries */
 	int done, ok;
@@ -155,16 +156,52 @@ static void grow_for(struct dmaio_writer *w, uint64_t end)
 	}
 }
 
+static void on_write(void *arg, int64_t res);
+
+/*
+ * A short write is not yet an error: the kernel wrote what it could and
+ * the rest will say why it cannot be written (ENOSPC, EDQUOT, EIO...).
+ * Write the rest from a copy; its result decides.
+ */
+static int write_rest(struct wslot *s, int64_t done)
+{
+	struct dmaio_writer *w = s->w;
+	size_t rest = (size_t)(s->end - s->start - (uint64_t)done);
+	struct dmaio_buf *b;
+	int ret;
+
+	if ((uint64_t)done % dmaio_file_alignment(w->f))
+		return -EIO; /* cannot continue an unaligned O_DIRECT write */
+	b = dmaio_file_alloc_buf(w->f, rest);
+	if (!b)
+		return -ENOMEM;
+	memcpy(dmaio_buf_data(b), (char *)dmaio_buf_data(s->buf) + done, rest);
+	dmaio_buf_unref(s->buf);
+	s->buf = b;
+	s->start += (uint64_t)done;
+	ret = dmaio_file_write_at(w->f, b, s->start, on_write, s);
+	return ret;
+}
+
 static void on_write(void *arg, int64_t res)
 {
 	struct wslot *s = arg;
 	struct dmaio_writer *w = s->w;
 
+	if (res > 0 && res < (int64_t)(s->end - s->start)) {
+		int ret = write_rest(s, res);
+
+		if (ret == 0)
+			return; /* still in flight */
+		res = ret;
+	}
 	w->inflight--;
 	s->done = 1;
 	s->ok = res == (int64_t)(s->end - s->start);
 	if (!s->ok)
-		set_err(w, res < 0 ? res : -EIO); /* short: the device is full */
+		set_err(w, res < 0 ? res : -EIO);
+	dmaio_buf_unref(s->buf);
+	s->buf = NULL;
 	while (w->ring_n && w->ring[w->ring_head].done) {
 		struct wslot *h = &w->ring[w->ring_head];
 
@@ -221,8 +258,8 @@ static void submit_ready(struct dmaio_writer *w)
 		s->end = start + len;
 		s->data_end = start + w->fill;
 		s->done = s->ok = 0;
+		s->buf = buf; /* our reference, kept for a short write */
 		ret = dmaio_file_write_at(w->f, buf, start, on_write, s);
-		dmaio_buf_unref(buf); /* the write holds its own reference */
 		w->cur = next;
 		if (full) {
 			w->cur_pos += w->bs;
@@ -233,6 +270,8 @@ static void submit_ready(struct dmaio_writer *w)
 		}
 		w->fill_written = w->fill;
 		if (ret) {
+			dmaio_buf_unref(buf);
+			s->buf = NULL;
 			set_err(w, ret);
 			break;
 		}

@@ -33,7 +33,7 @@ fi
 
 awk '/^\.SH EXAMPLE/{f=1} f&&/^\.EX/{p=1;next} p&&/^\.EE/{exit} p' \
 	"$src/man/libdmaio.7" | sed 's/\\en/\\n/g; s/\\e/\\/g' > "$tmp/ex.c"
-if ${CC:-cc} -Wall -I"$src/include" -o "$tmp/ex" "$tmp/ex.c" -L"$lib" -ldmaio \
+if ${CC:-cc} ${SAN_CFLAGS:-} -Wall -I"$src/include" -o "$tmp/ex" "$tmp/ex.c" -L"$lib" -ldmaio \
 	>"$tmp/cc.log" 2>&1; then
 	echo "ok 3 - the libdmaio(7) example compiles"
 else

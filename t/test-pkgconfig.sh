@@ -44,7 +44,7 @@ int main(int argc, char **argv)
 	return !ok;
 }
 PROG
-if ${CC:-cc} -o "$tmp/prog" "$tmp/prog.c" $(pkg-config --cflags --libs dmaio) >"$tmp/cc.log" 2>&1; then
+if ${CC:-cc} ${SAN_CFLAGS:-} -o "$tmp/prog" "$tmp/prog.c" $(pkg-config --cflags --libs dmaio) >"$tmp/cc.log" 2>&1; then
 	echo "ok 2 - compiled with pkg-config --cflags --libs dmaio"
 else
 	echo "not ok 2 - compile failed"; sed 's/^/# /' "$tmp/cc.log"; exit 0

@@ -182,6 +182,17 @@ long tu_check(const void *buf, size_t len, uint64_t off, unsigned seed)
 	return -1;
 }
 
+long tu_first_nonzero(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i])
+			return (long)i;
+	return -1;
+}
+
 void tu_make_file(const char *path, size_t size, unsigned seed)
 {
 	char buf[65536];

@@ -62,6 +62,9 @@ void tu_fill(void *buf, size_t len, uint64_t off, unsigned seed);
 /* Checks that len bytes at buf are the pattern from off; returns the
  * first bad index, or -1. */
 long tu_check(const void *buf, size_t len, uint64_t off, unsigned seed);
+/* Returns the index of the first non-zero byte of buf, or -1. (Check
+ * records every assertion: assert once, not per byte.) */
+long tu_first_nonzero(const void *buf, size_t len);
 /* Writes size bytes of pattern to path with plain write(2). */
 void tu_make_file(const char *path, size_t size, unsigned seed);
 

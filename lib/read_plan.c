@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * read_many's planner, pure so that it can be fuzzed against a model.
+ * Ranges are sorted by position and grouped: a range joins the group
+ * before it when its aligned start lies at most max_amp bytes past the
+ * group's aligned end and the group stays within max_merged bytes; a
+ * range whose aligned blocks the group covers already always joins it,
+ * so identical blocks are read once.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+/* qsort has no context argument in glibc 2.17: sort (pos, index) pairs */
+struct key {
+	uint64_t pos;
+	size_t idx;
+};
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct key *x = a, *y = b;
+
+	if (x->pos != y->pos)
+		return x->pos < y->pos ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static uint64_t down(uint64_t v, uint64_t a)
+{
+	return v & ~(a - 1);
+}
+
+static uint64_t up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+size_t dmaio__read_plan(uint64_t align, const struct dmaio_iovec *iov,
+			size_t n, size_t max_merged, size_t max_amp,
+			size_t *order, struct dmaio__plan_group *groups)
+{
+	struct dmaio__plan_group *g = NULL;
+	struct key *keys = malloc(n * sizeof(*keys));
+	size_t i, ng = 0;
+
+	if (!keys)
+		return 0;
+	for (i = 0; i < n; i++) {
+		keys[i].pos = iov[i].pos;
+		keys[i].idx = i;
+	}
+	qsort(keys, n, sizeof(*keys), key_cmp);
+	for (i = 0; i < n; i++) {
+		const struct dmaio_iovec *io = &iov[keys[i].idx];
+		uint64_t s = down(io->pos, align);
+		uint64_t e = up(io->pos + io->len, align);
+
+		order[i] = keys[i].idx;
+		if (g) {
+			uint64_t ne = e > g->end ? e : g->end;
+			int covered = e <= g->end;
+			int near = s <= g->end || s - g->end <= max_amp;
+
+			if (covered ||
+			    (max_merged && near && ne - g->start <= max_merged)) {
+				g->end = ne;
+				g->count++;
+				continue;
+			}
+		}
+		g = &groups[ng++];
+		g->start = s;
+		g->end = e;
+		g->first = i;
+		g->count = 1;
+	}
+	free(keys);
+	return ng;
+}
