@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dmaio-bench: drive libdmaio the way fio drives its libaio engine, and
+ * report what a storage engineer asks first: IOPS, bandwidth, latency
+ * percentiles, and the CPU and context switches each I/O costs. The psync
+ * and libuv engines run the same job for comparison.
+ */
+#include "config.h"
+
+#include <dmaio.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+static void usage(FILE *to)
+{
+	fprintf(to,
+		"usage: dmaio-bench [options]\n"
+		"  --rw=randread|randwrite|read|write|randrw   (randread)\n"
+		"  --bs=SIZE          block size (4k)\n"
+		"  --iodepth=N        I/Os in flight per loop (32)\n"
+		"  --size=SIZE        bytes of the file to use (256M)\n"
+		"  --runtime=SECS     run this long (10)\n"
+		"  --ios=N            or stop after N I/Os in all\n"
+		"  --file=PATH        file to use (default: a temporary file in .,\n"
+		"                     laid out first and removed after)\n"
+		"  --api=async|wait|stream|read_many  libdmaio layer (async)\n"
+		"  --engine=dmaio|psync|libuv         (dmaio)\n"
+		"  --loops=N          N loops, one thread each, shared nothing (1)\n"
+		"  --threads=N        psync threads (--iodepth)\n"
+		"  --verify           write and check per-sector headers and data\n"
+		"  --json             print the summary as one JSON object\n"
+		"  --quiet            no progress line\n");
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	uint64_t mul = 1;
+
+	if (end == s || v < 0)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': mul = 1ull << 10; end++; break;
+	case 'm': case 'M': mul = 1ull << 20; end++; break;
+	case 'g': case 'G': mul = 1ull << 30; end++; break;
+	case 't': case 'T': mul = 1ull << 40; end++; break;
+	}
+	if (*end == 'i')
+		end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end)
+		return -1;
+	*out = (uint64_t)(v * (double)mul);
+	return 0;
+}
+
+static int pick(const char *arg, const char *const *names, const char *what)
+{
+	int i;
+
+	for (i = 0; names[i]; i++)
+		if (!strcmp(arg, names[i]))
+			return i;
+	fprintf(stderr, "dmaio-bench: unknown --%s=%s\n", what, arg);
+	exit(2);
+}
+
+static void bad(const char *what)
+{
+	fprintf(stderr, "dmaio-bench: bad %s\n", what);
+	exit(2);
+}
+
+static void parse(int argc, char **argv, struct bench_opts *o)
+{
+	static const struct option lopts[] = {
+		{ "rw", required_argument, NULL, 'r' },
+		{ "bs", required_argument, NULL, 'b' },
+		{ "iodepth", required_argument, NULL, 'd' },
+		{ "size", required_argument, NULL, 's' },
+		{ "runtime", required_argument, NULL, 't' },
+		{ "ios", required_argument, NULL, 'n' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "api", required_argument, NULL, 'a' },
+		{ "engine", required_argument, NULL, 'e' },
+		{ "loops", required_argument, NULL, 'l' },
+		{ "threads", required_argument, NULL, 'T' },
+		{ "verify", no_argument, NULL, 'v' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->bs = 4096;
+	o->iodepth = 32;
+	o->loops = 1;
+	o->size = 256ull << 20;
+	o->runtime = 10;
+	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'r': o->rw = pick(optarg, bench_rw_names, "rw"); break;
+		case 'a': o->api = pick(optarg, bench_api_names, "api"); break;
+		case 'e':
+			o->engine = pick(optarg, bench_engine_names, "engine");
+			break;
+		case 'b':
+			if (parse_size(optarg, &v) || !v || v > (1u << 30))
+				bad("--bs");
+			o->bs = (size_t)v;
+			break;
+		case 'd':
+			o->iodepth = (unsigned)strtoul(optarg, NULL, 0);
+			if (!o->iodepth || o->iodepth > 65536)
+				bad("--iodepth (1..65536)");
+			break;
+		case 'l':
+			o->loops = (unsigned)strtoul(optarg, NULL, 0);
+			if (!o->loops || o->loops > 1024)
+				bad("--loops (1..1024)");
+			break;
+		case 'T':
+			o->threads = (unsigned)strtoul(optarg, NULL, 0);
+			if (!o->threads || o->threads > 4096)
+				bad("--threads (1..4096)");
+			break;
+		case 's':
+			if (parse_size(optarg, &o->size) || !o->size)
+				bad("--size");
+			break;
+		case 't':
+			o->runtime = strtod(optarg, NULL);
+			if (o->runtime <= 0)
+				bad("--runtime");
+			break;
+		case 'n': o->ios = strtoull(optarg, NULL, 0); break;
+		case 'f': o->file = optarg; break;
+		case 'v': o->verify = 1; break;
+		case 'j': o->json = 1; break;
+		case 'q': o->quiet = 1; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); exit(2);
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		exit(2);
+	}
+	if (o->bs % 512 || o->size < o->bs)
+		bad("--bs: a multiple of 512 no larger than --size");
+	if (o->api == API_STREAM && o->rw != RW_READ && o->rw != RW_WRITE)
+		bad("--api=stream: takes --rw=read or --rw=write");
+	if (o->api == API_STREAM && o->rw == RW_WRITE && o->loops > 1)
+		bad("--api=stream --rw=write: one loop (the writer owns the file)");
+	if (o->api == API_READ_MANY && o->rw != RW_RANDREAD && o->rw != RW_READ)
+		bad("--api=read_many: reads only");
+	if (o->engine != ENGINE_DMAIO && o->api != API_ASYNC)
+		bad("--api: only with --engine=dmaio");
+	if (o->engine == ENGINE_LIBUV && !bench_have_libuv()) {
+		fprintf(stderr, "dmaio-bench: built without libuv "
+				"(install libuv1-dev and reconfigure)\n");
+		exit(2);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+
+static void *worker_main(void *p)
+{
+	struct worker *w = p;
+
+	switch (w->o->engine) {
+	case ENGINE_DMAIO: w->setup_error = bench_run_dmaio(w); break;
+	case ENGINE_PSYNC: w->setup_error = bench_run_psync(w); break;
+	case ENGINE_LIBUV: w->setup_error = bench_run_libuv(w); break;
+	}
+	w->t_end = bench_now_ns();
+	__atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static uint64_t total_done(struct worker *ws, unsigned n)
+{
+	uint64_t t = 0;
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		t += __atomic_load_n(&ws[i].done, __ATOMIC_RELAXED);
+	return t;
+}
+
+static double tv(struct timeval t)
+{
+	return (double)t.tv_sec + (double)t.tv_usec / 1e6;
+}
+
+struct summary {
+	double secs, iops, mibs, usr, sys, cpu_us;
+	uint64_t ios, errors, verify_errors;
+	int64_t first_error;
+	long vcsw, icsw;
+	struct histogram h;
+};
+
+static void print_text(const struct bench_opts *o, const char *path,
+		       const struct summary *s)
+{
+	const struct histogram *h = &s->h;
+
+	printf("dmaio-bench: engine=%s api=%s rw=%s bs=%zu iodepth=%u loops=%u "
+	       "size=%" PRIu64 "MiB file=%s\n",
+	       bench_engine_names[o->engine], bench_api_names[o->api],
+	       bench_rw_names[o->rw], o->bs, o->iodepth, o->loops,
+	       o->size >> 20, path);
+	printf("  ios=%" PRIu64 " errors=%" PRIu64 "%s in %.2fs\n", s->ios,
+	       s->errors, o->verify ? (s->verify_errors ? " VERIFY FAILED"
+							: " verified") : "",
+	       s->secs);
+	printf("  IOPS=%.0f  BW=%.1f MiB/s\n", s->iops, s->mibs);
+	printf("  lat (usec): min=%.1f p50=%.1f p99=%.1f p99.9=%.1f max=%.1f\n",
+	       h->count ? (double)h->min / 1e3 : 0.0,
+	       (double)hist_quantile(h, 0.5) / 1e3,
+	       (double)hist_quantile(h, 0.99) / 1e3,
+	       (double)hist_quantile(h, 0.999) / 1e3, (double)h->max / 1e3);
+	printf("  cpu: user=%.2fs sys=%.2fs  %.2f usec/IO  ctx switches: "
+	       "%ld voluntary, %ld involuntary\n",
+	       s->usr, s->sys, s->cpu_us, s->vcsw, s->icsw);
+	if (s->errors)
+		printf("  first error: %s\n", dmaio_strerror((int)s->first_error));
+	if (s->verify_errors)
+		printf("  verify errors: %" PRIu64 "\n", s->verify_errors);
+}
+
+static void print_json(const struct bench_opts *o, const char *path,
+		       const struct summary *s)
+{
+	const struct histogram *h = &s->h;
+
+	printf("{\"engine\":\"%s\",\"api\":\"%s\",\"rw\":\"%s\",\"bs\":%zu,"
+	       "\"iodepth\":%u,\"loops\":%u,\"size\":%" PRIu64 ",\"file\":\"%s\","
+	       "\"seconds\":%.3f,\"ios\":%" PRIu64 ",\"errors\":%" PRIu64 ","
+	       "\"verify_errors\":%" PRIu64 ",\"iops\":%.1f,\"mib_s\":%.2f,"
+	       "\"lat_ns\":{\"min\":%" PRIu64 ",\"mean\":%.0f,\"p50\":%" PRIu64
+	       ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64 "},"
+	       "\"cpu\":{\"user_s\":%.3f,\"sys_s\":%.3f,\"us_per_io\":%.3f},"
+	       "\"ctx_switches\":{\"voluntary\":%ld,\"involuntary\":%ld}}\n",
+	       bench_engine_names[o->engine], bench_api_names[o->api],
+	       bench_rw_names[o->rw], o->bs, o->iodepth, o->loops, o->size,
+	       path, s->secs, s->ios, s->errors, s->verify_errors, s->iops,
+	       s->mibs, h->count ? h->min : 0,
+	       h->count ? h->sum / (double)h->count : 0.0,
+	       hist_quantile(h, 0.5), hist_quantile(h, 0.99),
+	       hist_quantile(h, 0.999), h->max, s->usr, s->sys, s->cpu_us,
+	       s->vcsw, s->icsw);
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_opts o;
+	struct worker *ws;
+	pthread_t *tids;
+	struct rusage ru0, ru1;
+	struct summary s;
+	char tmpl[] = "dmaio-bench.XXXXXX";
+	const char *path;
+	uint64_t t0, t1, last_t, last_done, blocks, per;
+	unsigned n, i;
+	int tty, tmpfile = 0, ret;
+	struct stat st;
+
+	parse(argc, argv, &o);
+	n = o.engine == ENGINE_PSYNC ? (o.threads ? o.threads : o.iodepth)
+				     : o.loops;
+	if (o.engine == ENGINE_LIBUV && !getenv("UV_THREADPOOL_SIZE")) {
+		char v[16];
+
+		/* libuv's pool is 4 threads unless told: give it the depth */
+		snprintf(v, sizeof(v), "%u",
+			 o.iodepth * o.loops > 1024 ? 1024 : o.iodepth * o.loops);
+		setenv("UV_THREADPOOL_SIZE", v, 1);
+	}
+	path = o.file;
+	if (!path) {
+		int fd = mkstemp(tmpl);
+
+		if (fd < 0) {
+			perror("dmaio-bench: mkstemp");
+			return 1;
+		}
+		close(fd);
+		path = tmpl;
+		tmpfile = 1;
+	}
+	/* a stream writer makes its file itself, as an appending job would */
+	if (o.api == API_STREAM && o.rw == RW_WRITE) {
+		if (!tmpfile && stat(path, &st)) {
+			int fd = open(path, O_WRONLY | O_CREAT, 0644);
+
+			if (fd >= 0)
+				close(fd);
+		}
+	} else if (o.verify || stat(path, &st) || (uint64_t)st.st_size < o.size) {
+		ret = bench_layout(path, o.size, o.quiet);
+		if (ret) {
+			fprintf(stderr, "dmaio-bench: %s: %s\n", path,
+				dmaio_strerror(ret));
+			if (*dmaio_last_error())
+				fprintf(stderr, "dmaio-bench: %s\n",
+					dmaio_last_error());
+			if (tmpfile)
+				unlink(path);
+			return 1;
+		}
+	}
+
+	ws = calloc(n, sizeof(*ws));
+	tids = calloc(n, sizeof(*tids));
+	blocks = o.size / o.bs;
+	per = (o.rw == RW_READ || o.rw == RW_WRITE) && blocks >= n ? blocks / n
+								   : blocks;
+	getrusage(RUSAGE_SELF, &ru0);
+	t0 = bench_now_ns();
+	for (i = 0; i < n; i++) {
+		struct worker *w = &ws[i];
+
+		w->o = &o;
+		w->id = i;
+		w->path = path;
+		w->rng = 0x9E3779B97F4A7C15ull * (i + 1) ^ (uint64_t)getpid();
+		w->region_blocks = per;
+		w->region = per == blocks ? 0 : (uint64_t)i * per * o.bs;
+		w->ios_limit = o.ios ? (o.ios + n - 1) / n : 0;
+		w->deadline = t0 + (uint64_t)(o.runtime * 1e9);
+		hist_init(&w->hist);
+		if (pthread_create(&tids[i], NULL, worker_main, w)) {
+			fprintf(stderr, "dmaio-bench: cannot start thread %u\n", i);
+			return 1;
+		}
+	}
+	tty = isatty(2) && !o.quiet;
+	last_t = t0;
+	last_done = 0;
+	for (;;) {
+		uint64_t now, d;
+		unsigned done = 0;
+
+		for (i = 0; i < n; i++)
+			done += __atomic_load_n(&ws[i].finished, __ATOMIC_ACQUIRE);
+		if (done == n)
+			break;
+		usleep(20000);
+		now = bench_now_ns();
+		if (!tty || now - last_t < 1000000000ull)
+			continue;
+		d = total_done(ws, n);
+		fprintf(stderr, "\r[%s %s] %.0f IOPS  %.1f MiB/s  elapsed %.0fs  "
+				"eta %.0fs   ",
+			bench_engine_names[o.engine], bench_rw_names[o.rw],
+			(double)(d - last_done) * 1e9 / (double)(now - last_t),
+			(double)(d - last_done) * (double)o.bs * 1e9 /
+				(double)(now - last_t) / 1048576.0,
+			(double)(now - t0) / 1e9,
+			o.ios ? (double)(o.ios - d) * (double)(now - t0) /
+					(d ? (double)d : 1.0) / 1e9
+			      : (ws[0].deadline > now
+					 ? (double)(ws[0].deadline - now) / 1e9
+					 : 0.0));
+		last_t = now;
+		last_done = d;
+	}
+	ret = 0;
+	for (i = 0; i < n; i++) {
+		pthread_join(tids[i], NULL);
+		if (ws[i].setup_error && !ret)
+			ret = ws[i].setup_error;
+	}
+	getrusage(RUSAGE_SELF, &ru1);
+	t1 = t0;
+	for (i = 0; i < n; i++)
+		if (ws[i].t_end > t1)
+			t1 = ws[i].t_end;
+	if (tty)
+		fprintf(stderr, "\r%*s\r", 78, "");
+
+	memset(&s, 0, sizeof(s));
+	hist_init(&s.h);
+	for (i = 0; i < n; i++) {
+		s.ios += ws[i].done;
+		s.errors += ws[i].errors;
+		s.verify_errors += ws[i].verify_errors;
+		if (ws[i].errors && !s.first_error)
+			s.first_error = ws[i].first_error;
+		hist_merge(&s.h, &ws[i].hist);
+		s.mibs += (double)ws[i].bytes;
+	}
+	s.secs = (double)(t1 - t0) / 1e9;
+	s.iops = (double)s.ios / s.secs;
+	s.mibs = s.mibs / 1048576.0 / s.secs;
+	s.usr = tv(ru1.ru_utime) - tv(ru0.ru_utime);
+	s.sys = tv(ru1.ru_stime) - tv(ru0.ru_stime);
+	s.cpu_us = s.ios ? (s.usr + s.sys) * 1e6 / (double)s.ios : 0;
+	s.vcsw = ru1.ru_nvcsw - ru0.ru_nvcsw;
+	s.icsw = ru1.ru_nivcsw - ru0.ru_nivcsw;
+	if (o.json)
+		print_json(&o, path, &s);
+	else
+		print_text(&o, path, &s);
+	if (ret)
+		fprintf(stderr, "dmaio-bench: %s\n", dmaio_strerror(ret));
+	if (tmpfile)
+		unlink(path);
+	free(ws);
+	free(tids);
+	return ret || s.errors || s.verify_errors ? 1 : 0;
+}
