@@ -9,9 +9,11 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <libaio.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "dmaio.h"
@@ -24,6 +26,25 @@
 #define DMAIO_MIN_ALIGN 512
 /* When the device does not say: the common max_sectors_kb. */
 #define DMAIO_DEFAULT_MAX_IO (512 * 1024)
+
+/*
+ * Options structs begin with the caller's sizeof: read only the fields the
+ * caller knows of into dst (already filled with defaults). 0 or -EINVAL.
+ */
+static inline int dmaio__opts_read(void *dst, size_t dst_size,
+				   const void *src)
+{
+	size_t n;
+
+	if (!src)
+		return 0;
+	memcpy(&n, src, sizeof(n));
+	if (n < sizeof(size_t))
+		return -EINVAL;
+	memcpy(dst, src, n < dst_size ? n : dst_size);
+	memcpy(dst, &dst_size, sizeof(dst_size));
+	return 0;
+}
 
 struct dmaio__op;
 /* Called on the loop thread when an operation's work has finished. */

@@ -57,13 +57,8 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 		return -EINVAL;
 	*out = NULL;
 	dmaio_loop_opts_init(&o);
-	if (uo) {
-		if (uo->size < sizeof(size_t))
-			return -EINVAL;
-		/* read only the fields the caller knows of */
-		memcpy(&o, uo, uo->size < sizeof(o) ? uo->size : sizeof(o));
-		o.size = sizeof(o);
-	}
+	if (dmaio__opts_read(&o, sizeof(o), uo))
+		return -EINVAL;
 	if (!o.queue_depth)
 		o.queue_depth = 128;
 	if (!o.helper_threads)

@@ -133,11 +133,8 @@ DMAIO_EXPORT int dmaio_file_read_many(struct dmaio_file *f,
 	if (f->accmode == O_WRONLY)
 		return -EBADF;
 	dmaio_read_many_opts_init(&o);
-	if (uo) {
-		if (uo->size < sizeof(size_t))
-			return -EINVAL;
-		memcpy(&o, uo, uo->size < sizeof(o) ? uo->size : sizeof(o));
-	}
+	if (dmaio__opts_read(&o, sizeof(o), uo))
+		return -EINVAL;
 	if (n > SIZE_MAX / sizeof(struct dmaio_iovec))
 		return -ENOMEM;
 	for (i = 0; i < n; i++) {

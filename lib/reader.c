@@ -263,11 +263,8 @@ DMAIO_EXPORT int dmaio_reader_new(struct dmaio_file *f,
 	if (f->accmode == O_WRONLY)
 		return -EBADF;
 	dmaio_reader_opts_init(&o);
-	if (uo) {
-		if (uo->size < sizeof(size_t))
-			return -EINVAL;
-		memcpy(&o, uo, uo->size < sizeof(o) ? uo->size : sizeof(o));
-	}
+	if (dmaio__opts_read(&o, sizeof(o), uo))
+		return -EINVAL;
 	if (!o.buffer_size)
 		o.buffer_size = 128 * 1024;
 	if (o.buffer_size > (1u << 30) || o.read_ahead > 4096)
