@@ -13,6 +13,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n);
 /* a slow target may ask for fewer random inputs */
 extern unsigned long fuzz_random_runs __attribute__((weak));
+/* and may have state to free at the end */
+void fuzz_cleanup(void) __attribute__((weak));
 
 static unsigned run_dir(const char *dir)
 {
@@ -80,6 +82,8 @@ int main(int argc, char **argv)
 		x += i;
 		LLVMFuzzerTestOneInput(buf, n);
 	}
+	if (fuzz_cleanup)
+		fuzz_cleanup();
 	printf("1..1\nok 1 - %s: %u corpus inputs and %lu random ones kept "
 	       "every invariant\n", argv[0], corpus, random_runs);
 	return 0;

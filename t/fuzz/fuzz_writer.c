@@ -30,6 +30,14 @@ static unsigned char byte_at(uint64_t off)
 	return (unsigned char)(off * 131 + (off >> 8) * 7 + 1);
 }
 
+void fuzz_cleanup(void)
+{
+	dmaio_loop_free(loop);
+	free(model);
+	free(back);
+	loop = NULL;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 {
 	struct dmaio_writer_opts o;
