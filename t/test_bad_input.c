@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Bad input, table-driven: every public function that can refuse its
+ * arguments is called with NULL pointers, a closing file, unaligned
+ * positions and sizes, pos + size overflow, zero and huge sizes, negative
+ * fds, and paths that do not exist or are directories. Each returns its
+ * documented -errno and starts nothing; then read_many takes zero and a
+ * million ranges. (Using a view after releasing it is undefined, as for
+ * free(); it is not tried.)
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+static struct dmaio_loop *L;
+static struct dmaio_file *F;    /* read-write, 64 KiB of data */
+static struct dmaio_file *RO;   /* read-only */
+static struct dmaio_file *WO;   /* write-only */
+static struct dmaio_file *C;    /* close submitted */
+static struct dmaio_buf *B;     /* 4 KiB */
+static struct dmaio_buf *ODD;   /* 100 bytes */
+static struct dmaio_reader *R;
+static struct dmaio_writer *W;
+static struct dmaio_iovec IOV[2] = { { 0, 10 }, { 10, 0 } };
+
+struct row {
+	const char *what;
+	int64_t (*call)(void);
+	int64_t want;
+};
+
+#define ROW(name, want, expr) \
+	static int64_t name(void) { return (int64_t)(expr); }
+#define SIZE_HUGE ((size_t)1 << 62)
+
+/* the loop */
+ROW(r1, -EINVAL, dmaio_loop_new(NULL, NULL))
+ROW(r2, -EINVAL, dmaio_loop_run(NULL))
+ROW(r3, -EINVAL, dmaio_loop_run_once(NULL, 0))
+ROW(r4, -EINVAL, dmaio_loop_fd(NULL))
+ROW(r5, -EINVAL, dmaio_loop_watch(L, -1, EPOLLIN, (dmaio_watch_cb)1, NULL))
+ROW(r6, -EBADF, dmaio_loop_watch(L, 9999, EPOLLIN, (dmaio_watch_cb)1, NULL))
+ROW(r7, -EINVAL, dmaio_loop_watch(L, 0, 0, (dmaio_watch_cb)1, NULL))
+ROW(r8, -ENOENT, dmaio_loop_unwatch(L, 5))
+ROW(r9, -EINVAL, dmaio_loop_unwatch(L, -3))
+/* opening */
+ROW(o1, -EINVAL, dmaio_file_open(NULL, "x", NULL, NULL))
+ROW(o2, -EINVAL, dmaio_file_open(L, NULL, NULL, NULL))
+ROW(o3, -ENOENT, dmaio_file_create(L, "", NULL, NULL))
+ROW(o4, -EINVAL, dmaio_file_open_flags(L, "x", O_RDWR | O_WRONLY | O_RDONLY | 3, 0, NULL, NULL))
+ROW(o5, -EINVAL, dmaio_file_open_wait(L, "x", NULL))
+/* buffers and views */
+ROW(b1, 0, dmaio_file_alloc_buf(NULL, 4096) != NULL)
+ROW(b2, 0, dmaio_file_alloc_buf(F, 0) != NULL)
+ROW(b3, 0, dmaio_file_alloc_buf(F, SIZE_HUGE) != NULL)
+ROW(b4, 0, dmaio_file_alloc_buf(C, 4096) != NULL)
+ROW(b5, -EINVAL, dmaio_buf_trim(NULL, 0))
+ROW(b6, -EINVAL, dmaio_buf_trim(B, 4097))
+ROW(b7, 0, dmaio_view_slice(NULL, 0, 0) != NULL)
+ROW(b8, 0, dmaio_buf_data(NULL) != NULL)
+/* writes */
+ROW(w1, -EINVAL, dmaio_file_write_at(NULL, B, 0, NULL, NULL))
+ROW(w2, -EINVAL, dmaio_file_write_at(F, NULL, 0, NULL, NULL))
+ROW(w3, -EINVAL, dmaio_file_write_at(F, B, 100, NULL, NULL))
+ROW(w4, -EINVAL, dmaio_file_write_at(F, ODD, 0, NULL, NULL))
+ROW(w5, -EOVERFLOW, dmaio_file_write_at(F, B, UINT64_MAX - 4095, NULL, NULL))
+ROW(w6, -EOVERFLOW, dmaio_file_write_at(F, B, (uint64_t)INT64_MAX - 511, NULL, NULL))
+ROW(w7, -EBADF, dmaio_file_write_at(RO, B, 0, NULL, NULL))
+ROW(w8, -EBADF, dmaio_file_write_at(C, B, 0, NULL, NULL))
+ROW(w9, -EINVAL, dmaio_file_write_at_wait(NULL, B, 0))
+/* reads */
+ROW(d1, -EINVAL, dmaio_file_read_at(NULL, 0, 1, NULL, NULL))
+ROW(d2, -EINVAL, dmaio_file_read_at(F, 0, 0, NULL, NULL))
+ROW(d3, -EOVERFLOW, dmaio_file_read_at(F, UINT64_MAX, 1, NULL, NULL))
+ROW(d4, -EOVERFLOW, dmaio_file_read_at(F, 1, SIZE_MAX, NULL, NULL))
+ROW(d5, -ENOMEM, dmaio_file_read_at(F, 0, SIZE_HUGE, NULL, NULL))
+ROW(d6, -EINVAL, dmaio_file_read_at_aligned(F, 7, 512, NULL, NULL))
+ROW(d7, -EBADF, dmaio_file_read_at(WO, 0, 1, NULL, NULL))
+ROW(d8, -EBADF, dmaio_file_read_at(C, 0, 1, NULL, NULL))
+ROW(d9, -EINVAL, dmaio_file_read_at_wait(F, 0, 1, NULL))
+/* metadata */
+ROW(m1, -EINVAL, dmaio_file_pre_allocate(F, 0, NULL, NULL))
+ROW(m2, -EOVERFLOW, dmaio_file_pre_allocate(F, UINT64_MAX, NULL, NULL))
+ROW(m3, -EBADF, dmaio_file_pre_allocate(RO, 4096, NULL, NULL))
+ROW(m4, -EINVAL, dmaio_file_deallocate(F, 0, 0, NULL, NULL))
+ROW(m5, -EOVERFLOW, dmaio_file_deallocate(F, 1, UINT64_MAX, NULL, NULL))
+ROW(m6, -EINVAL, dmaio_file_hint_extent_size(F, SIZE_HUGE, NULL, NULL))
+ROW(m7, -EOVERFLOW, dmaio_file_truncate(F, UINT64_MAX, NULL, NULL))
+ROW(m8, -EBADF, dmaio_file_truncate(RO, 0, NULL, NULL))
+ROW(m9, -EINVAL, dmaio_file_rename(F, NULL, NULL, NULL))
+ROW(m10, -ENOENT, dmaio_file_rename(F, "", NULL, NULL))
+ROW(m11, -EBADF, dmaio_file_rename(C, "x", NULL, NULL))
+ROW(m12, -EBADF, dmaio_file_remove(C, NULL, NULL))
+ROW(m13, -EINVAL, dmaio_file_size(NULL, NULL, NULL))
+ROW(m14, -EBADF, dmaio_file_size(C, NULL, NULL))
+ROW(m15, -EBADF, dmaio_file_fdatasync(C, NULL, NULL))
+ROW(m16, -EBADF, dmaio_file_close(C, NULL, NULL))
+ROW(m17, -EINVAL, dmaio_file_close(NULL, NULL, NULL))
+ROW(m18, -EBADF, dmaio_file_fd(C))
+ROW(m19, -EINVAL, dmaio_file_truncate_wait(NULL, 0))
+/* read_many */
+ROW(n1, -EINVAL, dmaio_file_read_many(F, IOV, 0, NULL, NULL, NULL))
+ROW(n2, -EINVAL, dmaio_file_read_many(F, NULL, 1, NULL, NULL, NULL))
+ROW(n3, -EINVAL, dmaio_file_read_many(F, IOV, 2, NULL, NULL, NULL))
+ROW(n4, -EBADF, dmaio_file_read_many(WO, IOV, 1, NULL, NULL, NULL))
+ROW(n5, -EBADF, dmaio_file_read_many(C, IOV, 1, NULL, NULL, NULL))
+ROW(n6, -ENOMEM, dmaio_file_read_many(F, IOV, SIZE_MAX / 8, NULL, NULL, NULL))
+/* streams */
+ROW(s1, -EINVAL, dmaio_writer_new(NULL, NULL, &W))
+ROW(s2, -EBADF, dmaio_writer_new(RO, NULL, &W))
+ROW(s3, -EBADF, dmaio_writer_new(C, NULL, &W))
+ROW(s4, -EINVAL, dmaio_writer_new(F, NULL, NULL))
+ROW(s5, -EINVAL, dmaio_writer_write(NULL, "x", 1))
+ROW(s6, -EINVAL, dmaio_writer_flush(NULL, NULL, NULL))
+ROW(s7, -EINVAL, dmaio_writer_close(NULL, NULL, NULL))
+ROW(s8, -EINVAL, dmaio_reader_new(NULL, NULL, &R))
+ROW(s9, -EBADF, dmaio_reader_new(WO, NULL, &R))
+ROW(s10, -EINVAL, dmaio_reader_get_buffer(NULL, 1, NULL, NULL))
+ROW(s11, -EINVAL, dmaio_reader_skip(NULL, 1))
+ROW(s12, -EINVAL, dmaio_reader_close(NULL, NULL, NULL))
+ROW(s13, -EINVAL, dmaio_reader_read_wait(NULL, "x", 1))
+
+static const struct row rows[] = {
+#define R(n, w) { #n, n, w }
+	R(r1, -EINVAL), R(r2, -EINVAL), R(r3, -EINVAL), R(r4, -EINVAL),
+	R(r5, -EINVAL), R(r6, -EBADF), R(r7, -EINVAL), R(r8, -ENOENT),
+	R(r9, -EINVAL),
+	R(o1, -EINVAL), R(o2, -EINVAL), R(o3, -ENOENT), R(o4, -EINVAL),
+	R(o5, -EINVAL),
+	R(b1, 0), R(b2, 0), R(b3, 0), R(b4, 0), R(b5, -EINVAL),
+	R(b6, -EINVAL), R(b7, 0), R(b8, 0),
+	R(w1, -EINVAL), R(w2, -EINVAL), R(w3, -EINVAL), R(w4, -EINVAL),
+	R(w5, -EOVERFLOW), R(w6, -EOVERFLOW), R(w7, -EBADF), R(w8, -EBADF),
+	R(w9, -EINVAL),
+	R(d1, -EINVAL), R(d2, -EINVAL), R(d3, -EOVERFLOW), R(d4, -EOVERFLOW),
+	R(d5, -ENOMEM), R(d6, -EINVAL), R(d7, -EBADF), R(d8, -EBADF),
+	R(d9, -EINVAL),
+	R(m1, -EINVAL), R(m2, -EOVERFLOW), R(m3, -EBADF), R(m4, -EINVAL),
+	R(m5, -EOVERFLOW), R(m6, -EINVAL), R(m7, -EOVERFLOW), R(m8, -EBADF),
+	R(m9, -EINVAL), R(m10, -ENOENT), R(m11, -EBADF), R(m12, -EBADF),
+	R(m13, -EINVAL), R(m14, -EBADF), R(m15, -EBADF), R(m16, -EBADF),
+	R(m17, -EINVAL), R(m18, -EBADF), R(m19, -EINVAL),
+	R(n1, -EINVAL), R(n2, -EINVAL), R(n3, -EINVAL), R(n4, -EBADF),
+	R(n5, -EBADF), R(n6, -ENOMEM),
+	R(s1, -EINVAL), R(s2, -EBADF), R(s3, -EBADF), R(s4, -EINVAL),
+	R(s5, -EINVAL), R(s6, -EINVAL), R(s7, -EINVAL), R(s8, -EINVAL),
+	R(s9, -EBADF), R(s10, -EINVAL), R(s11, -EINVAL), R(s12, -EINVAL),
+	R(s13, -EINVAL),
+#undef R
+};
+
+static void setup(void)
+{
+	tu_dir_setup();
+	L = tu_loop(0, 0);
+	tu_make_file(tu_path("f"), 65536, 91);
+	ck_assert_int_eq(dmaio_file_open_flags_wait(L, tu_path("f"), O_RDWR, 0, &F), 0);
+	ck_assert_int_eq(dmaio_file_open_wait(L, tu_path("f"), &RO), 0);
+	ck_assert_int_eq(dmaio_file_open_flags_wait(L, tu_path("f"), O_WRONLY, 0, &WO), 0);
+	ck_assert_int_eq(dmaio_file_open_wait(L, tu_path("f"), &C), 0);
+	B = dmaio_file_alloc_buf(F, 4096);
+	ODD = dmaio_file_alloc_buf(F, 4096);
+	memset(dmaio_buf_data(B), 0, 4096);
+	ck_assert_int_eq(dmaio_buf_trim(ODD, 100), 0);
+	ck_assert_int_eq(dmaio_file_close(C, NULL, NULL), 0); /* closing */
+}
+
+static void teardown(void)
+{
+	dmaio_buf_unref(B);
+	dmaio_buf_unref(ODD);
+	dmaio_loop_free(L); /* closes F, RO, WO; finishes C */
+	tu_dir_teardown();
+}
+
+START_TEST(every_bad_input_is_refused)
+{
+	struct dmaio_file *before = F;
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		int64_t got = rows[i].call();
+
+		ck_assert_msg(got == rows[i].want, "%s: %lld (%s), want %lld",
+			      rows[i].what, (long long)got,
+			      dmaio_strerror((int)got), (long long)rows[i].want);
+	}
+	/* none of them started anything but the close already under way */
+	ck_assert_uint_eq(dmaio_loop_pending(L), 1);
+	ck_assert_ptr_eq(F, before);
+	ck_assert_int_eq(dmaio_loop_run(L), 0);
+}
+END_TEST
+
+/* errors only the kernel can find come through the callback */
+START_TEST(paths_that_do_not_exist_or_are_directories)
+{
+	struct dmaio_file *out = (struct dmaio_file *)1;
+
+	ck_assert_int_eq(dmaio_file_open_wait(L, tu_path("nope"), &out), -ENOENT);
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq(dmaio_file_open_wait(L, tu_dir, &out), -EISDIR);
+	ck_assert_int_eq(dmaio_file_create_wait(L, tu_dir, &out), -EISDIR);
+	ck_assert_int_eq(dmaio_file_create_wait(L, tu_path("a/b"), &out), -ENOENT);
+	ck_assert_int_eq(dmaio_file_rename_wait(F, tu_path("a/b")), -ENOENT);
+	ck_assert_str_eq(dmaio_file_path(F), tu_path("f"));
+}
+END_TEST
+
+static void on_one(void *arg, size_t idx, struct dmaio_view *v, int64_t res)
+{
+	unsigned char *seen = arg;
+
+	ck_assert_int_eq(seen[idx], 0);
+	seen[idx] = (unsigned char)(res == 1 ? 1 : 2);
+	dmaio_view_release(v);
+}
+
+START_TEST(read_many_a_million)
+{
+	const size_t n = 1000000;
+	struct dmaio_iovec *iov = malloc(n * sizeof(*iov));
+	unsigned char *seen = calloc(n, 1);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		iov[i].pos = (i * 7919) % 65536;
+		iov[i].len = 1;
+	}
+	ck_assert_int_eq(dmaio_file_read_many(F, iov, n, NULL, on_one, seen), 0);
+	free(iov); /* copied: the caller's array is free to go */
+	ck_assert_int_eq(dmaio_loop_run(L), 0);
+	for (i = 0; i < n; i++)
+		if (seen[i] != 1)
+			break;
+	ck_assert_msg(i == n, "range %zu: %d", i, i < n ? seen[i] : 0);
+	free(seen);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("bad_input");
+	TCase *tc = tu_tcase(s, "bad_input");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	TU_ADD(tc, every_bad_input_is_refused);
+	TU_ADD(tc, paths_that_do_not_exist_or_are_directories);
+	TU_ADD(tc, read_many_a_million);
+	return tu_run(s);
+}
