@@ -292,6 +292,14 @@ int dmaio_writer_new(struct dmaio_file *f, const struct dmaio_writer_opts *o,
  * flight, or the writer's (sticky) error. */
 int64_t dmaio_writer_write(struct dmaio_writer *w, const void *data,
 			   size_t len);
+/*
+ * Zero-copy writing: the free bytes of the buffer being filled, at *ptr
+ * (0 when every buffer is in flight, or -errno). Write into them, then
+ * commit how many you wrote (at most what get_space returned).
+ */
+int64_t dmaio_writer_get_space(struct dmaio_writer *w, void **ptr);
+/* Adds n bytes written at get_space's pointer to the stream: 0 or -errno. */
+int dmaio_writer_commit(struct dmaio_writer *w, size_t n);
 /* Calls cb once a buffer is free (soon, if one is free now). */
 int dmaio_writer_on_writable(struct dmaio_writer *w, dmaio_cb cb, void *arg);
 /* Writes all of data, running the loop while buffers are busy. */

@@ -61,6 +61,7 @@ struct dmaio_writer {
 	uint64_t pos;            /* bytes accepted */
 	int flush_pending;       /* write the partial buffer too */
 	size_t fill_written;     /* of fill, already written by a flush */
+	size_t granted;          /* dmaio_writer_get_space()'s last answer */
 
 	struct wslot *ring;
 	unsigned ring_cap, ring_head, ring_n;
@@ -493,6 +494,40 @@ static int usable(const struct dmaio_writer *w)
 	return 0;
 }
 
+/*
+ * Room in the buffer being filled: allocates it, or submits it when full,
+ * as needed. Returns the free bytes (0: every buffer is in flight) and
+ * where they start, or -errno.
+ */
+static int64_t room(struct dmaio_writer *w, char **at)
+{
+	for (;;) {
+		if (w->err)
+			return w->err;
+		if (!w->cur) {
+			w->cur = dmaio_file_alloc_buf(w->f, w->bs);
+			if (!w->cur)
+				return -ENOMEM;
+			w->fill = w->fill_written = 0;
+		}
+		if (w->fill < w->bs) {
+			*at = (char *)dmaio_buf_data(w->cur) + w->fill;
+			return (int64_t)(w->bs - w->fill);
+		}
+		submit_ready(w);
+		if (!w->err && w->cur && w->fill == w->bs)
+			return 0;
+	}
+}
+
+static void advance(struct dmaio_writer *w, size_t n)
+{
+	w->fill += n;
+	w->pos += n;
+	if (w->fill == w->bs)
+		submit_ready(w);
+}
+
 DMAIO_EXPORT int64_t dmaio_writer_write(struct dmaio_writer *w,
 					const void *data, size_t len)
 {
@@ -508,33 +543,58 @@ DMAIO_EXPORT int64_t dmaio_writer_write(struct dmaio_writer *w,
 		return -EINVAL;
 	if (len > INT64_MAX || w->pos + len > INT64_MAX)
 		return -EOVERFLOW;
+	w->granted = 0; /* the space handed out may move now */
 	while (taken < len) {
+		char *at;
+		int64_t free_bytes = room(w, &at);
 		size_t n;
 
-		if (!w->cur) {
-			w->cur = dmaio_file_alloc_buf(w->f, w->bs);
-			if (!w->cur)
-				return taken ? (int64_t)taken : -ENOMEM;
-			w->fill = w->fill_written = 0;
+		if (free_bytes <= 0) {
+			if (taken)
+				break;
+			return free_bytes;
 		}
-		if (w->fill == w->bs) {
-			submit_ready(w);
-			if (w->err)
-				return taken ? (int64_t)taken : w->err;
-			if (w->cur && w->fill == w->bs)
-				break; /* every buffer is in flight */
-			continue;
-		}
-		n = w->bs - w->fill < len - taken ? w->bs - w->fill
-						  : len - taken;
-		memcpy((char *)dmaio_buf_data(w->cur) + w->fill, p + taken, n);
-		w->fill += n;
-		w->pos += n;
+		n = (size_t)free_bytes < len - taken ? (size_t)free_bytes
+						     : len - taken;
+		memcpy(at, p + taken, n);
+		advance(w, n);
 		taken += n;
-		if (w->fill == w->bs)
-			submit_ready(w);
 	}
 	return (int64_t)taken;
+}
+
+DMAIO_EXPORT int64_t dmaio_writer_get_space(struct dmaio_writer *w,
+					    void **ptr)
+{
+	char *at = NULL;
+	int64_t n;
+	int ret = usable(w);
+
+	if (ret)
+		return ret;
+	if (!ptr)
+		return -EINVAL;
+	n = room(w, &at);
+	*ptr = n > 0 ? at : NULL;
+	w->granted = n > 0 ? (size_t)n : 0;
+	return n;
+}
+
+DMAIO_EXPORT int dmaio_writer_commit(struct dmaio_writer *w, size_t n)
+{
+	int ret = usable(w);
+
+	if (ret)
+		return ret;
+	if (w->err)
+		return (int)w->err;
+	if (n > w->granted)
+		return -EINVAL;
+	if (w->pos + n > INT64_MAX)
+		return -EOVERFLOW;
+	w->granted = 0;
+	advance(w, n);
+	return 0;
 }
 
 DMAIO_EXPORT int dmaio_writer_on_writable(struct dmaio_writer *w, dmaio_cb cb,
@@ -571,6 +631,7 @@ static int add_flush(struct dmaio_writer *w, int sync, dmaio_cb cb, void *arg)
 		free(r);
 		return ret;
 	}
+	w->granted = 0;
 	r->w = w;
 	r->target = w->pos;
 	r->sync = sync;
@@ -605,6 +666,7 @@ DMAIO_EXPORT int dmaio_writer_close(struct dmaio_writer *w, dmaio_cb cb,
 	ret = kick(w);
 	if (ret)
 		return ret;
+	w->granted = 0;
 	w->stage = DRAINING;
 	w->close_cb = cb;
 	w->close_arg = arg;

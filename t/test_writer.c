@@ -296,6 +296,58 @@ START_TEST(writer_on_writable)
 }
 END_TEST
 
+/* get_space/commit interleaved with copying writes and flushes: exact. */
+START_TEST(writer_zero_copy)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct dmaio_writer *w = new_writer(loop, tu_path("z"), 4096, 2, 1);
+	const size_t total = 1000000;
+	unsigned char *data = malloc(total);
+	size_t pos = 0;
+	int round = 0;
+
+	tu_fill(data, total, 0, 38);
+	ck_assert_int_eq(dmaio_writer_commit(w, 1), -EINVAL); /* nothing given */
+	while (pos < total) {
+		void *at;
+		int64_t n = dmaio_writer_get_space(w, &at);
+		size_t k;
+
+		ck_assert_int_ge(n, 0);
+		if (n == 0) {
+			ck_assert_ptr_null(at);
+			ck_assert_int_ge(dmaio_loop_run_once(loop, 1000), 0);
+			continue;
+		}
+		ck_assert_int_le(n, 4096);
+		k = (size_t)n < total - pos ? (size_t)n : total - pos;
+		if (round % 3 == 1 && k > 7)
+			k = 7; /* commit less than given */
+		memcpy(at, data + pos, k);
+		ck_assert_int_eq(dmaio_writer_commit(w, (size_t)n + 1), -EINVAL);
+		ck_assert_int_eq(dmaio_writer_commit(w, k), 0);
+		pos += k;
+		ck_assert_uint_eq(dmaio_writer_position(w), pos);
+		if (round % 50 == 0) {
+			ck_assert_int_eq(dmaio_writer_get_space(w, &at) >= 0, 1);
+			ck_assert_int_eq(dmaio_writer_flush_wait(w), 0);
+			/* the flush took the space back */
+			ck_assert_int_eq(dmaio_writer_commit(w, 1), -EINVAL);
+		}
+		if (round % 7 == 0 && pos + 333 <= total) {
+			ck_assert_int_eq(dmaio_writer_write_wait(w, data + pos, 333),
+					 333);
+			pos += 333;
+		}
+		round++;
+	}
+	ck_assert_int_eq(dmaio_writer_close_wait(w), (int64_t)total);
+	check_file(tu_path("z"), total, 38);
+	free(data);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 START_TEST(writer_bad_input)
 {
 	struct dmaio_loop *loop = tu_loop(0, 0);
@@ -376,6 +428,7 @@ int main(void)
 	TU_ADD(tc, writer_flushed_position_out_of_order);
 	TU_ADD(tc, writer_error_sticks);
 	TU_ADD(tc, writer_on_writable);
+	TU_ADD(tc, writer_zero_copy);
 	TU_ADD(tc, writer_bad_input);
 	if (tu_mount_image("xfs", 300, xfs_dir, sizeof(xfs_dir), &why) == 0)
 		TU_ADD(tc, writer_xfs_defaults);
