@@ -91,6 +91,7 @@ struct dmaio__op {
 	int64_t part_err;
 	uint64_t short_end;
 	unsigned barrier:1;   /* orders against the file's other I/O */
+	unsigned silent:1;    /* submitted without IOCB_FLAG_RESFD */
 };
 
 struct dmaio__opq {
@@ -203,6 +204,8 @@ struct dmaio_loop {
 	struct dmaio__ring *ring; /* NULL: reap with io_getevents */
 	unsigned depth;           /* most iocbs in the kernel at once */
 	unsigned inflight;        /* iocbs in the kernel now */
+	unsigned inflight_silent; /* of those, ones that signal no eventfd */
+	int external;             /* dmaio_loop_fd() was asked for */
 	unsigned submit_batch;    /* opts.submit_batch */
 	struct dmaio__opq subq;   /* waiting for io_submit */
 	struct dmaio__opq deferred; /* finished, callback not yet run */

@@ -351,6 +351,9 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 		dmaio__reap_wait(loop, timeout_ms);
 	} else {
 		loop->epoll_skips = 0;
+		/* completions that signal nothing are looked for every 1 ms */
+		if (loop->inflight_silent && (timeout_ms < 0 || timeout_ms > 1))
+			timeout_ms = 1;
 		n = epoll_wait(loop->epfd, evs, 64, timeout_ms);
 		if (n < 0) {
 			n = 0;
@@ -374,7 +377,8 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 			dispatch_watch(loop, (int)tag, evs[i].events);
 		}
 	}
-	if (reap_aio || (loop->ring && dmaio__ring_ready(loop)))
+	if (reap_aio || loop->inflight_silent ||
+	    (loop->ring && dmaio__ring_ready(loop)))
 		dmaio__reap(loop);
 	if (reap_helper || helper_has_done(loop))
 		dmaio__helper_reap(loop);
@@ -412,7 +416,11 @@ DMAIO_EXPORT void dmaio_loop_stop(struct dmaio_loop *loop)
 
 DMAIO_EXPORT int dmaio_loop_fd(struct dmaio_loop *loop)
 {
-	return loop ? loop->epfd : -EINVAL;
+	if (!loop)
+		return -EINVAL;
+	/* someone else will poll it: every completion must make it readable */
+	loop->external = 1;
+	return loop->epfd;
 }
 
 DMAIO_EXPORT uint64_t dmaio_loop_features(struct dmaio_loop *loop)

@@ -70,6 +70,7 @@ static void complete_events(struct dmaio_loop *loop, struct io_event *ev,
 	for (i = 0; i < n; i++) {
 		struct dmaio__op *op = ev[i].data;
 
+		loop->inflight_silent -= op->silent;
 		/* res is the syscall's return value in an unsigned long */
 		op->done(op, (int64_t)(long)ev[i].res);
 		/*
