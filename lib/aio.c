@@ -90,15 +90,17 @@ void dmaio__aio_queue(struct dmaio_loop *loop, struct dmaio__op *op)
 }
 
 /*
- * The eventfd is only needed when the loop may wait in epoll: for watched
- * fds, helper work or an outside poller of dmaio_loop_fd(). Otherwise it
- * waits in io_getevents, and signalling the eventfd from every completion
- * only costs (about 2% of the IOPS at depth 32 on virtio). An iocb sent
- * without it is counted: while any is in flight, epoll waits are short.
+ * With DMAIO_LOOP_LAZY_EVENTFD the eventfd is only asked for when the loop
+ * may wait in epoll: for watched fds, helper work or an outside poller of
+ * dmaio_loop_fd(). Otherwise it waits in io_getevents, and signalling the
+ * eventfd from every completion only costs (about 2% of the IOPS at depth
+ * 32 on virtio). An iocb sent without it is counted: while any is in
+ * flight, epoll waits are short.
  */
 static void set_resfd(struct dmaio_loop *loop, struct dmaio__op *op)
 {
-	if (loop->nwatched || loop->helper.busy || loop->external) {
+	if (!loop->lazy_eventfd || loop->nwatched || loop->helper.busy ||
+	    loop->external) {
 		io_set_eventfd(&op->iocb, loop->aio_efd);
 		op->silent = 0;
 	} else {

@@ -206,6 +206,7 @@ struct dmaio_loop {
 	unsigned inflight;        /* iocbs in the kernel now */
 	unsigned inflight_silent; /* of those, ones that signal no eventfd */
 	int external;             /* dmaio_loop_fd() was asked for */
+	int lazy_eventfd;         /* DMAIO_LOOP_LAZY_EVENTFD */
 	unsigned submit_batch;    /* opts.submit_batch */
 	struct dmaio__opq subq;   /* waiting for io_submit */
 	struct dmaio__opq deferred; /* finished, callback not yet run */

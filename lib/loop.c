@@ -69,6 +69,8 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 		return -EINVAL;
 	if (!o.submit_batch)
 		o.submit_batch = 1;
+	if (o.flags & ~DMAIO_LOOP_LAZY_EVENTFD)
+		return -EINVAL;
 
 	loop = calloc(1, sizeof(*loop));
 	if (!loop)
@@ -76,6 +78,7 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 	loop->epfd = loop->aio_efd = loop->helper.efd = -1;
 	loop->depth = o.queue_depth;
 	loop->submit_batch = o.submit_batch;
+	loop->lazy_eventfd = !!(o.flags & DMAIO_LOOP_LAZY_EVENTFD);
 
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (loop->epfd < 0) {

@@ -462,6 +462,68 @@ START_TEST(loop_free_with_pending)
 }
 END_TEST
 
+/*
+ * DMAIO_LOOP_LAZY_EVENTFD: iocbs sent while only AIO can wake the loop do
+ * not signal the eventfd; a watch or helper work arriving while they are
+ * out must not strand them.
+ */
+START_TEST(loop_lazy_eventfd)
+{
+	struct dmaio_loop_opts o;
+	struct dmaio_loop *loop;
+	struct many_state s;
+	struct many_arg args[MANY];
+	struct watch_state w;
+	struct dmaio_file *f;
+	int i, n = 0, p[2], spins = 0;
+
+	dmaio_loop_opts_init(&o);
+	o.queue_depth = 16;
+	o.flags = DMAIO_LOOP_LAZY_EVENTFD;
+	o.disable = tu_profile_disable[_i];
+	ck_assert_int_eq(dmaio_loop_new(&loop, &o), 0);
+	memset(&s, 0, sizeof(s));
+	memset(&w, 0, sizeof(w));
+	w.loop = loop;
+	tu_make_file(tu_path("lazy"), MANY * 512, 7);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("lazy"), &f), 0);
+	ck_assert_int_eq(pipe(p), 0);
+	for (i = 0; i < MANY; i++) {
+		args[i].s = &s;
+		args[i].idx = i;
+		ck_assert_int_eq(dmaio_file_read_at(f, (uint64_t)i * 512, 512,
+						    on_many_read, &args[i]),
+				 0);
+		if (i == MANY / 3) {
+			/* iocbs without a signal are out: now epoll is needed */
+			ck_assert_int_ge(dmaio_loop_run_once(loop, 0), 0);
+			ck_assert_int_eq(dmaio_loop_watch(loop, p[0], EPOLLIN,
+							  on_watch, &w),
+					 0);
+			ck_assert_int_eq(dmaio_file_size(f, on_count, &n), 0);
+		}
+	}
+	while (dmaio_loop_pending(loop) && spins++ < 100000)
+		ck_assert_int_ge(dmaio_loop_run_once(loop, -1), 0);
+	ck_assert_int_eq(s.total, MANY);
+	for (i = 0; i < MANY; i++)
+		ck_assert_int_eq(s.calls[i], 1);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(w.calls, 0);
+	ck_assert_int_eq(dmaio_loop_unwatch(loop, p[0]), 0);
+	close(p[0]);
+	close(p[1]);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	o.flags = 2; /* unknown */
+	{
+		struct dmaio_loop *bad = NULL;
+
+		ck_assert_int_eq(dmaio_loop_new(&bad, &o), -EINVAL);
+	}
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("loop");
@@ -481,5 +543,6 @@ int main(void)
 	TU_ADD_PROFILES(tc, loop_more_than_queue_depth);
 	TU_ADD_PROFILES(tc, loop_fd_readable_when_work);
 	TU_ADD_PROFILES(tc, loop_free_with_pending);
+	TU_ADD_PROFILES(tc, loop_lazy_eventfd);
 	return tu_run(s);
 }

@@ -319,6 +319,7 @@ int bench_run_dmaio(struct worker *w)
 	c.w = w;
 	dmaio_loop_opts_init(&lo);
 	lo.queue_depth = w->o->iodepth;
+	lo.flags = DMAIO_LOOP_LAZY_EVENTFD; /* nothing here waits in epoll */
 	ret = dmaio_loop_new(&c.loop, &lo);
 	if (ret)
 		return ret;
