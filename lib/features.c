@@ -111,7 +111,7 @@ static int probe_aio_fdsync(struct dmaio_loop *loop)
  * opts.disable does, for an operator who cannot rebuild the program, say
  * on a kernel whose user-space reaping is known to be broken.
  */
-uint64_t dmaio__env_disable(void)
+static uint64_t env_disable(void)
 {
 	static const struct {
 		const char *name;
@@ -180,7 +180,7 @@ uint64_t dmaio__probe_features(struct dmaio_loop *loop, uint64_t disable)
 {
 	uint64_t f = 0;
 
-	disable |= dmaio__env_disable();
+	disable |= env_disable();
 	if (!(disable & DMAIO_FEAT_USER_REAP) && !dmaio__running_on_valgrind() &&
 	    dmaio__ring_attach(loop) == 0 && user_reap_self_test(loop))
 		f |= DMAIO_FEAT_USER_REAP;

@@ -19,8 +19,6 @@
 #include "dmaio.h"
 
 #define DMAIO_EXPORT __attribute__((visibility("default")))
-#define dmaio__unlikely(x) __builtin_expect(!!(x), 0)
-#define dmaio__likely(x) __builtin_expect(!!(x), 1)
 
 /* Smallest alignment we ever use: the classic sector. */
 #define DMAIO_MIN_ALIGN 512
@@ -184,7 +182,6 @@ struct dmaio_view *dmaio__view_new(struct dmaio_buf *b, size_t off,
 
 /* features.c: run-time probes, one place for what old kernels lack */
 uint64_t dmaio__probe_features(struct dmaio_loop *loop, uint64_t disable);
-uint64_t dmaio__env_disable(void);
 int dmaio__running_on_valgrind(void);
 long dmaio__statx(int dirfd, const char *path, int flags, unsigned mask,
 		  void *statxbuf);
@@ -225,7 +222,7 @@ struct dmaio_loop {
 	int in_run;
 	int stop;
 	int freeing;              /* loop_free: finish work, call nobody */
-	int wake_pending;         /* aio_efd notify written for deferred work */
+	int wake_pending;         /* helper.efd written to wake an outside poller */
 	unsigned epoll_skips;
 	struct dmaio_file *files; /* open files, closed by loop_free */
 };
@@ -237,8 +234,6 @@ void dmaio__op_put(struct dmaio_loop *loop, struct dmaio__op *op);
 void dmaio__defer(struct dmaio__op *op, int64_t res);
 /* Calls cb(arg, res) from the loop, soon: for layers above the files. */
 int dmaio__post(struct dmaio_loop *loop, dmaio_cb cb, void *arg, int64_t res);
-/* The loop a file belongs to (for layers that know only the file API). */
-static inline struct dmaio_loop *dmaio__file_loop(const struct dmaio_file *f);
 static inline void dmaio__cb_enter(struct dmaio_loop *loop)
 {
 	loop->cb_depth++;
@@ -267,7 +262,6 @@ void dmaio__aio_queue(struct dmaio_loop *loop, struct dmaio__op *op);
 void dmaio__aio_flush(struct dmaio_loop *loop);
 /* The same in as few calls as possible: what completions just queued. */
 void dmaio__aio_flush_now(struct dmaio_loop *loop);
-void dmaio__aio_flush_all(struct dmaio_loop *loop);
 
 /* reap.c */
 int dmaio__ring_attach(struct dmaio_loop *loop);
@@ -301,11 +295,6 @@ struct dmaio_file {
 	struct dmaio__opq held;      /* submitted behind a barrier */
 	struct dmaio_file *next, *prev;
 };
-
-static inline struct dmaio_loop *dmaio__file_loop(const struct dmaio_file *f)
-{
-	return f->loop;
-}
 
 /* file.c: a file operation's life: start, complete, deliver */
 int dmaio__file_check(const struct dmaio_file *f);
@@ -341,8 +330,21 @@ size_t dmaio__read_plan(uint64_t align, const struct dmaio_iovec *iov,
 			size_t n, size_t max_merged, size_t max_amp,
 			size_t *order, struct dmaio__plan_group *groups);
 
-/* wait.c */
+/* wait.c: the one mechanism behind every _wait twin */
+struct dmaio__waiter {
+	int done;
+	int64_t res;
+	struct dmaio_view *view;
+	struct dmaio_file *file;
+};
+#define DMAIO__WAITER_INIT { 0, 0, NULL, NULL }
+/* -EDEADLK inside a callback or a running loop, -EINVAL for NULL. */
 int dmaio__wait_check(struct dmaio_loop *loop);
+/* Callbacks that fill a waiter (arg). */
+void dmaio__waiter_res(void *arg, int64_t res);
+void dmaio__waiter_read(void *arg, struct dmaio_view *v, int64_t res);
+/* Runs the loop until the waiter is filled; returns its result. */
+int64_t dmaio__wait_for(struct dmaio_loop *loop, struct dmaio__waiter *w);
 
 /* error.c */
 void dmaio__set_last_error(const char *fmt, ...)

@@ -337,8 +337,10 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 	if (loop->subq.n)
 		dmaio__aio_flush(loop);
 
-	if (loop->deferred.n || loop->eagain_streak)
-		timeout_ms = loop->eagain_streak && !loop->deferred.n ? 1 : 0;
+	if (loop->deferred.n)
+		timeout_ms = 0;
+	else if (loop->eagain_streak)
+		timeout_ms = 1; /* io_submit EAGAIN, nothing in flight: retry */
 	else if (!loop->pending && !loop->nwatched)
 		timeout_ms = 0; /* nothing could ever wake us */
 
@@ -355,8 +357,11 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 	} else {
 		loop->epoll_skips = 0;
 		/* completions that signal nothing are looked for every 1 ms */
-		if (loop->inflight_silent && (timeout_ms < 0 || timeout_ms > 1))
-			timeout_ms = 1;
+		if (loop->inflight_silent) {
+			if (timeout_ms < 0 || timeout_ms > 1)
+				timeout_ms = 1;
+			reap_aio = 1;
+		}
 		n = epoll_wait(loop->epfd, evs, 64, timeout_ms);
 		if (n < 0) {
 			n = 0;
@@ -380,8 +385,7 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 			dispatch_watch(loop, (int)tag, evs[i].events);
 		}
 	}
-	if (reap_aio || loop->inflight_silent ||
-	    (loop->ring && dmaio__ring_ready(loop)))
+	if (reap_aio || (loop->ring && dmaio__ring_ready(loop)))
 		dmaio__reap(loop);
 	if (reap_helper || helper_has_done(loop))
 		dmaio__helper_reap(loop);

@@ -356,21 +356,6 @@ DMAIO_EXPORT int dmaio_reader_close(struct dmaio_reader *r, dmaio_cb cb,
 
 /* ------------------------------------------------------------------ */
 
-struct rwait {
-	int done;
-	int64_t res;
-	struct dmaio_view *v;
-};
-
-static void on_rwait(void *arg, struct dmaio_view *v, int64_t res)
-{
-	struct rwait *x = arg;
-
-	x->done = 1;
-	x->v = v;
-	x->res = res;
-}
-
 DMAIO_EXPORT int64_t dmaio_reader_read_wait(struct dmaio_reader *r, void *dst,
 					    size_t len)
 {
@@ -383,36 +368,27 @@ DMAIO_EXPORT int64_t dmaio_reader_read_wait(struct dmaio_reader *r, void *dst,
 	if (ret)
 		return ret;
 	while (copied < len) {
-		struct rwait x = { 0, 0, NULL };
+		struct dmaio__waiter x = DMAIO__WAITER_INIT;
 
-		ret = dmaio_reader_get_buffer(r, len - copied, on_rwait, &x);
+		ret = dmaio_reader_get_buffer(r, len - copied, dmaio__waiter_read, &x);
 		if (ret)
 			return copied ? (int64_t)copied : ret;
-		while (!x.done)
-			dmaio_loop_run_once(r->loop, -1);
+		dmaio__wait_for(r->loop, &x);
 		if (x.res <= 0) {
 			if (x.res < 0 && !copied)
 				return x.res;
 			break;
 		}
-		memcpy((char *)dst + copied, dmaio_view_data(x.v), (size_t)x.res);
-		dmaio_view_release(x.v);
+		memcpy((char *)dst + copied, dmaio_view_data(x.view), (size_t)x.res);
+		dmaio_view_release(x.view);
 		copied += (size_t)x.res;
 	}
 	return (int64_t)copied;
 }
 
-static void on_cwait(void *arg, int64_t res)
-{
-	struct rwait *x = arg;
-
-	x->done = 1;
-	x->res = res;
-}
-
 DMAIO_EXPORT int dmaio_reader_close_wait(struct dmaio_reader *r)
 {
-	struct rwait x = { 0, 0, NULL };
+	struct dmaio__waiter x = DMAIO__WAITER_INIT;
 	struct dmaio_loop *loop;
 	int ret;
 
@@ -422,10 +398,8 @@ DMAIO_EXPORT int dmaio_reader_close_wait(struct dmaio_reader *r)
 	if (ret)
 		return ret;
 	loop = r->loop; /* r is freed by the time we return */
-	ret = dmaio_reader_close(r, on_cwait, &x);
+	ret = dmaio_reader_close(r, dmaio__waiter_res, &x);
 	if (ret)
 		return ret;
-	while (!x.done)
-		dmaio_loop_run_once(loop, -1);
-	return (int)x.res;
+	return (int)dmaio__wait_for(loop, &x);
 }

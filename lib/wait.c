@@ -9,13 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 
-struct waiter {
-	int done;
-	int64_t res;
-	struct dmaio_view *view;
-	struct dmaio_file *file;
-};
-
 int dmaio__wait_check(struct dmaio_loop *loop)
 {
 	if (!loop)
@@ -26,17 +19,17 @@ int dmaio__wait_check(struct dmaio_loop *loop)
 	return 0;
 }
 
-static void on_res(void *arg, int64_t res)
+void dmaio__waiter_res(void *arg, int64_t res)
 {
-	struct waiter *w = arg;
+	struct dmaio__waiter *w = arg;
 
 	w->res = res;
 	w->done = 1;
 }
 
-static void on_read(void *arg, struct dmaio_view *v, int64_t res)
+void dmaio__waiter_read(void *arg, struct dmaio_view *v, int64_t res)
 {
-	struct waiter *w = arg;
+	struct dmaio__waiter *w = arg;
 
 	w->view = v;
 	w->res = res;
@@ -45,7 +38,7 @@ static void on_read(void *arg, struct dmaio_view *v, int64_t res)
 
 static void on_open(void *arg, struct dmaio_file *f, int err)
 {
-	struct waiter *w = arg;
+	struct dmaio__waiter *w = arg;
 
 	w->file = f;
 	w->res = err;
@@ -56,7 +49,7 @@ static void on_open(void *arg, struct dmaio_file *f, int err)
  * The callback will write into *w, so we may not return before it has:
  * errors of an iteration (a signal, say) are retried.
  */
-static int64_t wait_for(struct dmaio_loop *loop, struct waiter *w)
+int64_t dmaio__wait_for(struct dmaio_loop *loop, struct dmaio__waiter *w)
 {
 	while (!w->done)
 		dmaio_loop_run_once(loop, -1);
@@ -67,14 +60,14 @@ static int64_t wait_for(struct dmaio_loop *loop, struct waiter *w)
 
 #define WAIT_FILE_OP(f, call)                              \
 	do {                                               \
-		struct waiter w = { 0, 0, NULL, NULL };    \
+		struct dmaio__waiter w = DMAIO__WAITER_INIT;    \
 		int ret = dmaio__wait_check(LOOP_OF(f));   \
 		if (ret)                                   \
 			return ret;                        \
 		ret = (call);                              \
 		if (ret)                                   \
 			return ret;                        \
-		return wait_for((f)->loop, &w);            \
+		return dmaio__wait_for((f)->loop, &w);            \
 	} while (0)
 
 DMAIO_EXPORT int dmaio_file_open_flags_wait(struct dmaio_loop *l,
@@ -82,7 +75,7 @@ DMAIO_EXPORT int dmaio_file_open_flags_wait(struct dmaio_loop *l,
 					    mode_t mode,
 					    struct dmaio_file **out)
 {
-	struct waiter w = { 0, 0, NULL, NULL };
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
 	int ret = dmaio__wait_check(l);
 
 	if (ret)
@@ -93,7 +86,7 @@ DMAIO_EXPORT int dmaio_file_open_flags_wait(struct dmaio_loop *l,
 	ret = dmaio_file_open_flags(l, path, oflags, mode, on_open, &w);
 	if (ret)
 		return ret;
-	ret = (int)wait_for(l, &w);
+	ret = (int)dmaio__wait_for(l, &w);
 	*out = w.file;
 	return ret;
 }
@@ -114,13 +107,13 @@ DMAIO_EXPORT int dmaio_file_create_wait(struct dmaio_loop *l, const char *path,
 DMAIO_EXPORT int64_t dmaio_file_write_at_wait(struct dmaio_file *f,
 					      struct dmaio_buf *b, uint64_t pos)
 {
-	WAIT_FILE_OP(f, dmaio_file_write_at(f, b, pos, on_res, &w));
+	WAIT_FILE_OP(f, dmaio_file_write_at(f, b, pos, dmaio__waiter_res, &w));
 }
 
 static int64_t read_wait(struct dmaio_file *f, uint64_t pos, size_t size,
 			 struct dmaio_view **out, int aligned)
 {
-	struct waiter w = { 0, 0, NULL, NULL };
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
 	int ret = dmaio__wait_check(LOOP_OF(f));
 	int64_t res;
 
@@ -129,11 +122,11 @@ static int64_t read_wait(struct dmaio_file *f, uint64_t pos, size_t size,
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	ret = aligned ? dmaio_file_read_at_aligned(f, pos, size, on_read, &w)
-		      : dmaio_file_read_at(f, pos, size, on_read, &w);
+	ret = aligned ? dmaio_file_read_at_aligned(f, pos, size, dmaio__waiter_read, &w)
+		      : dmaio_file_read_at(f, pos, size, dmaio__waiter_read, &w);
 	if (ret)
 		return ret;
-	res = wait_for(f->loop, &w);
+	res = dmaio__wait_for(f->loop, &w);
 	*out = w.view;
 	return res;
 }
@@ -154,61 +147,61 @@ DMAIO_EXPORT int64_t dmaio_file_read_at_aligned_wait(struct dmaio_file *f,
 
 DMAIO_EXPORT int dmaio_file_fdatasync_wait(struct dmaio_file *f)
 {
-	WAIT_FILE_OP(f, dmaio_file_fdatasync(f, on_res, &w));
+	WAIT_FILE_OP(f, dmaio_file_fdatasync(f, dmaio__waiter_res, &w));
 }
 
 DMAIO_EXPORT int dmaio_file_pre_allocate_wait(struct dmaio_file *f,
 					      uint64_t size)
 {
-	WAIT_FILE_OP(f, dmaio_file_pre_allocate(f, size, on_res, &w));
+	WAIT_FILE_OP(f, dmaio_file_pre_allocate(f, size, dmaio__waiter_res, &w));
 }
 
 DMAIO_EXPORT int dmaio_file_hint_extent_size_wait(struct dmaio_file *f,
 						  size_t size)
 {
-	WAIT_FILE_OP(f, dmaio_file_hint_extent_size(f, size, on_res, &w));
+	WAIT_FILE_OP(f, dmaio_file_hint_extent_size(f, size, dmaio__waiter_res, &w));
 }
 
 DMAIO_EXPORT int dmaio_file_truncate_wait(struct dmaio_file *f, uint64_t size)
 {
-	WAIT_FILE_OP(f, dmaio_file_truncate(f, size, on_res, &w));
+	WAIT_FILE_OP(f, dmaio_file_truncate(f, size, dmaio__waiter_res, &w));
 }
 
 DMAIO_EXPORT int dmaio_file_rename_wait(struct dmaio_file *f,
 					const char *new_path)
 {
-	WAIT_FILE_OP(f, dmaio_file_rename(f, new_path, on_res, &w));
+	WAIT_FILE_OP(f, dmaio_file_rename(f, new_path, dmaio__waiter_res, &w));
 }
 
 DMAIO_EXPORT int dmaio_file_remove_wait(struct dmaio_file *f)
 {
-	WAIT_FILE_OP(f, dmaio_file_remove(f, on_res, &w));
+	WAIT_FILE_OP(f, dmaio_file_remove(f, dmaio__waiter_res, &w));
 }
 
 DMAIO_EXPORT int64_t dmaio_file_size_wait(struct dmaio_file *f)
 {
-	WAIT_FILE_OP(f, dmaio_file_size(f, on_res, &w));
+	WAIT_FILE_OP(f, dmaio_file_size(f, dmaio__waiter_res, &w));
 }
 
 DMAIO_EXPORT int dmaio_file_close_wait(struct dmaio_file *f)
 {
 	/* f is freed by the time we return: keep the loop */
 	struct dmaio_loop *loop = LOOP_OF(f);
-	struct waiter w = { 0, 0, NULL, NULL };
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
 	int ret = dmaio__wait_check(loop);
 
 	if (ret)
 		return ret;
-	ret = dmaio_file_close(f, on_res, &w);
+	ret = dmaio_file_close(f, dmaio__waiter_res, &w);
 	if (ret)
 		return ret;
-	return (int)wait_for(loop, &w);
+	return (int)dmaio__wait_for(loop, &w);
 }
 
 DMAIO_EXPORT int dmaio_file_deallocate_wait(struct dmaio_file *f, uint64_t pos,
 					    uint64_t len)
 {
-	WAIT_FILE_OP(f, dmaio_file_deallocate(f, pos, len, on_res, &w));
+	WAIT_FILE_OP(f, dmaio_file_deallocate(f, pos, len, dmaio__waiter_res, &w));
 }
 
 struct many_waiter {

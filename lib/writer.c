@@ -696,26 +696,6 @@ DMAIO_EXPORT uint64_t dmaio_writer_flushed_position(const struct dmaio_writer *w
 /* ------------------------------------------------------------------ */
 /* blocking twins                                                      */
 
-struct wwait {
-	int done;
-	int64_t res;
-};
-
-static void on_wwait(void *arg, int64_t res)
-{
-	struct wwait *x = arg;
-
-	x->done = 1;
-	x->res = res;
-}
-
-static int64_t run_until(struct dmaio_loop *loop, struct wwait *x)
-{
-	while (!x->done)
-		dmaio_loop_run_once(loop, -1);
-	return x->res;
-}
-
 DMAIO_EXPORT int64_t dmaio_writer_write_wait(struct dmaio_writer *w,
 					     const void *data, size_t len)
 {
@@ -729,7 +709,7 @@ DMAIO_EXPORT int64_t dmaio_writer_write_wait(struct dmaio_writer *w,
 	if (ret)
 		return ret;
 	for (;;) {
-		struct wwait x = { 0, 0 };
+		struct dmaio__waiter x = DMAIO__WAITER_INIT;
 		int64_t n = dmaio_writer_write(w, p + total, len - total);
 
 		if (n < 0)
@@ -737,45 +717,45 @@ DMAIO_EXPORT int64_t dmaio_writer_write_wait(struct dmaio_writer *w,
 		total += (size_t)n;
 		if (total == len)
 			return (int64_t)total;
-		ret = dmaio_writer_on_writable(w, on_wwait, &x);
+		ret = dmaio_writer_on_writable(w, dmaio__waiter_res, &x);
 		if (ret)
 			return ret;
-		if (run_until(w->loop, &x) < 0)
+		if (dmaio__wait_for(w->loop, &x) < 0)
 			return x.res;
 	}
 }
 
 DMAIO_EXPORT int dmaio_writer_flush_wait(struct dmaio_writer *w)
 {
-	struct wwait x = { 0, 0 };
+	struct dmaio__waiter x = DMAIO__WAITER_INIT;
 	int ret = usable(w);
 
 	if (ret || (ret = dmaio__wait_check(w->loop)))
 		return ret;
-	ret = dmaio_writer_flush(w, on_wwait, &x);
-	return ret ? ret : (int)run_until(w->loop, &x);
+	ret = dmaio_writer_flush(w, dmaio__waiter_res, &x);
+	return ret ? ret : (int)dmaio__wait_for(w->loop, &x);
 }
 
 DMAIO_EXPORT int dmaio_writer_sync_wait(struct dmaio_writer *w)
 {
-	struct wwait x = { 0, 0 };
+	struct dmaio__waiter x = DMAIO__WAITER_INIT;
 	int ret = usable(w);
 
 	if (ret || (ret = dmaio__wait_check(w->loop)))
 		return ret;
-	ret = dmaio_writer_sync(w, on_wwait, &x);
-	return ret ? ret : (int)run_until(w->loop, &x);
+	ret = dmaio_writer_sync(w, dmaio__waiter_res, &x);
+	return ret ? ret : (int)dmaio__wait_for(w->loop, &x);
 }
 
 DMAIO_EXPORT int64_t dmaio_writer_close_wait(struct dmaio_writer *w)
 {
-	struct wwait x = { 0, 0 };
+	struct dmaio__waiter x = DMAIO__WAITER_INIT;
 	struct dmaio_loop *loop;
 	int ret = usable(w);
 
 	if (ret || (ret = dmaio__wait_check(w->loop)))
 		return ret;
 	loop = w->loop; /* w is freed by the time we return */
-	ret = dmaio_writer_close(w, on_wwait, &x);
-	return ret ? ret : run_until(loop, &x);
+	ret = dmaio_writer_close(w, dmaio__waiter_res, &x);
+	return ret ? ret : dmaio__wait_for(loop, &x);
 }
