@@ -75,6 +75,15 @@ struct dmaio_loop_opts {
 	 */
 	unsigned submit_batch;
 	unsigned flags;          /* DMAIO_LOOP_* */
+	/*
+	 * Before sleeping for AIO completions, spin on the completion ring
+	 * for up to this many microseconds (0: default, never; at most
+	 * 1000000). Spinning removes the wake-up from each I/O's latency
+	 * (about 20 us of a 65 us read on a virtio guest) and costs the CPU
+	 * the loop thread spins for. Only while AIO is the only thing that
+	 * can wake the loop: no watched fds, no helper work.
+	 */
+	unsigned poll_us;
 };
 
 /*

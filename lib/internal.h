@@ -205,6 +205,7 @@ struct dmaio_loop {
 	int external;             /* dmaio_loop_fd() was asked for */
 	int lazy_eventfd;         /* DMAIO_LOOP_LAZY_EVENTFD */
 	unsigned submit_batch;    /* opts.submit_batch */
+	uint64_t poll_ns;         /* opts.poll_us */
 	struct dmaio__opq subq;   /* waiting for io_submit */
 	struct dmaio__opq deferred; /* finished, callback not yet run */
 	unsigned eagain_streak;
@@ -274,6 +275,10 @@ int dmaio__ring_ready(struct dmaio_loop *loop);
 unsigned dmaio__reap(struct dmaio_loop *loop);
 /* Blocks in io_getevents for at least one completion; returns how many. */
 unsigned dmaio__reap_wait(struct dmaio_loop *loop, int timeout_ms);
+/* Spins for completions up to the loop's poll budget or timeout_ms (-1:
+ * no limit but the budget); returns how many it reaped and the ms spent. */
+unsigned dmaio__reap_poll(struct dmaio_loop *loop, int timeout_ms,
+			  int *spent_ms);
 
 /* file layer */
 struct dmaio_file {

@@ -69,6 +69,8 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 		return -EINVAL;
 	if (!o.submit_batch)
 		o.submit_batch = 1;
+	if (o.poll_us > 1000000)
+		return -EINVAL;
 	if (o.flags & ~DMAIO_LOOP_LAZY_EVENTFD)
 		return -EINVAL;
 
@@ -78,6 +80,7 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 	loop->epfd = loop->aio_efd = loop->helper.efd = -1;
 	loop->depth = o.queue_depth;
 	loop->submit_batch = o.submit_batch;
+	loop->poll_ns = (uint64_t)o.poll_us * 1000;
 	loop->lazy_eventfd = !!(o.flags & DMAIO_LOOP_LAZY_EVENTFD);
 
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -352,8 +355,13 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 	} else if (timeout_ms != 0 && loop->inflight && !loop->nwatched &&
 		   !loop->helper.busy && !loop->wake_pending) {
 		/* only AIO can wake us: wait for it directly */
+		int spent = 0;
+
 		loop->epoll_skips = 0;
-		dmaio__reap_wait(loop, timeout_ms);
+		if (!loop->poll_ns || !dmaio__reap_poll(loop, timeout_ms, &spent))
+			dmaio__reap_wait(loop, timeout_ms < 0 ? -1
+					 : timeout_ms > spent ? timeout_ms - spent
+							      : 0);
 	} else {
 		loop->epoll_skips = 0;
 		/* completions that signal nothing are looked for every 1 ms */

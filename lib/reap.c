@@ -162,3 +162,54 @@ unsigned dmaio__reap_wait(struct dmaio_loop *loop, int timeout_ms)
 	complete_events(loop, ev, (unsigned)n);
 	return (unsigned)n + dmaio__reap(loop);
 }
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("pause" ::: "memory");
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/*
+ * opts.poll_us: a sleeping loop thread pays for the wake-up on every I/O
+ * (on a guest, the halted vCPU is resumed by the host first). Spinning on
+ * the ring sees the completion as the kernel writes it. Without the ring
+ * (old kernel, valgrind, DMAIO_FEAT_USER_REAP off) each look is an
+ * io_getevents with a zero timeout: dearer, still no sleep.
+ */
+unsigned dmaio__reap_poll(struct dmaio_loop *loop, int timeout_ms,
+			  int *spent_ms)
+{
+	uint64_t budget = loop->poll_ns, start = monotonic_ns(), spent = 0;
+	unsigned n = 0;
+
+	if (timeout_ms >= 0 && (uint64_t)timeout_ms * 1000000 < budget)
+		budget = (uint64_t)timeout_ms * 1000000;
+	while (loop->inflight) {
+		if (loop->ring) {
+			if (dmaio__ring_ready(loop))
+				n = reap_ring(loop);
+			else
+				cpu_relax();
+		} else {
+			n = reap_syscall(loop);
+		}
+		spent = monotonic_ns() - start;
+		if (n || spent >= budget)
+			break;
+	}
+	*spent_ms = (int)(spent / 1000000);
+	return n;
+}

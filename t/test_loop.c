@@ -12,6 +12,7 @@
 #include <string.h>
 #include <libaio.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -524,6 +525,59 @@ START_TEST(loop_lazy_eventfd)
 }
 END_TEST
 
+/*
+ * opts.poll_us: with a budget far above a read's latency the loop thread
+ * finds each completion while spinning and never sleeps for it (its
+ * voluntary context switches stay near 0, against one a read without
+ * polling), with the user-space ring and without it.
+ */
+#define POLL_READS 200
+START_TEST(loop_poll_does_not_sleep)
+{
+	struct dmaio_loop_opts o;
+	struct dmaio_loop *loop;
+	struct dmaio_file *f;
+	struct rusage r0, r1;
+	long sleeps, bad = -1;
+	int i, fd;
+
+	dmaio_loop_opts_init(&o);
+	o.queue_depth = 4;
+	o.poll_us = 1000000;
+	o.disable = tu_profile_disable[_i];
+	ck_assert_int_eq(dmaio_loop_new(&loop, &o), 0);
+	tu_make_file(tu_path("poll"), POLL_READS * 4096, 11);
+	/* dirty pages would make each O_DIRECT read wait for writeback */
+	fd = open(tu_path("poll"), O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fsync(fd), 0);
+	close(fd);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("poll"), &f), 0);
+	ck_assert_int_eq(dmaio_file_is_direct(f), 1);
+	ck_assert_int_eq(getrusage(RUSAGE_THREAD, &r0), 0);
+	for (i = 0; i < POLL_READS && bad < 0; i++) {
+		struct dmaio_view *v = NULL;
+		uint64_t pos = (uint64_t)((i * 37) % POLL_READS) * 4096;
+
+		ck_assert_int_eq(dmaio_file_read_at_wait(f, pos, 4096, &v),
+				 4096);
+		bad = tu_check(dmaio_view_data(v), 4096, pos, 11);
+		dmaio_view_release(v);
+	}
+	ck_assert_int_eq(getrusage(RUSAGE_THREAD, &r1), 0);
+	ck_assert_int_eq(bad, -1);
+	sleeps = r1.ru_nvcsw - r0.ru_nvcsw;
+	ck_assert_msg(sleeps <= POLL_READS / 10,
+		      "%ld sleeps in %d polled reads", sleeps, POLL_READS);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+
+	o.poll_us = 1000001;
+	ck_assert_int_eq(dmaio_loop_new(&loop, &o), -EINVAL);
+	ck_assert_ptr_eq(loop, NULL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("loop");
@@ -543,6 +597,7 @@ int main(void)
 	TU_ADD_PROFILES(tc, loop_more_than_queue_depth);
 	TU_ADD_PROFILES(tc, loop_fd_readable_when_work);
 	TU_ADD_PROFILES(tc, loop_free_with_pending);
+	TU_ADD_PROFILES(tc, loop_poll_does_not_sleep);
 	TU_ADD_PROFILES(tc, loop_lazy_eventfd);
 	return tu_run(s);
 }

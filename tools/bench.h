@@ -29,6 +29,7 @@ struct bench_opts {
 	unsigned iodepth;
 	unsigned loops;      /* dmaio/libuv: loops, one thread each */
 	unsigned threads;    /* psync: threads (0: iodepth) */
+	unsigned poll_us;    /* dmaio: dmaio_loop_opts.poll_us */
 	uint64_t size;
 	double runtime;
 	uint64_t ios;        /* 0: run for runtime */

@@ -320,6 +320,7 @@ int bench_run_dmaio(struct worker *w)
 	dmaio_loop_opts_init(&lo);
 	lo.queue_depth = w->o->iodepth;
 	lo.flags = DMAIO_LOOP_LAZY_EVENTFD; /* nothing here waits in epoll */
+	lo.poll_us = w->o->poll_us;
 	ret = dmaio_loop_new(&c.loop, &lo);
 	if (ret)
 		return ret;
