@@ -30,6 +30,8 @@ struct bench_opts {
 	unsigned loops;      /* dmaio/libuv: loops, one thread each */
 	unsigned threads;    /* psync: threads (0: iodepth) */
 	unsigned poll_us;    /* dmaio: dmaio_loop_opts.poll_us */
+	unsigned ncpus;      /* --cpus: worker i runs on cpus[i % ncpus] */
+	int cpus[64];
 	uint64_t size;
 	double runtime;
 	uint64_t ios;        /* 0: run for runtime */

@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@ static void usage(FILE *to)
 		"  --engine=dmaio|psync|libuv         (dmaio)\n"
 		"  --loops=N          N loops, one thread each, shared nothing (1)\n"
 		"  --threads=N        psync threads (--iodepth)\n"
+		"  --cpus=LIST        pin worker i to the i-th CPU of LIST (0,1,...)\n"
 		"  --poll-us=N        dmaio: spin up to N us for completions\n"
 		"                     before sleeping (0: never)\n"
 		"  --verify           write and check per-sector headers and data\n"
@@ -88,6 +90,37 @@ static void bad(const char *what)
 	exit(2);
 }
 
+static void parse_cpus(const char *arg, struct bench_opts *o)
+{
+	const char *p = arg;
+	cpu_set_t allowed;
+	unsigned i;
+
+	o->ncpus = 0;
+	while (*p) {
+		char *end;
+		unsigned long c = strtoul(p, &end, 10);
+
+		if (end == p || c >= CPU_SETSIZE ||
+		    o->ncpus == sizeof(o->cpus) / sizeof(o->cpus[0]))
+			bad("--cpus (a list like 0,1,3)");
+		o->cpus[o->ncpus++] = (int)c;
+		p = *end == ',' ? end + 1 : end;
+		if (*end && *end != ',')
+			bad("--cpus (a list like 0,1,3)");
+	}
+	if (!o->ncpus)
+		bad("--cpus (a list like 0,1,3)");
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
+		for (i = 0; i < o->ncpus; i++)
+			if (!CPU_ISSET(o->cpus[i], &allowed)) {
+				fprintf(stderr, "dmaio-bench: --cpus: CPU %d is "
+						"not one this process may use\n",
+					o->cpus[i]);
+				exit(2);
+			}
+}
+
 static void parse(int argc, char **argv, struct bench_opts *o)
 {
 	static const struct option lopts[] = {
@@ -103,6 +136,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		{ "loops", required_argument, NULL, 'l' },
 		{ "threads", required_argument, NULL, 'T' },
 		{ "poll-us", required_argument, NULL, 'P' },
+		{ "cpus", required_argument, NULL, 'C' },
 		{ "verify", no_argument, NULL, 'v' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -144,6 +178,9 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 			o->threads = (unsigned)strtoul(optarg, NULL, 0);
 			if (!o->threads || o->threads > 4096)
 				bad("--threads (1..4096)");
+			break;
+		case 'C':
+			parse_cpus(optarg, o);
 			break;
 		case 'P':
 			v = strtoull(optarg, NULL, 0);
@@ -302,7 +339,8 @@ int main(int argc, char **argv)
 	const char *path;
 	uint64_t t0, t1, last_t, last_done, blocks, per;
 	unsigned n, i, left;
-	int tty, tmpfile = 0, ret;
+	int tty, tmpfile = 0, ret, err;
+	pthread_attr_t attr;
 	struct timespec next_tick;
 	struct stat st;
 
@@ -373,8 +411,22 @@ int main(int argc, char **argv)
 		w->ios_limit = o.ios ? (o.ios + n - 1) / n : 0;
 		w->deadline = t0 + (uint64_t)(o.runtime * 1e9);
 		hist_init(&w->hist);
-		if (pthread_create(&tids[i], NULL, worker_main, w)) {
-			fprintf(stderr, "dmaio-bench: cannot start thread %u\n", i);
+		pthread_attr_init(&attr);
+		if (o.ncpus) {
+			cpu_set_t set;
+
+			CPU_ZERO(&set);
+			CPU_SET(o.cpus[i % o.ncpus], &set);
+			pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+		}
+		err = pthread_create(&tids[i], &attr, worker_main, w);
+		pthread_attr_destroy(&attr);
+		if (err) {
+			fprintf(stderr, "dmaio-bench: cannot start thread %u%s: %s\n",
+				i, o.ncpus ? " on the CPU --cpus names" : "",
+				strerror(err));
+			if (tmpfile)
+				unlink(path);
 			return 1;
 		}
 	}
