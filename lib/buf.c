@@ -109,6 +109,14 @@ struct dmaio_buf *dmaio__buf_alloc(struct dmaio__pool *p, size_t size,
 			free(b);
 			return NULL;
 		}
+		/*
+		 * Fault the pages in now: a write from never-touched memory
+		 * pins the shared zero page, which the fast GUP path refuses,
+		 * so each I/O takes the slow path (perf: __get_user_pages,
+		 * follow_page_pte); 1 MiB stream writes cost 108 -> 65 us of
+		 * CPU per MiB with this.
+		 */
+		memset(b->data, 0, cap);
 		b->cap = cap;
 		b->cls = c;
 	}
