@@ -43,8 +43,12 @@ struct dmaio_view;
 /* O_DIRECT alignment from statx STATX_DIOALIGN, 6.1+ (else XFS_IOC_DIOINFO,
  * the block device's logical block size, or 512). */
 #define DMAIO_FEAT_STATX_DIOALIGN (1ULL << 2)
+/* Buffers of 256 KiB and more on transparent huge pages, 2.6.38+ with THP
+ * not "never" (else 4 KiB pages): one DMA segment per 2 MiB, so a 1 MiB
+ * write is one request instead of two. */
+#define DMAIO_FEAT_HUGE_BUFFERS   (1ULL << 3)
 /* All feature bits this version knows. */
-#define DMAIO_FEAT_ALL            ((1ULL << 3) - 1)
+#define DMAIO_FEAT_ALL            ((1ULL << 4) - 1)
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */

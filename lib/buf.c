@@ -6,17 +6,108 @@
  *
  * Buffers belong to the loop's thread: counts are not atomic. A buffer
  * may outlive its loop; the pool then frees it directly.
+ *
+ * Buffers of HUGE_FROM bytes and more are cut from 2 MiB-aligned slabs
+ * advised MADV_HUGEPAGE. On 4 KiB pages a 1 MiB buffer is ~256 scattered
+ * pages, one DMA segment each: more than a virtio disk's 254, so the block
+ * layer splits every 1 MiB write in two, and the host walks 256
+ * descriptors. From one huge page it is one segment: +24% MiB/s for 1 MiB
+ * O_DIRECT writes at depth 4 on virtio (8 alternating runs, 1212 -> 1500).
  */
 #include "internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define CLASS_SHIFT 12 /* smallest class: 4 KiB */
 #define NO_CLASS 0xff
 /* bytes of free buffers one class keeps at most */
 #define CLASS_BYTES_CAP (32u << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+/* smaller classes would leave most of a slab unused for a few buffers */
+#define HUGE_FROM ((size_t)256 << 10)
+
+static void slab_put(struct dmaio__slab *s)
+{
+	if (--s->live)
+		return;
+	munmap(s->base, s->len);
+	free(s);
+}
+
+/* len bytes (a multiple of HUGE_PAGE) aligned to HUGE_PAGE, or NULL. */
+static struct dmaio__slab *slab_new(size_t len)
+{
+	struct dmaio__slab *s = malloc(sizeof(*s));
+	char *m, *base;
+	size_t head;
+
+	if (!s)
+		return NULL;
+	/* over-map by a huge page, then unmap the unaligned ends */
+	m = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED) {
+		free(s);
+		return NULL;
+	}
+	base = (char *)(((uintptr_t)m + HUGE_PAGE - 1) &
+			~(uintptr_t)(HUGE_PAGE - 1));
+	head = (size_t)(base - m);
+	if (head)
+		munmap(m, head);
+	munmap(base + len, HUGE_PAGE - head);
+#ifdef MADV_HUGEPAGE
+	/* refused (THP compiled out): still memory, on small pages */
+	(void)madvise(base, len, MADV_HUGEPAGE);
+#endif
+	s->base = base;
+	s->len = len;
+	s->live = 1; /* the pool's, while it carves */
+	return s;
+}
+
+/*
+ * cap bytes from class c's slab (a new one when it is used up), or NULL.
+ * The memory is fresh from mmap, so zero; touching it faults it in.
+ */
+static void *slab_carve(struct dmaio__pool *p, unsigned c, size_t cap,
+			struct dmaio__slab **out)
+{
+	struct dmaio__slab *s = p->carve[c];
+	char *data;
+	size_t off;
+
+	if (!s || p->carve_off[c] + cap > s->len) {
+		struct dmaio__slab *n = slab_new(cap > HUGE_PAGE ? cap
+							       : HUGE_PAGE);
+
+		if (!n)
+			return NULL;
+		if (s)
+			slab_put(s);
+		p->carve[c] = s = n;
+		p->carve_off[c] = 0;
+	}
+	data = s->base + p->carve_off[c];
+	p->carve_off[c] += cap;
+	s->live++;
+	for (off = 0; off < cap; off += 4096)
+		data[off] = 0;
+	*out = s;
+	return data;
+}
+
+static void buf_free_mem(struct dmaio_buf *b)
+{
+	if (b->slab)
+		slab_put(b->slab);
+	else
+		free(b->data);
+}
 
 struct dmaio__pool *dmaio__pool_new(unsigned queue_depth)
 {
@@ -47,10 +138,14 @@ static void pool_trim(struct dmaio__pool *p)
 
 		while ((b = p->free[c])) {
 			p->free[c] = b->next_free;
-			free(b->data);
+			buf_free_mem(b);
 			free(b);
 		}
 		p->nfree[c] = 0;
+		if (p->carve[c]) {
+			slab_put(p->carve[c]);
+			p->carve[c] = NULL;
+		}
 	}
 	while ((v = p->free_views)) {
 		p->free_views = v->next_free;
@@ -105,18 +200,26 @@ struct dmaio_buf *dmaio__buf_alloc(struct dmaio__pool *p, size_t size,
 		b = malloc(sizeof(*b));
 		if (!b)
 			return NULL;
-		if (posix_memalign(&b->data, align, cap)) {
-			free(b);
-			return NULL;
+		b->slab = NULL;
+		b->data = NULL;
+		if (p->huge && c != NO_CLASS && cap >= HUGE_FROM &&
+		    align <= HUGE_PAGE)
+			b->data = slab_carve(p, c, cap, &b->slab);
+		if (!b->data) {
+			if (posix_memalign(&b->data, align, cap)) {
+				free(b);
+				return NULL;
+			}
+			/*
+			 * Zero it, which faults the pages in: a write from
+			 * never-touched memory pins the shared zero page,
+			 * which the fast GUP path refuses, so each I/O took
+			 * the slow path (perf: __get_user_pages); 1 MiB
+			 * stream writes cost 108 -> 65 us of CPU per MiB.
+			 * Recycled heap memory also keeps no stale bytes.
+			 */
+			memset(b->data, 0, cap);
 		}
-		/*
-		 * Fault the pages in now: a write from never-touched memory
-		 * pins the shared zero page, which the fast GUP path refuses,
-		 * so each I/O takes the slow path (perf: __get_user_pages,
-		 * follow_page_pte); 1 MiB stream writes cost 108 -> 65 us of
-		 * CPU per MiB with this.
-		 */
-		memset(b->data, 0, cap);
 		b->cap = cap;
 		b->cls = c;
 	}
@@ -166,7 +269,7 @@ DMAIO_EXPORT void dmaio_buf_unref(struct dmaio_buf *b)
 		p->free[b->cls] = b;
 		p->nfree[b->cls]++;
 	} else {
-		free(b->data);
+		buf_free_mem(b);
 		free(b);
 	}
 	dmaio__pool_unref(p);

@@ -12,6 +12,8 @@
  *    2.28, so through syscall()); STATX_DIOALIGN answers from 6.1 on, where
  *    the file system knows. Fallback: XFS_IOC_DIOINFO, the block device's
  *    logical block size, 512.
+ *  - DMAIO_FEAT_HUGE_BUFFERS: transparent huge pages (2.6.38+, RHEL 7
+ *    has them) not set to "never". Fallback: buffers on 4 KiB pages.
  */
 #include "internal.h"
 
@@ -120,6 +122,7 @@ static uint64_t env_disable(void)
 		{ "user_reap", DMAIO_FEAT_USER_REAP },
 		{ "aio_fdsync", DMAIO_FEAT_AIO_FDSYNC },
 		{ "statx_dioalign", DMAIO_FEAT_STATX_DIOALIGN },
+		{ "huge_buffers", DMAIO_FEAT_HUGE_BUFFERS },
 		{ "all", DMAIO_FEAT_ALL },
 	};
 	const char *p = getenv("DMAIO_DISABLE");
@@ -176,6 +179,28 @@ static int user_reap_self_test(struct dmaio_loop *loop)
 	return ok;
 }
 
+/*
+ * Transparent huge pages: "always" or "madvise" in sysfs (a kernel built
+ * without THP has no file). "never" would leave the slabs on small pages:
+ * all their cost (memory rounded to 2 MiB) and none of the gain.
+ */
+static int probe_thp(void)
+{
+	char buf[128];
+	ssize_t n;
+	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled",
+		      O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	return strstr(buf, "[never]") == NULL;
+}
+
 uint64_t dmaio__probe_features(struct dmaio_loop *loop, uint64_t disable)
 {
 	uint64_t f = 0;
@@ -188,5 +213,7 @@ uint64_t dmaio__probe_features(struct dmaio_loop *loop, uint64_t disable)
 		f |= DMAIO_FEAT_AIO_FDSYNC;
 	if (!(disable & DMAIO_FEAT_STATX_DIOALIGN) && probe_statx())
 		f |= DMAIO_FEAT_STATX_DIOALIGN;
+	if (!(disable & DMAIO_FEAT_HUGE_BUFFERS) && probe_thp())
+		f |= DMAIO_FEAT_HUGE_BUFFERS;
 	return f;
 }

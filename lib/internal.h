@@ -144,8 +144,16 @@ unsigned dmaio__helper_reap(struct dmaio_loop *loop);
 /* buf.c: aligned, reference-counted buffers from a per-loop pool */
 #define POOL_CLASSES 11 /* 4 KiB .. 4 MiB */
 
+/* 2 MiB-aligned memory on transparent huge pages, carved into buffers */
+struct dmaio__slab {
+	char *base;
+	size_t len;
+	unsigned live;         /* buffers carved from it, +1 while carving */
+};
+
 struct dmaio_buf {
 	void *data;
+	struct dmaio__slab *slab; /* or NULL: data is from posix_memalign */
 	size_t size;           /* what a write writes */
 	size_t cap;            /* what was allocated */
 	unsigned refs;
@@ -169,6 +177,9 @@ struct dmaio__pool {
 	size_t nfree[POOL_CLASSES];
 	struct dmaio_view *free_views;
 	size_t nfree_views;
+	int huge;              /* DMAIO_FEAT_HUGE_BUFFERS */
+	struct dmaio__slab *carve[POOL_CLASSES]; /* being cut into buffers */
+	size_t carve_off[POOL_CLASSES];
 };
 
 struct dmaio__pool *dmaio__pool_new(unsigned queue_depth);

@@ -108,6 +108,7 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 	loop->features = dmaio__probe_features(loop, o.disable);
 	if (!(loop->features & DMAIO_FEAT_USER_REAP))
 		loop->ring = NULL;
+	loop->pool->huge = !!(loop->features & DMAIO_FEAT_HUGE_BUFFERS);
 	*out = loop;
 	return 0;
 fail:

@@ -150,6 +150,8 @@ int main(int argc, char **argv)
 	       yes(feat & DMAIO_FEAT_AIO_FDSYNC));
 	printf("  %-28s %s\n", "statx DIO alignment:",
 	       yes(feat & DMAIO_FEAT_STATX_DIOALIGN));
+	printf("  %-28s %s\n", "huge-page buffers (THP):",
+	       yes(feat & DMAIO_FEAT_HUGE_BUFFERS));
 	if (argc < 2)
 		bad |= probe_path(loop, ".");
 	for (i = 1; i < argc; i++)
