@@ -15,7 +15,7 @@
 
 enum bench_rw { RW_RANDREAD, RW_RANDWRITE, RW_READ, RW_WRITE, RW_RANDRW };
 enum bench_api { API_ASYNC, API_WAIT, API_STREAM, API_READ_MANY };
-enum bench_engine { ENGINE_DMAIO, ENGINE_PSYNC, ENGINE_LIBUV };
+enum bench_engine { ENGINE_DMAIO, ENGINE_PSYNC, ENGINE_LIBUV, ENGINE_LIBAIO };
 
 extern const char *const bench_rw_names[];
 extern const char *const bench_api_names[];
@@ -101,6 +101,7 @@ int bench_layout(const char *path, uint64_t size, int quiet);
 int bench_run_dmaio(struct worker *w);
 int bench_run_psync(struct worker *w);
 int bench_run_libuv(struct worker *w);
+int bench_run_libaio(struct worker *w);
 /* 1 if this build has the engine. */
 int bench_have_libuv(void);
 

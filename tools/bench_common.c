@@ -19,7 +19,8 @@ const char *const bench_rw_names[] = { "randread", "randwrite", "read",
 				       "write", "randrw", NULL };
 const char *const bench_api_names[] = { "async", "wait", "stream",
 					"read_many", NULL };
-const char *const bench_engine_names[] = { "dmaio", "psync", "libuv", NULL };
+const char *const bench_engine_names[] = { "dmaio", "psync", "libuv", "libaio",
+					    NULL };
 
 int bench_is_read(struct worker *w)
 {

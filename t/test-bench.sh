@@ -1,0 +1,54 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# dmaio-bench: every engine and layer moves verified data, the JSON summary
+# has what bench-compare reads, and bad options are refused with status 2.
+set -u
+b="${top_builddir:-.}/tools/dmaio-bench"
+tmp=$(mktemp -d "$PWD/dmaio-bench-test.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+f="$tmp/data"
+i=0
+check() { i=$((i + 1)); if [ "$1" = 0 ]; then echo "ok $i - $2"; else echo "not ok $i - $2"; fi; }
+
+set -- "--engine=dmaio --api=async --rw=randrw" \
+	"--engine=dmaio --api=async --rw=randrw --poll-us=50" \
+	"--engine=dmaio --api=wait --rw=randread" \
+	"--engine=dmaio --api=stream --rw=read" \
+	"--engine=dmaio --api=read_many --rw=randread" \
+	"--engine=dmaio --api=async --rw=randwrite --loops=2" \
+	"--engine=psync --rw=randrw --threads=3" \
+	"--engine=libaio --rw=randrw" \
+	"--engine=dmaio --rw=randread --cpus=0"
+echo "1..$(($# + 5))"
+for args in "$@"; do
+	# shellcheck disable=SC2086
+	out=$("$b" $args --verify --quiet --iodepth=8 --bs=8k --size=8M \
+		--ios=3000 --file="$f" 2>&1)
+	rc=$?
+	[ "$rc" = 0 ] && echo "$out" | grep -q "ios=3000 errors=0 verified"
+	check $? "dmaio-bench $args: 3000 verified I/Os"
+	[ "$rc" = 0 ] || echo "$out" | sed 's/^/# /'
+done
+out=$("$b" --engine=libuv --rw=randrw --verify --quiet --iodepth=8 --bs=8k \
+	--size=8M --ios=3000 --file="$f" 2>&1)
+if echo "$out" | grep -q "built without libuv"; then
+	i=$((i + 1))
+	echo "ok $i # SKIP dmaio-bench --engine=libuv: built without libuv"
+else
+	echo "$out" | grep -q "ios=3000 errors=0 verified"
+	check $? "dmaio-bench --engine=libuv --rw=randrw: 3000 verified I/Os"
+fi
+json=$("$b" --json --quiet --iodepth=4 --size=8M --ios=500 --file="$f" 2>&1)
+for key in '"iops":' '"mib_s":' '"us_per_io":' '"p99":' '"poll_us":0'; do
+	echo "$json" | grep -q "$key" || { echo "# missing $key in: $json"; false; } || break
+done
+check $? "--json has iops, mib_s, cpu us_per_io, p99, poll_us"
+"$b" --iodepth=0 > /dev/null 2>&1
+[ $? = 2 ]
+check $? "--iodepth=0 is refused with status 2"
+"$b" --cpus=4096 > /dev/null 2>&1
+[ $? = 2 ]
+check $? "--cpus naming a CPU the process may not use is refused"
+"$b" --engine=psync --poll-us=10 > /dev/null 2>&1
+[ $? = 2 ]
+check $? "--poll-us with another engine is refused"
