@@ -104,7 +104,8 @@ void dmaio_loop_opts_init(struct dmaio_loop_opts *o);
 int dmaio_loop_new(struct dmaio_loop **out, const struct dmaio_loop_opts *o);
 /*
  * Frees the loop. Operations still pending are waited for and their
- * callbacks are not called; files still open are closed.
+ * callbacks are not called; files still open are closed; stream writers
+ * and readers not closed are freed (unwritten writer data is lost).
  */
 void dmaio_loop_free(struct dmaio_loop *loop);
 /* Runs until nothing is pending or watched, or dmaio_loop_stop(): 0 or -errno. */

@@ -205,7 +205,22 @@ struct dmaio_watch {
 
 struct dmaio__ring;
 
+/*
+ * Something built on a loop's files that the user closes (a stream writer
+ * or reader). dmaio_loop_free() drops what is left open: the files close
+ * with the loop, and drop frees the rest without calling anyone back.
+ */
+struct dmaio__owned {
+	struct dmaio__owned *prev, *next;
+	void (*drop)(struct dmaio__owned *o);
+};
+
+void dmaio__own(struct dmaio_loop *loop, struct dmaio__owned *o,
+		void (*drop)(struct dmaio__owned *o));
+void dmaio__disown(struct dmaio_loop *loop, struct dmaio__owned *o);
+
 struct dmaio_loop {
+	struct dmaio__owned *owned; /* writers and readers not closed yet */
 	int epfd;
 	int aio_efd;              /* IOCB_FLAG_RESFD target */
 	io_context_t ctx;

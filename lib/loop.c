@@ -130,6 +130,12 @@ DMAIO_EXPORT void dmaio_loop_free(struct dmaio_loop *loop)
 	while (loop->pending && loop->ctx)
 		if (dmaio_loop_run_once(loop, -1) < 0)
 			break;
+	while (loop->owned) {
+		struct dmaio__owned *o = loop->owned;
+
+		dmaio__disown(loop, o);
+		o->drop(o);
+	}
 	while (loop->files) {
 		struct dmaio_file *f = loop->files;
 
@@ -151,6 +157,28 @@ DMAIO_EXPORT void dmaio_loop_free(struct dmaio_loop *loop)
 	if (loop->pool)
 		dmaio__pool_release(loop->pool);
 	free(loop);
+}
+
+void dmaio__own(struct dmaio_loop *loop, struct dmaio__owned *o,
+		void (*drop)(struct dmaio__owned *o))
+{
+	o->drop = drop;
+	o->prev = NULL;
+	o->next = loop->owned;
+	if (o->next)
+		o->next->prev = o;
+	loop->owned = o;
+}
+
+void dmaio__disown(struct dmaio_loop *loop, struct dmaio__owned *o)
+{
+	if (o->prev)
+		o->prev->next = o->next;
+	else
+		loop->owned = o->next;
+	if (o->next)
+		o->next->prev = o->prev;
+	o->prev = o->next = NULL;
 }
 
 struct dmaio__op *dmaio__op_get(struct dmaio_loop *loop)

@@ -23,6 +23,7 @@ struct rbuf {
 };
 
 struct dmaio_reader {
+	struct dmaio__owned own; /* first: dmaio_loop_free() drops it */
 	struct dmaio_file *f;
 	struct dmaio_loop *loop;
 	uint64_t end;           /* UINT64_MAX: to EOF */
@@ -32,6 +33,7 @@ struct dmaio_reader {
 	uint64_t pos;           /* next byte for the user */
 	uint64_t next_read;     /* file offset of the next buffer to read */
 	struct rbuf *head, *tail;
+	struct rbuf *limbo;     /* dropped while in flight: freed when back */
 	unsigned nbufs;         /* queued, not dropped */
 	unsigned inflight;      /* reads not back yet, dropped ones too */
 	int64_t err;
@@ -113,6 +115,8 @@ static void drop_head(struct dmaio_reader *r)
 		free(b);
 	} else {
 		b->dropped = 1; /* freed when it comes back */
+		b->next = r->limbo;
+		r->limbo = b;
 	}
 }
 
@@ -188,6 +192,11 @@ static void on_buf(void *arg, struct dmaio_view *v, int64_t res)
 
 	r->inflight--;
 	if (b->dropped) {
+		struct rbuf **p = &r->limbo;
+
+		while (*p != b)
+			p = &(*p)->next;
+		*p = b->next;
 		dmaio_view_release(v);
 		free(b);
 		maybe_close(r);
@@ -206,12 +215,38 @@ static void on_buf(void *arg, struct dmaio_view *v, int64_t res)
 	maybe_close(r);
 }
 
+/* Frees the reader's memory; its file is the caller's (or the loop's). */
+static void reader_free(struct dmaio_reader *r)
+{
+	struct rbuf *lists[2], *b;
+	int i;
+
+	lists[0] = r->head;
+	lists[1] = r->limbo;
+	for (i = 0; i < 2; i++)
+		while ((b = lists[i])) {
+			lists[i] = b->next;
+			dmaio_view_release(b->v);
+			free(b);
+		}
+	free(r);
+}
+
+static void reader_drop(struct dmaio__owned *o)
+{
+	reader_free((struct dmaio_reader *)o);
+}
+
 static void on_closed(void *arg, int64_t res)
 {
 	struct dmaio_reader *r = arg;
+	struct dmaio_loop *loop = r->loop;
+	dmaio_cb cb = r->close_cb;
+	void *cb_arg = r->close_arg;
 
-	dmaio__call_cb(r->loop, r->close_cb, r->close_arg, res);
-	free(r);
+	dmaio__disown(loop, &r->own);
+	reader_free(r);
+	dmaio__call_cb(loop, cb, cb_arg, res);
 }
 
 static void maybe_close(struct dmaio_reader *r)
@@ -284,6 +319,7 @@ DMAIO_EXPORT int dmaio_reader_new(struct dmaio_file *f,
 	r->read_ahead = o.read_ahead;
 	r->pos = o.start;
 	r->next_read = dmaio_file_align_down(f, o.start);
+	dmaio__own(r->loop, &r->own, reader_drop);
 	fill_ahead(r);
 	*out = r;
 	return 0;

@@ -49,6 +49,7 @@ struct flush_req {
 enum close_stage { OPEN, DRAINING, TRUNCATING, SYNCING, CLOSING };
 
 struct dmaio_writer {
+	struct dmaio__owned own; /* first: dmaio_loop_free() drops it */
 	struct dmaio_file *f;
 	struct dmaio_loop *loop;
 	size_t bs;
@@ -327,6 +328,8 @@ static void finish_flushes(struct dmaio_writer *w)
 	}
 }
 
+static void writer_free(struct dmaio_writer *w);
+
 static void on_close_step(void *arg, int64_t res)
 {
 	struct dmaio_writer *w = arg;
@@ -374,11 +377,13 @@ static void close_step(struct dmaio_writer *w)
 		int64_t res = w->err ? w->err : w->close_err ? w->close_err
 							     : (int64_t)w->pos;
 
-		if (w->cur)
-			dmaio_buf_unref(w->cur);
-		free(w->ring);
-		dmaio__call_cb(w->loop, w->close_cb, w->close_arg, res);
-		free(w);
+		struct dmaio_loop *loop = w->loop;
+		dmaio_cb cb = w->close_cb;
+		void *cb_arg = w->close_arg;
+
+		dmaio__disown(loop, &w->own);
+		writer_free(w);
+		dmaio__call_cb(loop, cb, cb_arg, res);
 		return;
 	}
 	}
@@ -435,6 +440,30 @@ static int kick(struct dmaio_writer *w)
 	return ret;
 }
 
+/* Frees the writer's memory; its file is the caller's (or the loop's). */
+static void writer_free(struct dmaio_writer *w)
+{
+	unsigned i;
+
+	if (w->cur)
+		dmaio_buf_unref(w->cur);
+	for (i = 0; i < w->ring_cap; i++)
+		dmaio_buf_unref(w->ring[i].buf); /* a write the loop gave up */
+	while (w->reqs) {
+		struct flush_req *r = w->reqs;
+
+		w->reqs = r->next;
+		free(r);
+	}
+	free(w->ring);
+	free(w);
+}
+
+static void writer_drop(struct dmaio__owned *o)
+{
+	writer_free((struct dmaio_writer *)o);
+}
+
 /* ------------------------------------------------------------------ */
 
 DMAIO_EXPORT int dmaio_writer_new(struct dmaio_file *f,
@@ -478,6 +507,7 @@ DMAIO_EXPORT int dmaio_writer_new(struct dmaio_file *f,
 		return -ENOMEM;
 	}
 	/* extent hints turn off XFS delayed allocation: direct files only */
+	dmaio__own(w->loop, &w->own, writer_drop);
 	if (o.extent_hint && f->direct &&
 	    dmaio_file_hint_extent_size(f, o.extent_hint, on_meta, w) == 0)
 		w->meta_inflight++;

@@ -412,6 +412,67 @@ START_TEST(writer_xfs_defaults)
 }
 END_TEST
 
+static void count_call(void *arg, int64_t res)
+{
+	(void)res;
+	(*(int *)arg)++;
+}
+
+static void count_read(void *arg, struct dmaio_view *v, int64_t res)
+{
+	(void)res;
+	dmaio_view_release(v);
+	(*(int *)arg)++;
+}
+
+/*
+ * dmaio_loop_free() with a writer and a reader still open, I/O in flight,
+ * a flush and a get_buffer waiting: nothing is called back, what was
+ * flushed is on disk, and nothing leaks (LeakSanitizer in the sanitizer
+ * build and make check-valgrind fail this test otherwise).
+ */
+START_TEST(writer_and_reader_open_at_loop_free)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	struct dmaio_writer *w = new_writer(loop, tu_path("w"), 8192, 4, 1);
+	struct dmaio_reader_opts ro;
+	struct dmaio_reader *r;
+	struct dmaio_file *f;
+	unsigned char *data = malloc(60000);
+	char got[10000];
+	int calls = 0, fd;
+
+	tu_fill(data, 60000, 0, 41);
+	ck_assert_int_eq(dmaio_writer_write_wait(w, data, 10000), 10000);
+	ck_assert_int_eq(dmaio_writer_flush_wait(w), 0);
+
+	tu_make_file(tu_path("r"), 1 << 20, 43);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("r"), &f), 0);
+	dmaio_reader_opts_init(&ro);
+	ro.buffer_size = 64 * 1024;
+	ro.read_ahead = 8;
+	ck_assert_int_eq(dmaio_reader_new(f, &ro, &r), 0);
+	ck_assert_int_eq(dmaio_reader_read_wait(r, got, 100), 100);
+	ck_assert_int_eq(tu_check(got, 100, 0, 43), -1);
+	/* nothing below runs the loop: all of it is still pending at free */
+	ck_assert_int_eq(dmaio_writer_write(w, data + 10000, 50000) > 0, 1);
+	ck_assert_int_eq(dmaio_writer_flush(w, count_call, &calls), 0);
+	/* read-ahead buffers still in flight are dropped, then one waits */
+	ck_assert_int_eq(dmaio_reader_skip(r, 300 * 1024), 0);
+	ck_assert_int_eq(dmaio_reader_get_buffer(r, 4096, count_read, &calls),
+			 0);
+
+	dmaio_loop_free(loop);
+	ck_assert_int_eq(calls, 0);
+	fd = open(tu_path("w"), O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, got, 10000, 0), 10000);
+	ck_assert_int_eq(tu_check(got, 10000, 0, 41), -1);
+	close(fd);
+	free(data);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("writer");
@@ -430,6 +491,7 @@ int main(void)
 	TU_ADD(tc, writer_on_writable);
 	TU_ADD(tc, writer_zero_copy);
 	TU_ADD(tc, writer_bad_input);
+	TU_ADD_PROFILES(tc, writer_and_reader_open_at_loop_free);
 	if (tu_mount_image("xfs", 300, xfs_dir, sizeof(xfs_dir), &why) == 0)
 		TU_ADD(tc, writer_xfs_defaults);
 	else
