@@ -218,6 +218,10 @@ struct dmaio__owned {
 void dmaio__own(struct dmaio_loop *loop, struct dmaio__owned *o,
 		void (*drop)(struct dmaio__owned *o));
 void dmaio__disown(struct dmaio_loop *loop, struct dmaio__owned *o);
+/* The end of a close: disowns and frees o, then calls cb (which may free
+ * the loop, so o must be gone first). */
+void dmaio__owned_closed(struct dmaio_loop *loop, struct dmaio__owned *o,
+			 dmaio_cb cb, void *arg, int64_t res);
 
 struct dmaio_loop {
 	struct dmaio__owned *owned; /* writers and readers not closed yet */

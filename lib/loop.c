@@ -181,6 +181,14 @@ void dmaio__disown(struct dmaio_loop *loop, struct dmaio__owned *o)
 	o->prev = o->next = NULL;
 }
 
+void dmaio__owned_closed(struct dmaio_loop *loop, struct dmaio__owned *o,
+			 dmaio_cb cb, void *arg, int64_t res)
+{
+	dmaio__disown(loop, o);
+	o->drop(o);
+	dmaio__call_cb(loop, cb, arg, res);
+}
+
 struct dmaio__op *dmaio__op_get(struct dmaio_loop *loop)
 {
 	struct dmaio__op *op = loop->free_ops;

@@ -240,13 +240,8 @@ static void reader_drop(struct dmaio__owned *o)
 static void on_closed(void *arg, int64_t res)
 {
 	struct dmaio_reader *r = arg;
-	struct dmaio_loop *loop = r->loop;
-	dmaio_cb cb = r->close_cb;
-	void *cb_arg = r->close_arg;
 
-	dmaio__disown(loop, &r->own);
-	reader_free(r);
-	dmaio__call_cb(loop, cb, cb_arg, res);
+	dmaio__owned_closed(r->loop, &r->own, r->close_cb, r->close_arg, res);
 }
 
 static void maybe_close(struct dmaio_reader *r)

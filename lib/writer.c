@@ -328,8 +328,6 @@ static void finish_flushes(struct dmaio_writer *w)
 	}
 }
 
-static void writer_free(struct dmaio_writer *w);
-
 static void on_close_step(void *arg, int64_t res)
 {
 	struct dmaio_writer *w = arg;
@@ -377,13 +375,8 @@ static void close_step(struct dmaio_writer *w)
 		int64_t res = w->err ? w->err : w->close_err ? w->close_err
 							     : (int64_t)w->pos;
 
-		struct dmaio_loop *loop = w->loop;
-		dmaio_cb cb = w->close_cb;
-		void *cb_arg = w->close_arg;
-
-		dmaio__disown(loop, &w->own);
-		writer_free(w);
-		dmaio__call_cb(loop, cb, cb_arg, res);
+		dmaio__owned_closed(w->loop, &w->own, w->close_cb, w->close_arg,
+				    res);
 		return;
 	}
 	}

@@ -84,6 +84,9 @@ static inline uint64_t bench_rand(uint64_t *s)
 int bench_is_read(struct worker *w);
 /* The position of the next I/O. */
 uint64_t bench_next_pos(struct worker *w);
+/* Starts an I/O: picks its position and direction, counts it, and returns
+ * the submission time bench_complete() takes. */
+uint64_t bench_begin(struct worker *w, uint64_t *pos, int *is_read);
 /* Whether the worker should start another I/O. */
 int bench_more(const struct worker *w, uint64_t now);
 /* Records one finished I/O (res: bytes or -errno; data: what a read got). */

@@ -46,6 +46,14 @@ uint64_t bench_next_pos(struct worker *w)
 	return w->region + b * w->o->bs;
 }
 
+uint64_t bench_begin(struct worker *w, uint64_t *pos, int *is_read)
+{
+	*pos = bench_next_pos(w);
+	*is_read = bench_is_read(w);
+	w->started++;
+	return bench_now_ns();
+}
+
 int bench_more(const struct worker *w, uint64_t now)
 {
 	if (w->ios_limit)

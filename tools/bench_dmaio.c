@@ -58,10 +58,7 @@ static void submit(struct slot *s)
 	struct worker *w = s->c->w;
 	int ret;
 
-	s->pos = bench_next_pos(w);
-	s->is_read = bench_is_read(w);
-	s->t = bench_now_ns();
-	w->started++;
+	s->t = bench_begin(w, &s->pos, &s->is_read);
 	if (s->is_read) {
 		ret = dmaio_file_read_at_aligned(s->c->f, s->pos, w->o->bs,
 						 on_read, s);
@@ -110,12 +107,13 @@ static int run_wait(struct dctx *c)
 		return -ENOMEM;
 	memset(dmaio_buf_data(b), 0xa5, w->o->bs);
 	while (bench_more(w, bench_now_ns())) {
-		uint64_t pos = bench_next_pos(w), t = bench_now_ns();
 		struct dmaio_view *v = NULL;
+		uint64_t pos, t;
 		int64_t res;
+		int rd;
 
-		w->started++;
-		if (bench_is_read(w)) {
+		t = bench_begin(w, &pos, &rd);
+		if (rd) {
 			res = dmaio_file_read_at_aligned_wait(c->f, pos, w->o->bs,
 							      &v);
 			bench_complete(w, t, res, pos, dmaio_view_data(v), 1);

@@ -30,10 +30,7 @@ static int submit(struct worker *w, io_context_t ctx, int fd, struct aslot *s)
 	struct iocb *p = &s->cb;
 	int r;
 
-	s->pos = bench_next_pos(w);
-	s->rd = bench_is_read(w);
-	s->t = bench_now_ns();
-	w->started++;
+	s->t = bench_begin(w, &s->pos, &s->rd);
 	if (s->rd) {
 		io_prep_pread(p, fd, s->buf, w->o->bs, (long long)s->pos);
 	} else {

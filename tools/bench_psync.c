@@ -28,11 +28,11 @@ int bench_run_psync(struct worker *w)
 	}
 	memset(buf, 0xa5, w->o->bs);
 	while (bench_more(w, bench_now_ns())) {
-		uint64_t pos = bench_next_pos(w), t = bench_now_ns();
-		int rd = bench_is_read(w);
+		uint64_t pos, t;
+		int rd;
 		ssize_t n;
 
-		w->started++;
+		t = bench_begin(w, &pos, &rd);
 		if (rd) {
 			n = pread(fd, buf, w->o->bs, (off_t)pos);
 		} else {

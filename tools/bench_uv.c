@@ -47,11 +47,8 @@ static void uv_submit(struct uslot *s)
 	uv_buf_t b = uv_buf_init(s->buf, (unsigned)s->w->o->bs);
 	int ret;
 
-	s->pos = bench_next_pos(s->w);
-	s->is_read = bench_is_read(s->w);
-	s->t = bench_now_ns();
+	s->t = bench_begin(s->w, &s->pos, &s->is_read);
 	s->req.data = s;
-	s->w->started++;
 	if (s->is_read) {
 		ret = uv_fs_read(s->loop, &s->req, s->fd, &b, 1,
 				 (int64_t)s->pos, on_done);
