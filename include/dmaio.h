@@ -84,8 +84,8 @@ struct dmaio_loop_opts {
 	 * for up to this many microseconds (0: default, never; at most
 	 * 1000000). Spinning removes the wake-up from each I/O's latency
 	 * (about 20 us of a 65 us read on a virtio guest) and costs the CPU
-	 * the loop thread spins for. Only while AIO is the only thing that
-	 * can wake the loop: no watched fds, no helper work.
+	 * the loop thread spins for. With fds watched or helper work out,
+	 * each turn of the spin also asks epoll_wait with a zero timeout.
 	 */
 	unsigned poll_us;
 };

@@ -363,6 +363,41 @@ static int helper_has_done(struct dmaio_loop *loop)
 	return __atomic_load_n(&loop->helper.ndone, __ATOMIC_RELAXED) != 0;
 }
 
+/*
+ * opts.poll_us while fds are watched or helpers work: spin on the ring and
+ * on epoll_wait with a zero timeout. Returns epoll_wait's count (0 when
+ * completions are in the ring: *reap_aio is set), or -2 once the budget
+ * is spent, with *timeout_ms lowered by the time spun.
+ */
+static int poll_epoll(struct dmaio_loop *loop, struct epoll_event *evs,
+		      int *timeout_ms, int *reap_aio)
+{
+	uint64_t budget = loop->poll_ns, start = dmaio__monotonic_ns(), spent;
+	int n;
+
+	if (*timeout_ms >= 0 && (uint64_t)*timeout_ms * 1000000 < budget)
+		budget = (uint64_t)*timeout_ms * 1000000;
+	for (;;) {
+		if (loop->ring ? dmaio__ring_ready(loop) != 0
+			       : dmaio__reap(loop) != 0) {
+			*reap_aio = 1;
+			return 0;
+		}
+		n = epoll_wait(loop->epfd, evs, 64, 0);
+		if (n != 0 || helper_has_done(loop))
+			return n;
+		spent = dmaio__monotonic_ns() - start;
+		if (spent >= budget || !loop->inflight)
+			break;
+		dmaio__cpu_relax();
+	}
+	if (*timeout_ms > 0)
+		*timeout_ms = *timeout_ms > (int)(spent / 1000000)
+				      ? *timeout_ms - (int)(spent / 1000000)
+				      : 0;
+	return -2;
+}
+
 DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 {
 	struct epoll_event evs[64];
@@ -407,7 +442,11 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 				timeout_ms = 1;
 			reap_aio = 1;
 		}
-		n = epoll_wait(loop->epfd, evs, 64, timeout_ms);
+		n = -2;
+		if (loop->poll_ns && timeout_ms != 0 && loop->inflight)
+			n = poll_epoll(loop, evs, &timeout_ms, &reap_aio);
+		if (n == -2)
+			n = epoll_wait(loop->epfd, evs, 64, timeout_ms);
 		if (n < 0) {
 			n = 0;
 			if (errno != EINTR) {

@@ -163,23 +163,12 @@ unsigned dmaio__reap_wait(struct dmaio_loop *loop, int timeout_ms)
 	return (unsigned)n + dmaio__reap(loop);
 }
 
-static uint64_t monotonic_ns(void)
+uint64_t dmaio__monotonic_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__asm__ __volatile__("pause" ::: "memory");
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#else
-	__asm__ __volatile__("" ::: "memory");
-#endif
 }
 
 /*
@@ -192,7 +181,7 @@ static inline void cpu_relax(void)
 unsigned dmaio__reap_poll(struct dmaio_loop *loop, int timeout_ms,
 			  int *spent_ms)
 {
-	uint64_t budget = loop->poll_ns, start = monotonic_ns(), spent = 0;
+	uint64_t budget = loop->poll_ns, start = dmaio__monotonic_ns(), spent = 0;
 	unsigned n = 0;
 
 	if (timeout_ms >= 0 && (uint64_t)timeout_ms * 1000000 < budget)
@@ -202,11 +191,11 @@ unsigned dmaio__reap_poll(struct dmaio_loop *loop, int timeout_ms,
 			if (dmaio__ring_ready(loop))
 				n = reap_ring(loop);
 			else
-				cpu_relax();
+				dmaio__cpu_relax();
 		} else {
 			n = reap_syscall(loop);
 		}
-		spent = monotonic_ns() - start;
+		spent = dmaio__monotonic_ns() - start;
 		if (n || spent >= budget)
 			break;
 	}

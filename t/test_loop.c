@@ -578,6 +578,64 @@ START_TEST(loop_poll_does_not_sleep)
 }
 END_TEST
 
+/*
+ * The same with a watched pipe, which makes the loop wait in epoll: the
+ * spin asks epoll too, reads still do not sleep, and the pipe is served.
+ */
+START_TEST(loop_poll_with_watched_fd)
+{
+	struct dmaio_loop_opts o;
+	struct dmaio_loop *loop;
+	struct dmaio_file *f;
+	struct watch_state w;
+	struct rusage r0, r1;
+	long sleeps, bad = -1;
+	int i, p[2], spins = 0;
+
+	dmaio_loop_opts_init(&o);
+	o.queue_depth = 4;
+	o.poll_us = 1000000;
+	o.disable = tu_profile_disable[_i];
+	ck_assert_int_eq(dmaio_loop_new(&loop, &o), 0);
+	memset(&w, 0, sizeof(w));
+	w.loop = loop;
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(dmaio_loop_watch(loop, p[0], EPOLLIN, on_watch, &w), 0);
+	tu_make_file(tu_path("pollw"), POLL_READS * 4096, 13);
+	i = open(tu_path("pollw"), O_RDONLY);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(fsync(i), 0);
+	close(i);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("pollw"), &f), 0);
+	ck_assert_int_eq(getrusage(RUSAGE_THREAD, &r0), 0);
+	for (i = 0; i < POLL_READS && bad < 0; i++) {
+		struct dmaio_view *v = NULL;
+		uint64_t pos = (uint64_t)((i * 37) % POLL_READS) * 4096;
+
+		ck_assert_int_eq(dmaio_file_read_at_wait(f, pos, 4096, &v),
+				 4096);
+		bad = tu_check(dmaio_view_data(v), 4096, pos, 13);
+		dmaio_view_release(v);
+	}
+	ck_assert_int_eq(getrusage(RUSAGE_THREAD, &r1), 0);
+	ck_assert_int_eq(bad, -1);
+	sleeps = r1.ru_nvcsw - r0.ru_nvcsw;
+	ck_assert_msg(sleeps <= POLL_READS / 10,
+		      "%ld sleeps in %d polled reads with a watched fd", sleeps,
+		      POLL_READS);
+	ck_assert_int_eq(w.calls, 0);
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	while (!w.calls && spins++ < 1000)
+		ck_assert_int_ge(dmaio_loop_run_once(loop, 100), 0);
+	ck_assert_int_eq(w.calls, 1);
+	ck_assert_int_eq(dmaio_loop_unwatch(loop, p[0]), 0);
+	close(p[0]);
+	close(p[1]);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("loop");
@@ -598,6 +656,7 @@ int main(void)
 	TU_ADD_PROFILES(tc, loop_fd_readable_when_work);
 	TU_ADD_PROFILES(tc, loop_free_with_pending);
 	TU_ADD_PROFILES(tc, loop_poll_does_not_sleep);
+	TU_ADD_PROFILES(tc, loop_poll_with_watched_fd);
 	TU_ADD_PROFILES(tc, loop_lazy_eventfd);
 	return tu_run(s);
 }
