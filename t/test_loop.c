@@ -525,34 +525,25 @@ START_TEST(loop_lazy_eventfd)
 }
 END_TEST
 
-/*
- * opts.poll_us: with a budget far above a read's latency the loop thread
- * finds each completion while spinning and never sleeps for it (its
- * voluntary context switches stay near 0, against one a read without
- * polling), with the user-space ring and without it.
- */
 #define POLL_READS 200
-START_TEST(loop_poll_does_not_sleep)
+
+/* POLL_READS checked 4 KiB reads at depth 1; returns how often the loop
+ * thread slept (voluntary context switches) doing them. */
+static long polled_reads_sleeps(struct dmaio_loop *loop, const char *name,
+				unsigned seed)
 {
-	struct dmaio_loop_opts o;
-	struct dmaio_loop *loop;
 	struct dmaio_file *f;
 	struct rusage r0, r1;
-	long sleeps, bad = -1;
+	long bad = -1;
 	int i, fd;
 
-	dmaio_loop_opts_init(&o);
-	o.queue_depth = 4;
-	o.poll_us = 1000000;
-	o.disable = tu_profile_disable[_i];
-	ck_assert_int_eq(dmaio_loop_new(&loop, &o), 0);
-	tu_make_file(tu_path("poll"), POLL_READS * 4096, 11);
+	tu_make_file(tu_path(name), POLL_READS * 4096, seed);
 	/* dirty pages would make each O_DIRECT read wait for writeback */
-	fd = open(tu_path("poll"), O_RDONLY);
+	fd = open(tu_path(name), O_RDONLY);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(fsync(fd), 0);
 	close(fd);
-	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("poll"), &f), 0);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path(name), &f), 0);
 	ck_assert_int_eq(dmaio_file_is_direct(f), 1);
 	ck_assert_int_eq(getrusage(RUSAGE_THREAD, &r0), 0);
 	for (i = 0; i < POLL_READS && bad < 0; i++) {
@@ -561,17 +552,45 @@ START_TEST(loop_poll_does_not_sleep)
 
 		ck_assert_int_eq(dmaio_file_read_at_wait(f, pos, 4096, &v),
 				 4096);
-		bad = tu_check(dmaio_view_data(v), 4096, pos, 11);
+		bad = tu_check(dmaio_view_data(v), 4096, pos, seed);
 		dmaio_view_release(v);
 	}
 	ck_assert_int_eq(getrusage(RUSAGE_THREAD, &r1), 0);
 	ck_assert_int_eq(bad, -1);
-	sleeps = r1.ru_nvcsw - r0.ru_nvcsw;
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	return r1.ru_nvcsw - r0.ru_nvcsw;
+}
+
+static struct dmaio_loop *polling_loop(uint64_t disable)
+{
+	struct dmaio_loop_opts o;
+	struct dmaio_loop *loop;
+
+	dmaio_loop_opts_init(&o);
+	o.queue_depth = 4;
+	o.poll_us = 1000000;
+	o.disable = disable;
+	ck_assert_int_eq(dmaio_loop_new(&loop, &o), 0);
+	return loop;
+}
+
+/*
+ * opts.poll_us: with a budget far above a read's latency the loop thread
+ * finds each completion while spinning and never sleeps for it (its
+ * voluntary context switches stay near 0, against one a read without
+ * polling), with the user-space ring and without it.
+ */
+START_TEST(loop_poll_does_not_sleep)
+{
+	struct dmaio_loop *loop = polling_loop(tu_profile_disable[_i]);
+	struct dmaio_loop_opts o;
+	long sleeps = polled_reads_sleeps(loop, "poll", 11);
+
 	ck_assert_msg(sleeps <= POLL_READS / 10,
 		      "%ld sleeps in %d polled reads", sleeps, POLL_READS);
-	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
 	dmaio_loop_free(loop);
 
+	dmaio_loop_opts_init(&o);
 	o.poll_us = 1000001;
 	ck_assert_int_eq(dmaio_loop_new(&loop, &o), -EINVAL);
 	ck_assert_ptr_eq(loop, NULL);
@@ -584,42 +603,16 @@ END_TEST
  */
 START_TEST(loop_poll_with_watched_fd)
 {
-	struct dmaio_loop_opts o;
-	struct dmaio_loop *loop;
-	struct dmaio_file *f;
+	struct dmaio_loop *loop = polling_loop(tu_profile_disable[_i]);
 	struct watch_state w;
-	struct rusage r0, r1;
-	long sleeps, bad = -1;
-	int i, p[2], spins = 0;
+	long sleeps;
+	int p[2], spins = 0;
 
-	dmaio_loop_opts_init(&o);
-	o.queue_depth = 4;
-	o.poll_us = 1000000;
-	o.disable = tu_profile_disable[_i];
-	ck_assert_int_eq(dmaio_loop_new(&loop, &o), 0);
 	memset(&w, 0, sizeof(w));
 	w.loop = loop;
 	ck_assert_int_eq(pipe(p), 0);
 	ck_assert_int_eq(dmaio_loop_watch(loop, p[0], EPOLLIN, on_watch, &w), 0);
-	tu_make_file(tu_path("pollw"), POLL_READS * 4096, 13);
-	i = open(tu_path("pollw"), O_RDONLY);
-	ck_assert_int_ge(i, 0);
-	ck_assert_int_eq(fsync(i), 0);
-	close(i);
-	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("pollw"), &f), 0);
-	ck_assert_int_eq(getrusage(RUSAGE_THREAD, &r0), 0);
-	for (i = 0; i < POLL_READS && bad < 0; i++) {
-		struct dmaio_view *v = NULL;
-		uint64_t pos = (uint64_t)((i * 37) % POLL_READS) * 4096;
-
-		ck_assert_int_eq(dmaio_file_read_at_wait(f, pos, 4096, &v),
-				 4096);
-		bad = tu_check(dmaio_view_data(v), 4096, pos, 13);
-		dmaio_view_release(v);
-	}
-	ck_assert_int_eq(getrusage(RUSAGE_THREAD, &r1), 0);
-	ck_assert_int_eq(bad, -1);
-	sleeps = r1.ru_nvcsw - r0.ru_nvcsw;
+	sleeps = polled_reads_sleeps(loop, "pollw", 13);
 	ck_assert_msg(sleeps <= POLL_READS / 10,
 		      "%ld sleeps in %d polled reads with a watched fd", sleeps,
 		      POLL_READS);
@@ -631,7 +624,6 @@ START_TEST(loop_poll_with_watched_fd)
 	ck_assert_int_eq(dmaio_loop_unwatch(loop, p[0]), 0);
 	close(p[0]);
 	close(p[1]);
-	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
 	dmaio_loop_free(loop);
 }
 END_TEST
