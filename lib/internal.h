@@ -305,22 +305,6 @@ int dmaio__ring_ready(struct dmaio_loop *loop);
 unsigned dmaio__reap(struct dmaio_loop *loop);
 /* Blocks in io_getevents for at least one completion; returns how many. */
 unsigned dmaio__reap_wait(struct dmaio_loop *loop, int timeout_ms);
-uint64_t dmaio__monotonic_ns(void);
-/* A spinning loop's breath: lets the sibling hyperthread run. */
-static inline void dmaio__cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__asm__ __volatile__("pause" ::: "memory");
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#else
-	__asm__ __volatile__("" ::: "memory");
-#endif
-}
-/* Spins for completions up to the loop's poll budget or timeout_ms (-1:
- * no limit but the budget); returns how many it reaped and the ms spent. */
-unsigned dmaio__reap_poll(struct dmaio_loop *loop, int timeout_ms,
-			  int *spent_ms);
 
 /* file layer */
 struct dmaio_file {

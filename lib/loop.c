@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 /* epoll_data tags of our own fds; user fds are stored as themselves. */
@@ -363,33 +364,62 @@ static int helper_has_done(struct dmaio_loop *loop)
 	return __atomic_load_n(&loop->helper.ndone, __ATOMIC_RELAXED) != 0;
 }
 
-/*
- * opts.poll_us while fds are watched or helpers work: spin on the ring and
- * on epoll_wait with a zero timeout. Returns epoll_wait's count (0 when
- * completions are in the ring: *reap_aio is set), or -2 once the budget
- * is spent, with *timeout_ms lowered by the time spun.
- */
-static int poll_epoll(struct dmaio_loop *loop, struct epoll_event *evs,
-		      int *timeout_ms, int *reap_aio)
+static uint64_t monotonic_ns(void)
 {
-	uint64_t budget = loop->poll_ns, start = dmaio__monotonic_ns(), spent;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A spinning loop's breath: lets the sibling hyperthread run. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("pause" ::: "memory");
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/*
+ * opts.poll_us: a sleeping loop thread pays for the wake-up on every I/O
+ * (on a guest, the halted vCPU is resumed by the host first). Spinning on
+ * the ring sees a completion as the kernel writes it; without the ring
+ * (old kernel, valgrind, DMAIO_FEAT_USER_REAP off) each look reaps with a
+ * zero-timeout io_getevents. With fds watched or helpers working
+ * (with_epoll) each turn also asks epoll_wait with a zero timeout.
+ *
+ * Returns epoll_wait's count, or 0 when completions were found (in the
+ * ring: *reap_aio is set; without it they are already reaped), or -2 once
+ * the budget is spent, with *timeout_ms lowered by the time spun.
+ */
+static int spin(struct dmaio_loop *loop, int with_epoll,
+		struct epoll_event *evs, int *timeout_ms, int *reap_aio)
+{
+	uint64_t budget = loop->poll_ns, start = monotonic_ns(), spent = 0;
 	int n;
 
 	if (*timeout_ms >= 0 && (uint64_t)*timeout_ms * 1000000 < budget)
 		budget = (uint64_t)*timeout_ms * 1000000;
-	for (;;) {
-		if (loop->ring ? dmaio__ring_ready(loop) != 0
-			       : dmaio__reap(loop) != 0) {
+	while (loop->inflight) {
+		if (loop->ring && dmaio__ring_ready(loop)) {
 			*reap_aio = 1;
 			return 0;
 		}
-		n = epoll_wait(loop->epfd, evs, 64, 0);
-		if (n != 0 || helper_has_done(loop))
-			return n;
-		spent = dmaio__monotonic_ns() - start;
-		if (spent >= budget || !loop->inflight)
+		if (!loop->ring && dmaio__reap(loop))
+			return 0;
+		if (with_epoll) {
+			n = epoll_wait(loop->epfd, evs, 64, 0);
+			if (n != 0 || helper_has_done(loop))
+				return n;
+		}
+		spent = monotonic_ns() - start;
+		if (spent >= budget)
 			break;
-		dmaio__cpu_relax();
+		cpu_relax();
 	}
 	if (*timeout_ms > 0)
 		*timeout_ms = *timeout_ms > (int)(spent / 1000000)
@@ -427,13 +457,10 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 	} else if (timeout_ms != 0 && loop->inflight && !loop->nwatched &&
 		   !loop->helper.busy && !loop->wake_pending) {
 		/* only AIO can wake us: wait for it directly */
-		int spent = 0;
-
 		loop->epoll_skips = 0;
-		if (!loop->poll_ns || !dmaio__reap_poll(loop, timeout_ms, &spent))
-			dmaio__reap_wait(loop, timeout_ms < 0 ? -1
-					 : timeout_ms > spent ? timeout_ms - spent
-							      : 0);
+		if (!loop->poll_ns ||
+		    spin(loop, 0, evs, &timeout_ms, &reap_aio) == -2)
+			dmaio__reap_wait(loop, timeout_ms);
 	} else {
 		loop->epoll_skips = 0;
 		/* completions that signal nothing are looked for every 1 ms */
@@ -443,8 +470,8 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 			reap_aio = 1;
 		}
 		n = -2;
-		if (loop->poll_ns && timeout_ms != 0 && loop->inflight)
-			n = poll_epoll(loop, evs, &timeout_ms, &reap_aio);
+		if (loop->poll_ns && timeout_ms != 0)
+			n = spin(loop, 1, evs, &timeout_ms, &reap_aio);
 		if (n == -2)
 			n = epoll_wait(loop->epfd, evs, 64, timeout_ms);
 		if (n < 0) {
