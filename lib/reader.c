@@ -320,17 +320,28 @@ DMAIO_EXPORT int dmaio_reader_new(struct dmaio_file *f,
 	return 0;
 }
 
+/* What every call on an open reader checks first. */
+static int ready(const struct dmaio_reader *r)
+{
+	if (!r)
+		return -EINVAL;
+	if (r->closing)
+		return -EBADF;
+	if (r->req)
+		return -EBUSY; /* a get_buffer is waiting */
+	return 0;
+}
+
 DMAIO_EXPORT int dmaio_reader_get_buffer(struct dmaio_reader *r, size_t max_len,
 					 dmaio_read_cb cb, void *arg)
 {
 	int ret;
 
-	if (!r || !max_len)
+	if (!max_len)
 		return -EINVAL;
-	if (r->closing)
-		return -EBADF;
-	if (r->req)
-		return -EBUSY;
+	ret = ready(r);
+	if (ret)
+		return ret;
 	/* served from the loop, even when the bytes are here already */
 	ret = kick(r);
 	if (ret)
@@ -344,12 +355,10 @@ DMAIO_EXPORT int dmaio_reader_get_buffer(struct dmaio_reader *r, size_t max_len,
 
 DMAIO_EXPORT int dmaio_reader_skip(struct dmaio_reader *r, uint64_t n)
 {
-	if (!r)
-		return -EINVAL;
-	if (r->closing)
-		return -EBADF;
-	if (r->req)
-		return -EBUSY;
+	int ret = ready(r);
+
+	if (ret)
+		return ret;
 	r->pos = n > UINT64_MAX - r->pos ? UINT64_MAX : r->pos + n;
 	if (r->pos > r->end)
 		r->pos = r->end;
@@ -366,14 +375,10 @@ DMAIO_EXPORT uint64_t dmaio_reader_position(const struct dmaio_reader *r)
 DMAIO_EXPORT int dmaio_reader_close(struct dmaio_reader *r, dmaio_cb cb,
 				    void *arg)
 {
-	int ret;
+	int ret = ready(r);
 
-	if (!r)
-		return -EINVAL;
-	if (r->closing)
-		return -EBADF;
-	if (r->req)
-		return -EBUSY;
+	if (ret)
+		return ret;
 	ret = kick(r); /* the close goes out from the loop */
 	if (ret)
 		return ret;
