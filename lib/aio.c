@@ -87,6 +87,27 @@ void dmaio__aio_queue(struct dmaio_loop *loop, struct dmaio__op *op)
 {
 	op->iocb.data = op;
 	dmaio__opq_push(&loop->subq, op);
+	if (!loop->in_run)
+		dmaio__wake_poller(loop);
+}
+
+/*
+ * A one-byte read of /dev/zero completes inside io_submit (on 3.10 as on
+ * today's kernels) and so wakes io_getevents at once. Its event is told
+ * apart by its data and counted nowhere. If the context is full, a
+ * completion is coming anyway.
+ */
+void dmaio__aio_wake(struct dmaio_loop *loop)
+{
+	struct iocb cb, *cbs[1] = { &cb };
+
+	if (loop->zero_fd < 0)
+		return;
+	io_prep_pread(&cb, loop->zero_fd, &loop->zero_byte, 1, 0);
+	cb.data = DMAIO__WAKE_DATA(loop);
+	if (io_submit(loop->ctx, 1, cbs) != 1) {
+		/* EAGAIN: the context is full, so completions are coming */
+	}
 }
 
 /*

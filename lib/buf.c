@@ -243,8 +243,12 @@ DMAIO_EXPORT size_t dmaio_buf_size(const struct dmaio_buf *b)
 
 DMAIO_EXPORT int dmaio_buf_trim(struct dmaio_buf *b, size_t size)
 {
-	if (!b || size > b->size)
-		return -EINVAL;
+	if (!b)
+		return dmaio__fail(-EINVAL, "buf_trim: buffer is NULL");
+	if (size > b->size)
+		return dmaio__fail(-EINVAL, "buf_trim: size %zu is larger than "
+				   "the buffer's %zu (trim only shrinks)", size,
+				   b->size);
 	b->size = size;
 	return 0;
 }
@@ -278,7 +282,13 @@ DMAIO_EXPORT void dmaio_buf_unref(struct dmaio_buf *b)
 DMAIO_EXPORT struct dmaio_buf *dmaio_file_alloc_buf(struct dmaio_file *f,
 						    size_t size)
 {
-	if (dmaio__file_check(f))
+	struct dmaio_buf *b;
+
+	if (dmaio__file_check(f, "alloc_buf"))
 		return NULL;
-	return dmaio__buf_alloc(f->loop->pool, size, f->mem_align);
+	b = dmaio__buf_alloc(f->loop->pool, size, f->mem_align);
+	if (!b)
+		dmaio__fail(-ENOMEM, size ? "alloc_buf: no memory for %zu bytes"
+					  : "alloc_buf: size is %zu", size);
+	return b;
 }

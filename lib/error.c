@@ -35,3 +35,18 @@ void dmaio__set_last_error(const char *fmt, ...)
 	vsnprintf(last_error, sizeof(last_error), fmt, ap);
 	va_end(ap);
 }
+
+int dmaio__fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	/* the rule, then what the error code says */
+	if (n >= 0 && (size_t)n < sizeof(last_error))
+		snprintf(last_error + n, sizeof(last_error) - (size_t)n,
+			 " (%s)", dmaio_strerror(err));
+	return err;
+}

@@ -18,12 +18,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int dmaio__file_check(const struct dmaio_file *f)
+int dmaio__file_check(const struct dmaio_file *f, const char *what)
 {
 	if (!f)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "%s: file is NULL", what);
 	if (f->closing)
-		return -EBADF;
+		return dmaio__fail(-EBADF, "%s: close was already called on "
+				   "this file", what);
 	return 0;
 }
 
@@ -107,7 +108,7 @@ void dmaio__file_start(struct dmaio__op *op)
 
 void dmaio__finish_cb(struct dmaio__op *op, int64_t res)
 {
-	dmaio__call_cb(op->loop, op->u.cb, op->arg, res);
+	dmaio__op_call_cb(op, op->u.cb, res);
 }
 
 void dmaio__file_unlink(struct dmaio_file *f)
@@ -200,29 +201,77 @@ static void open_done(struct dmaio__op *op, int64_t res)
 	dmaio__op_put(loop, op);
 }
 
+/*
+ * Flags a DmaFile cannot honour are refused before anything is created or
+ * truncated: O_APPEND makes every positional direct write land at EOF
+ * while reporting success; O_PATH and O_DIRECTORY (O_TMPFILE includes it)
+ * give no file to do I/O on; O_ASYNC would signal the process on every
+ * completion; O_TRUNC on a file opened read-only truncates it on Linux.
+ */
+static int check_oflags(int oflags)
+{
+	static const struct {
+		int flag;
+		const char *name, *why;
+	} refused[] = {
+		{ O_APPEND, "O_APPEND",
+		  "positional writes would land at the end of the file" },
+		{ O_PATH, "O_PATH", "it opens no file to do I/O on" },
+		{ O_DIRECTORY, "O_DIRECTORY",
+		  "directories take no direct I/O (O_TMPFILE includes it)" },
+		{ O_ASYNC, "O_ASYNC",
+		  "completions arrive through the loop, not as signals" },
+	};
+	const int known = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC |
+			  O_APPEND | O_NONBLOCK | O_DSYNC | O_SYNC | O_ASYNC |
+			  O_DIRECT | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW |
+			  O_NOATIME | O_CLOEXEC | O_PATH | O_TMPFILE;
+	size_t i;
+
+	if ((oflags & O_ACCMODE) == O_ACCMODE)
+		return dmaio__fail(-EINVAL, "open_flags: access mode 3 is "
+				   "none of O_RDONLY, O_WRONLY, O_RDWR");
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		if (oflags & refused[i].flag)
+			return dmaio__fail(-EINVAL, "open_flags: %s is refused: "
+					   "%s", refused[i].name,
+					   refused[i].why);
+	if ((oflags & O_TRUNC) && (oflags & O_ACCMODE) == O_RDONLY)
+		return dmaio__fail(-EINVAL, "open_flags: O_TRUNC with "
+				   "O_RDONLY would truncate a file opened for "
+				   "reading");
+	if (oflags & ~known)
+		return dmaio__fail(-EINVAL, "open_flags: unknown flags 0%o",
+				   (unsigned)(oflags & ~known));
+	return 0;
+}
+
 DMAIO_EXPORT int dmaio_file_open_flags(struct dmaio_loop *l, const char *path,
 				       int oflags, mode_t mode,
 				       dmaio_open_cb cb, void *arg)
 {
 	struct dmaio_file *f;
 	struct dmaio__op *op;
+	int ret;
 
 	if (!l || !path)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "open: %s is NULL",
+				   l ? "path" : "loop");
 	if (!*path)
-		return -ENOENT;
-	if ((oflags & O_ACCMODE) == O_ACCMODE || (oflags & O_PATH))
-		return -EINVAL;
+		return dmaio__fail(-ENOENT, "open: path is empty");
+	ret = check_oflags(oflags);
+	if (ret)
+		return ret;
 	f = calloc(1, sizeof(*f));
 	if (!f)
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "open: no memory");
 	f->path = strdup(path);
 	op = dmaio__op_get(l);
 	if (!f->path || !op) {
 		dmaio__file_free(f);
 		if (op)
 			dmaio__op_put(l, op);
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "open: no memory");
 	}
 	f->loop = l;
 	f->fd = -1;
@@ -267,20 +316,20 @@ static void close_finish(struct dmaio__op *op, int64_t res)
 
 	f->fd = -1;
 	dmaio__file_unlink(f);
-	dmaio__call_cb(op->loop, op->u.cb, op->arg, res);
+	dmaio__op_call_cb(op, op->u.cb, res);
 	dmaio__file_free(f);
 }
 
 DMAIO_EXPORT int dmaio_file_close(struct dmaio_file *f, dmaio_cb cb, void *arg)
 {
 	struct dmaio__op *op;
-	int ret = dmaio__file_check(f);
+	int ret = dmaio__file_check(f, "close");
 
 	if (ret)
 		return ret;
 	op = dmaio__file_op(f, close_finish, arg);
 	if (!op)
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "close: no memory");
 	op->u.cb = cb;
 	op->work = close_work;
 	op->barrier = 1;
@@ -336,7 +385,7 @@ DMAIO_EXPORT int dmaio_file_is_direct(const struct dmaio_file *f)
 
 DMAIO_EXPORT int dmaio_file_fd(const struct dmaio_file *f)
 {
-	int ret = dmaio__file_check(f);
+	int ret = dmaio__file_check(f, "fd");
 
 	return ret ? ret : f->fd;
 }

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -127,7 +128,7 @@ static void rw_start(struct dmaio__op *op)
 static void write_finish(struct dmaio__op *op, int64_t res)
 {
 	dmaio_buf_unref(op->buf);
-	dmaio__call_cb(op->loop, op->u.cb, op->arg, res);
+	dmaio__op_call_cb(op, op->u.cb, res);
 }
 
 DMAIO_EXPORT int dmaio_file_write_at(struct dmaio_file *f, struct dmaio_buf *b,
@@ -135,23 +136,38 @@ DMAIO_EXPORT int dmaio_file_write_at(struct dmaio_file *f, struct dmaio_buf *b,
 {
 	struct dmaio__op *op;
 	size_t size;
-	int ret = dmaio__file_check(f);
+	int ret = dmaio__file_check(f, "write_at");
 
 	if (ret)
 		return ret;
 	if (!b)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "write_at: buffer is NULL");
 	if (f->accmode == O_RDONLY)
-		return -EBADF;
+		return dmaio__fail(-EBADF, "write_at: the file was opened "
+				   "read-only");
 	size = b->size;
-	if (!size || (pos | size) & (f->align - 1) ||
-	    ((uintptr_t)b->data & (f->mem_align - 1)))
-		return -EINVAL;
+	if (!size)
+		return dmaio__fail(-EINVAL, "write_at: the buffer's size is 0");
+	if (size & (f->align - 1))
+		return dmaio__fail(-EINVAL, "write_at: size %zu is not a "
+				   "multiple of the file's alignment %zu "
+				   "(dmaio_buf_trim, or dmaio_file_align_up)",
+				   size, f->align);
+	if (pos & (f->align - 1))
+		return dmaio__fail(-EINVAL, "write_at: pos %" PRIu64 " is not a "
+				   "multiple of the file's alignment %zu", pos,
+				   f->align);
+	if ((uintptr_t)b->data & (f->mem_align - 1))
+		return dmaio__fail(-EINVAL, "write_at: the buffer's memory is "
+				   "not aligned to %zu (was it allocated for a "
+				   "file of another device?)", f->mem_align);
 	if (pos > INT64_MAX || size > INT64_MAX - pos)
-		return -EOVERFLOW;
+		return dmaio__fail(-EOVERFLOW, "write_at: pos %" PRIu64
+				   " + size %zu is past the largest file "
+				   "offset", pos, size);
 	op = dmaio__file_op(f, write_finish, arg);
 	if (!op)
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "write_at: no memory");
 	op->u.cb = cb;
 	/* the kernel has the buffer until we are called back */
 	op->buf = dmaio_buf_ref(b);
@@ -179,7 +195,7 @@ static void read_finish(struct dmaio__op *op, int64_t res)
 		res = v ? (int64_t)n : -ENOMEM;
 	}
 	dmaio_buf_unref(op->buf);
-	if (!op->u.read_cb || loop->freeing) {
+	if (!op->u.read_cb || !dmaio__op_may_call(op)) {
 		dmaio_view_release(v);
 		return;
 	}
@@ -188,30 +204,54 @@ static void read_finish(struct dmaio__op *op, int64_t res)
 	dmaio__cb_leave(loop);
 }
 
+/* A read of nothing still completes from the loop, in order with I/O. */
+static void complete_empty(struct dmaio__op *op)
+{
+	dmaio__defer(op, 0);
+}
+
 static int read_submit(struct dmaio_file *f, uint64_t pos, size_t size,
-		       int aligned, dmaio_read_cb cb, void *arg)
+		       int aligned, dmaio_read_cb cb, void *arg,
+		       const char *what)
 {
 	struct dmaio__op *op;
 	struct dmaio_buf *b;
 	uint64_t start, len;
-	int ret = dmaio__file_check(f);
+	int ret = dmaio__file_check(f, what);
 
 	if (ret)
 		return ret;
 	if (f->accmode == O_WRONLY)
-		return -EBADF;
-	ret = dmaio__range_cover(f->align, pos, size, &start, &len);
-	if (ret)
-		return ret;
+		return dmaio__fail(-EBADF, "%s: the file was opened write-only",
+				   what);
+	if (!size) {
+		/* as pread: nothing to read, 0 bytes and an empty view */
+		start = pos & ~(uint64_t)(f->align - 1);
+		len = 0;
+		if (pos > INT64_MAX)
+			return dmaio__fail(-EOVERFLOW, "%s: pos %" PRIu64
+					   " is past the largest file offset",
+					   what, pos);
+	} else {
+		ret = dmaio__range_cover(f->align, pos, size, &start, &len);
+		if (ret)
+			return dmaio__fail(ret, "%s: pos %" PRIu64 " + size "
+					   "%zu is past the largest file "
+					   "offset", what, pos, size);
+	}
 	if (aligned && pos != start)
-		return -EINVAL;
-	b = dmaio__buf_alloc(f->loop->pool, (size_t)len, f->mem_align);
+		return dmaio__fail(-EINVAL, "%s: pos %" PRIu64 " is not a "
+				   "multiple of the file's alignment %zu", what,
+				   pos, f->align);
+	b = dmaio__buf_alloc(f->loop->pool, len ? (size_t)len : f->align,
+			     f->mem_align);
 	if (!b)
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "%s: no memory for a buffer of "
+				   "%" PRIu64 " bytes", what, len);
 	op = dmaio__file_op(f, read_finish, arg);
 	if (!op) {
 		dmaio_buf_unref(b);
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "%s: no memory", what);
 	}
 	op->u.read_cb = cb;
 	op->buf = b;
@@ -220,7 +260,7 @@ static int read_submit(struct dmaio_file *f, uint64_t pos, size_t size,
 	op->len = size;
 	op->io_pos = start;
 	op->io_len = (size_t)len;
-	op->start = rw_start;
+	op->start = len ? rw_start : complete_empty;
 	dmaio__file_start(op);
 	return 0;
 }
@@ -228,14 +268,14 @@ static int read_submit(struct dmaio_file *f, uint64_t pos, size_t size,
 DMAIO_EXPORT int dmaio_file_read_at(struct dmaio_file *f, uint64_t pos,
 				    size_t size, dmaio_read_cb cb, void *arg)
 {
-	return read_submit(f, pos, size, 0, cb, arg);
+	return read_submit(f, pos, size, 0, cb, arg, "read_at");
 }
 
 DMAIO_EXPORT int dmaio_file_read_at_aligned(struct dmaio_file *f, uint64_t pos,
 					    size_t size, dmaio_read_cb cb,
 					    void *arg)
 {
-	return read_submit(f, pos, size, 1, cb, arg);
+	return read_submit(f, pos, size, 1, cb, arg, "read_at_aligned");
 }
 
 /* ------------------------------------------------------------------ */
@@ -261,13 +301,13 @@ DMAIO_EXPORT int dmaio_file_fdatasync(struct dmaio_file *f, dmaio_cb cb,
 				      void *arg)
 {
 	struct dmaio__op *op;
-	int ret = dmaio__file_check(f);
+	int ret = dmaio__file_check(f, "fdatasync");
 
 	if (ret)
 		return ret;
 	op = dmaio__file_op(f, dmaio__finish_cb, arg);
 	if (!op)
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "fdatasync: no memory");
 	op->u.cb = cb;
 	op->start = fdatasync_start;
 	dmaio__file_start(op);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,7 @@ static int meta_submit(struct dmaio_file *f, dmaio__work_fn work, int barrier,
 	struct dmaio__op *op = dmaio__file_op(f, dmaio__finish_cb, arg);
 
 	if (!op)
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "file operation: no memory");
 	op->u.cb = cb;
 	op->work = work;
 	op->barrier = barrier;
@@ -62,13 +63,16 @@ static int meta_submit(struct dmaio_file *f, dmaio__work_fn work, int barrier,
 	return 0;
 }
 
-static int check_writable(const struct dmaio_file *f)
+static int check_writable(const struct dmaio_file *f, const char *what)
 {
-	int ret = dmaio__file_check(f);
+	int ret = dmaio__file_check(f, what);
 
 	if (ret)
 		return ret;
-	return f->accmode == O_RDONLY ? -EBADF : 0;
+	if (f->accmode == O_RDONLY)
+		return dmaio__fail(-EBADF, "%s: the file was opened read-only",
+				   what);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -83,14 +87,15 @@ static int64_t fallocate_work(struct dmaio__op *op)
 DMAIO_EXPORT int dmaio_file_pre_allocate(struct dmaio_file *f, uint64_t size,
 					 dmaio_cb cb, void *arg)
 {
-	int ret = check_writable(f);
+	int ret = check_writable(f, "pre_allocate");
 
 	if (ret)
 		return ret;
 	if (!size)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "pre_allocate: size is 0");
 	if (size > INT64_MAX)
-		return -EOVERFLOW;
+		return dmaio__fail(-EOVERFLOW, "pre_allocate: size %" PRIu64
+				   " is past the largest file offset", size);
 	return meta_submit(f, fallocate_work, 1, 0, size, cb, arg);
 }
 
@@ -105,14 +110,16 @@ static int64_t punch_work(struct dmaio__op *op)
 DMAIO_EXPORT int dmaio_file_deallocate(struct dmaio_file *f, uint64_t pos,
 				       uint64_t len, dmaio_cb cb, void *arg)
 {
-	int ret = check_writable(f);
+	int ret = check_writable(f, "deallocate");
 
 	if (ret)
 		return ret;
 	if (!len)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "deallocate: len is 0");
 	if (pos > INT64_MAX || len > INT64_MAX - pos)
-		return -EOVERFLOW;
+		return dmaio__fail(-EOVERFLOW, "deallocate: pos %" PRIu64
+				   " + len %" PRIu64 " is past the largest "
+				   "file offset", pos, len);
 	return meta_submit(f, punch_work, 1, pos, len, cb, arg);
 }
 
@@ -158,15 +165,18 @@ static int64_t extsize_work(struct dmaio__op *op)
 DMAIO_EXPORT int dmaio_file_hint_extent_size(struct dmaio_file *f, size_t size,
 					     dmaio_cb cb, void *arg)
 {
-	int ret = dmaio__file_check(f);
+	int ret = dmaio__file_check(f, "hint_extent_size");
 
 	if (ret)
 		return ret;
 	if (size > UINT32_MAX)
-		return -EINVAL; /* fsx_extsize is 32 bits */
+		return dmaio__fail(-EINVAL, "hint_extent_size: size %zu is "
+				   "over 4 GiB - 1 (fsx_extsize is 32 bits)",
+				   size);
 	/* extent hints turn off XFS delayed allocation: not for the cache */
 	if (!f->direct)
-		return -EOPNOTSUPP;
+		return dmaio__fail(-EOPNOTSUPP, "hint_extent_size: the file "
+				   "is on the buffered fallback (no O_DIRECT)");
 	return meta_submit(f, extsize_work, 1, 0, size, cb, arg);
 }
 
@@ -180,12 +190,13 @@ static int64_t truncate_work(struct dmaio__op *op)
 DMAIO_EXPORT int dmaio_file_truncate(struct dmaio_file *f, uint64_t size,
 				     dmaio_cb cb, void *arg)
 {
-	int ret = check_writable(f);
+	int ret = check_writable(f, "truncate");
 
 	if (ret)
 		return ret;
 	if (size > INT64_MAX)
-		return -EOVERFLOW;
+		return dmaio__fail(-EOVERFLOW, "truncate: size %" PRIu64
+				   " is past the largest file offset", size);
 	return meta_submit(f, truncate_work, 1, 0, size, cb, arg);
 }
 
@@ -207,28 +218,28 @@ static void rename_finish(struct dmaio__op *op, int64_t res)
 		free(op->path);
 	}
 	op->path = NULL;
-	dmaio__call_cb(op->loop, op->u.cb, op->arg, res);
+	dmaio__op_call_cb(op, op->u.cb, res);
 }
 
 DMAIO_EXPORT int dmaio_file_rename(struct dmaio_file *f, const char *new_path,
 				   dmaio_cb cb, void *arg)
 {
 	struct dmaio__op *op;
-	int ret = dmaio__file_check(f);
+	int ret = dmaio__file_check(f, "rename");
 
 	if (ret)
 		return ret;
 	if (!new_path)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "rename: new_path is NULL");
 	if (!*new_path)
-		return -ENOENT;
+		return dmaio__fail(-ENOENT, "rename: new_path is empty");
 	op = dmaio__file_op(f, rename_finish, arg);
 	if (!op)
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "rename: no memory");
 	op->path = strdup(new_path);
 	if (!op->path) {
 		dmaio__op_put(f->loop, op);
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "rename: no memory");
 	}
 	op->u.cb = cb;
 	op->work = rename_work;
@@ -246,7 +257,7 @@ static int64_t unlink_work(struct dmaio__op *op)
 DMAIO_EXPORT int dmaio_file_remove(struct dmaio_file *f, dmaio_cb cb,
 				   void *arg)
 {
-	int ret = dmaio__file_check(f);
+	int ret = dmaio__file_check(f, "remove");
 
 	if (ret)
 		return ret;
@@ -264,7 +275,7 @@ static int64_t size_work(struct dmaio__op *op)
 
 DMAIO_EXPORT int dmaio_file_size(struct dmaio_file *f, dmaio_cb cb, void *arg)
 {
-	int ret = dmaio__file_check(f);
+	int ret = dmaio__file_check(f, "size");
 
 	if (ret)
 		return ret;

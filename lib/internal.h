@@ -90,6 +90,7 @@ struct dmaio__op {
 	uint64_t short_end;
 	unsigned barrier:1;   /* orders against the file's other I/O */
 	unsigned silent:1;    /* submitted without IOCB_FLAG_RESFD */
+	unsigned internal:1;  /* the library's own: completes during free */
 };
 
 struct dmaio__opq {
@@ -227,6 +228,9 @@ struct dmaio_loop {
 	struct dmaio__owned *owned; /* writers and readers not closed yet */
 	int epfd;
 	int aio_efd;              /* IOCB_FLAG_RESFD target */
+	int wake_efd;             /* makes the epoll fd readable: see wake() */
+	int zero_fd;              /* /dev/zero: wakes a wait in io_getevents */
+	char zero_byte;
 	io_context_t ctx;
 	struct dmaio__ring *ring; /* NULL: reap with io_getevents */
 	unsigned depth;           /* most iocbs in the kernel at once */
@@ -251,9 +255,14 @@ struct dmaio_loop {
 	unsigned cb_depth;        /* > 0 while a user callback runs */
 	unsigned callbacks;       /* counted for run_once's result */
 	int in_run;
-	int stop;
+	int stop;                 /* any thread: atomic */
+	int aio_sleeping;         /* in io_getevents; any thread reads: atomic */
+	unsigned drivers;         /* run and _wait calls driving run_once */
+	int running;              /* inside dmaio_loop_run */
+	unsigned internal_calls;  /* > 0: ops started are the library's own */
+	int free_requested;       /* loop_free from a callback: free on return */
 	int freeing;              /* loop_free: finish work, call nobody */
-	int wake_pending;         /* helper.efd written to wake an outside poller */
+	int wake_pending;         /* wake_efd written, not yet drained */
 	unsigned epoll_skips;
 	struct dmaio_file *files; /* open files, closed by loop_free */
 };
@@ -263,6 +272,10 @@ struct dmaio__op *dmaio__op_get(struct dmaio_loop *loop);
 void dmaio__op_put(struct dmaio_loop *loop, struct dmaio__op *op);
 /* Completes op with res from the next iteration (never from the caller). */
 void dmaio__defer(struct dmaio__op *op, int64_t res);
+/* Makes dmaio_loop_fd() readable when work was queued outside run_once. */
+void dmaio__wake_poller(struct dmaio_loop *loop);
+/* After loop_free from a callback: frees the loop now; 1 if it did. */
+int dmaio__free_if_requested(struct dmaio_loop *loop);
 /* Calls cb(arg, res) from the loop, soon: for layers above the files. */
 int dmaio__post(struct dmaio_loop *loop, dmaio_cb cb, void *arg, int64_t res);
 static inline void dmaio__cb_enter(struct dmaio_loop *loop)
@@ -274,6 +287,7 @@ static inline void dmaio__cb_leave(struct dmaio_loop *loop)
 {
 	loop->cb_depth--;
 }
+/* Calls a user's callback, unless the loop is being freed. */
 static inline void dmaio__call_cb(struct dmaio_loop *loop, dmaio_cb cb,
 				  void *arg, int64_t res)
 {
@@ -283,6 +297,36 @@ static inline void dmaio__call_cb(struct dmaio_loop *loop, dmaio_cb cb,
 		dmaio__cb_leave(loop);
 	}
 }
+/*
+ * May op's callback run? While the loop is being freed only the library's
+ * own completions do (read_many, the streams): they release what they hold.
+ */
+static inline int dmaio__op_may_call(const struct dmaio__op *op)
+{
+	return !op->loop->freeing || op->internal;
+}
+/* Calls op's plain callback: the user's, or the library's own. */
+static inline void dmaio__op_call_cb(struct dmaio__op *op, dmaio_cb cb,
+				     int64_t res)
+{
+	if (cb && dmaio__op_may_call(op)) {
+		dmaio__cb_enter(op->loop);
+		cb(op->arg, res);
+		dmaio__cb_leave(op->loop);
+	}
+}
+/*
+ * Layers above the files use the public calls; what such a call starts is
+ * the library's own (see dmaio__op_may_call). Evaluates to call's result.
+ */
+#define dmaio__internal(loop, call)                                    \
+	__extension__({                                                 \
+		int ret__;                                              \
+		(loop)->internal_calls++;                               \
+		ret__ = (call);                                         \
+		(loop)->internal_calls--;                               \
+		ret__;                                                  \
+	})
 
 /* aio.c */
 int dmaio__aio_setup(struct dmaio_loop *loop);
@@ -293,6 +337,10 @@ void dmaio__aio_queue(struct dmaio_loop *loop, struct dmaio__op *op);
 void dmaio__aio_flush(struct dmaio_loop *loop);
 /* The same in as few calls as possible: what completions just queued. */
 void dmaio__aio_flush_now(struct dmaio_loop *loop);
+/* Any thread: ends a wait in io_getevents with a completion of nothing. */
+void dmaio__aio_wake(struct dmaio_loop *loop);
+/* The io_event data of that completion: not an operation. */
+#define DMAIO__WAKE_DATA(loop) ((void *)&(loop)->zero_byte)
 
 /* reap.c */
 int dmaio__ring_attach(struct dmaio_loop *loop);
@@ -328,7 +376,8 @@ struct dmaio_file {
 };
 
 /* file.c: a file operation's life: start, complete, deliver */
-int dmaio__file_check(const struct dmaio_file *f);
+/* 0, or -EINVAL for NULL / -EBADF once closing, said in what's name. */
+int dmaio__file_check(const struct dmaio_file *f, const char *what);
 struct dmaio__op *dmaio__file_op(struct dmaio_file *f, dmaio__done_fn finish,
 				 void *arg);
 void dmaio__file_start(struct dmaio__op *op);
@@ -370,15 +419,26 @@ struct dmaio__waiter {
 };
 #define DMAIO__WAITER_INIT { 0, 0, NULL, NULL }
 /* -EDEADLK inside a callback or a running loop, -EINVAL for NULL. */
-int dmaio__wait_check(struct dmaio_loop *loop);
+int dmaio__wait_check(struct dmaio_loop *loop, const char *func);
 /* Callbacks that fill a waiter (arg). */
 void dmaio__waiter_res(void *arg, int64_t res);
 void dmaio__waiter_read(void *arg, struct dmaio_view *v, int64_t res);
-/* Runs the loop until the waiter is filled; returns its result. */
+/* Ends a _wait's turn at driving the loop (drivers++ began it); 1 when
+ * a callback had freed the loop and it is gone now. */
+int dmaio__drive_end(struct dmaio_loop *loop);
+/* Runs the loop until the waiter is filled; returns its result
+ * (-ECANCELED when a callback freed the loop meanwhile). */
 int64_t dmaio__wait_for(struct dmaio_loop *loop, struct dmaio__waiter *w);
 
 /* error.c */
 void dmaio__set_last_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
+/*
+ * For calls that fail at once: says which argument broke which rule in
+ * dmaio_last_error() ("write_at: size 100 is not a multiple of ...") and
+ * returns err, so that "return dmaio__fail(-EINVAL, ...)" reads as one.
+ */
+int dmaio__fail(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif /* DMAIO_INTERNAL_H */

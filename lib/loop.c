@@ -10,19 +10,24 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 /* epoll_data tags of our own fds; user fds are stored as themselves. */
 #define TAG_AIO    (1ULL << 62)
 #define TAG_HELPER (1ULL << 63)
+#define TAG_WAKE   (1ULL << 61)
 
 /*
  * After this many iterations that skipped epoll_wait because completions
  * were already known, poll once anyway so watched fds are not starved.
  */
 #define MAX_EPOLL_SKIPS 16
+/* events taken from one epoll_wait */
+#define EPOLL_BATCH 64
 
 DMAIO_EXPORT void dmaio_loop_opts_init(struct dmaio_loop_opts *o)
 {
@@ -55,30 +60,41 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 
 	dmaio__set_last_error("%s", "");
 	if (!out)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "loop_new: out is NULL");
 	*out = NULL;
 	dmaio_loop_opts_init(&o);
 	if (dmaio__opts_read(&o, sizeof(o), uo))
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "loop_new: opts->size is smaller "
+				   "than a size_t");
 	if (!o.queue_depth)
 		o.queue_depth = 128;
 	if (!o.helper_threads)
 		o.helper_threads = 1;
-	if (o.queue_depth > 65536 || o.helper_threads > 1024)
-		return -EINVAL;
+	if (o.queue_depth > 65536)
+		return dmaio__fail(-EINVAL, "loop_new: queue_depth %u is over "
+				   "65536", o.queue_depth);
+	if (o.helper_threads > 1024)
+		return dmaio__fail(-EINVAL, "loop_new: helper_threads %u is "
+				   "over 1024", o.helper_threads);
 	if (o.disable & ~DMAIO_FEAT_ALL)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "loop_new: disable has bits that "
+				   "are no DMAIO_FEAT_*: 0x%llx",
+				   (unsigned long long)(o.disable &
+							~DMAIO_FEAT_ALL));
 	if (!o.submit_batch)
 		o.submit_batch = 1;
 	if (o.poll_us > 1000000)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "loop_new: poll_us %u is over "
+				   "1000000", o.poll_us);
 	if (o.flags & ~DMAIO_LOOP_LAZY_EVENTFD)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "loop_new: unknown flags 0x%x",
+				   o.flags & ~DMAIO_LOOP_LAZY_EVENTFD);
 
 	loop = calloc(1, sizeof(*loop));
 	if (!loop)
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "loop_new: no memory");
 	loop->epfd = loop->aio_efd = loop->helper.efd = -1;
+	loop->wake_efd = loop->zero_fd = -1;
 	loop->depth = o.queue_depth;
 	loop->submit_batch = o.submit_batch;
 	loop->poll_ns = (uint64_t)o.poll_us * 1000;
@@ -100,6 +116,16 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 	ret = epoll_add(loop->epfd, loop->aio_efd, EPOLLIN, TAG_AIO);
 	if (ret)
 		goto fail;
+	loop->wake_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (loop->wake_efd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = epoll_add(loop->epfd, loop->wake_efd, EPOLLIN, TAG_WAKE);
+	if (ret)
+		goto fail;
+	/* without it, stop() from another thread waits for a completion */
+	loop->zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
 	ret = dmaio__helper_start(&loop->helper, o.helper_threads);
 	if (ret)
 		goto fail;
@@ -117,15 +143,15 @@ fail:
 	return ret;
 }
 
-DMAIO_EXPORT void dmaio_loop_free(struct dmaio_loop *loop)
+/* Frees the loop: everything pending finishes, nobody is called back. */
+static void destroy(struct dmaio_loop *loop)
 {
 	struct dmaio__op *op;
 
-	if (!loop)
-		return;
 	/*
 	 * The kernel and the helpers may still be using buffers of pending
-	 * operations: let them finish, without calling anybody back.
+	 * operations: let them finish. The library's own completions still
+	 * run (read_many and the streams free themselves), the user's do not.
 	 */
 	loop->freeing = 1;
 	while (loop->pending && loop->ctx)
@@ -150,6 +176,10 @@ DMAIO_EXPORT void dmaio_loop_free(struct dmaio_loop *loop)
 	dmaio__aio_teardown(loop);
 	if (loop->epfd >= 0)
 		close(loop->epfd);
+	if (loop->wake_efd >= 0)
+		close(loop->wake_efd);
+	if (loop->zero_fd >= 0)
+		close(loop->zero_fd);
 	while ((op = loop->free_ops)) {
 		loop->free_ops = op->next;
 		free(op);
@@ -158,6 +188,32 @@ DMAIO_EXPORT void dmaio_loop_free(struct dmaio_loop *loop)
 	if (loop->pool)
 		dmaio__pool_release(loop->pool);
 	free(loop);
+}
+
+DMAIO_EXPORT void dmaio_loop_free(struct dmaio_loop *loop)
+{
+	if (!loop || loop->free_requested)
+		return;
+	if (loop->in_run || loop->drivers) {
+		/*
+		 * From a callback: the code that called it still uses the
+		 * loop. From here on nobody is called back; whoever drives
+		 * the loop (run, run_once, a _wait) frees it on the way out.
+		 */
+		loop->free_requested = 1;
+		loop->freeing = 1;
+		return;
+	}
+	destroy(loop);
+}
+
+int dmaio__free_if_requested(struct dmaio_loop *loop)
+{
+	if (!loop->free_requested)
+		return 0;
+	loop->free_requested = 0;
+	destroy(loop);
+	return 1;
 }
 
 void dmaio__own(struct dmaio_loop *loop, struct dmaio__owned *o,
@@ -204,6 +260,7 @@ struct dmaio__op *dmaio__op_get(struct dmaio_loop *loop)
 	}
 	memset(op, 0, sizeof(*op));
 	op->loop = loop;
+	op->internal = loop->internal_calls != 0;
 	return op;
 }
 
@@ -219,21 +276,33 @@ void dmaio__op_put(struct dmaio_loop *loop, struct dmaio__op *op)
 	loop->nfree_ops++;
 }
 
+/*
+ * An embedding program polls dmaio_loop_fd() and calls run_once(loop, 0)
+ * when it is readable, so work queued in user space must make it
+ * readable too. Once per batch: the write is drained by the next
+ * run_once. Only for such a program: run and run_once look for queued
+ * work themselves.
+ */
+void dmaio__wake_poller(struct dmaio_loop *loop)
+{
+	uint64_t one = 1;
+
+	if (!loop->external || loop->wake_pending)
+		return;
+	loop->wake_pending = 1;
+	if (write(loop->wake_efd, &one, sizeof(one)) < 0) {
+		/* the counter is far from full: nothing to do */
+	}
+}
+
 void dmaio__defer(struct dmaio__op *op, int64_t res)
 {
 	struct dmaio_loop *loop = op->loop;
 
 	op->res = res;
 	dmaio__opq_push(&loop->deferred, op);
-	/* outside run_once, make the loop fd readable for external pollers */
-	if (!loop->in_run && !loop->wake_pending) {
-		uint64_t one = 1;
-
-		loop->wake_pending = 1;
-		if (write(loop->helper.efd, &one, sizeof(one)) < 0) {
-			/* the counter is far from full: nothing to do */
-		}
-	}
+	if (!loop->in_run)
+		dmaio__wake_poller(loop);
 }
 
 static void post_done(struct dmaio__op *op, int64_t res)
@@ -241,7 +310,7 @@ static void post_done(struct dmaio__op *op, int64_t res)
 	struct dmaio_loop *loop = op->loop;
 
 	loop->pending--;
-	dmaio__call_cb(loop, op->u.cb, op->arg, res);
+	dmaio__op_call_cb(op, op->u.cb, res);
 	dmaio__op_put(loop, op);
 }
 
@@ -250,7 +319,7 @@ int dmaio__post(struct dmaio_loop *loop, dmaio_cb cb, void *arg, int64_t res)
 	struct dmaio__op *op = dmaio__op_get(loop);
 
 	if (!op)
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "no memory for an operation");
 	op->done = post_done;
 	op->u.cb = cb;
 	op->arg = arg;
@@ -266,12 +335,16 @@ DMAIO_EXPORT int dmaio_loop_watch(struct dmaio_loop *loop, int fd,
 	int op;
 
 	if (!loop || fd < 0 || !cb)
-		return -EINVAL;
-	if (fd == loop->epfd || fd == loop->aio_efd || fd == loop->helper.efd)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "watch: %s", !loop ? "loop is NULL"
+				   : fd < 0 ? "fd is negative" : "cb is NULL");
+	if (fd == loop->epfd || fd == loop->aio_efd ||
+	    fd == loop->helper.efd || fd == loop->wake_efd)
+		return dmaio__fail(-EINVAL, "watch: fd %d is the loop's own",
+				   fd);
 	events &= EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP;
 	if (!events)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "watch: events has none of "
+				   "EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP");
 	if (fd >= loop->nwatch_slots) {
 		int n = loop->nwatch_slots ? loop->nwatch_slots : 64;
 		struct dmaio_watch *w;
@@ -280,7 +353,7 @@ DMAIO_EXPORT int dmaio_loop_watch(struct dmaio_loop *loop, int fd,
 			n *= 2;
 		w = realloc(loop->watch, n * sizeof(*w));
 		if (!w)
-			return -ENOMEM;
+			return dmaio__fail(-ENOMEM, "watch: no memory");
 		memset(w + loop->nwatch_slots, 0,
 		       (n - loop->nwatch_slots) * sizeof(*w));
 		loop->watch = w;
@@ -292,7 +365,7 @@ DMAIO_EXPORT int dmaio_loop_watch(struct dmaio_loop *loop, int fd,
 	ev.events = events;
 	ev.data.u64 = (uint64_t)fd;
 	if (epoll_ctl(loop->epfd, op, fd, &ev))
-		return -errno;
+		return dmaio__fail(-errno, "watch: epoll_ctl of fd %d", fd);
 	if (op == EPOLL_CTL_ADD)
 		loop->nwatched++;
 	loop->watch[fd].mask = events;
@@ -306,13 +379,15 @@ DMAIO_EXPORT int dmaio_loop_unwatch(struct dmaio_loop *loop, int fd)
 	struct epoll_event ev;
 
 	if (!loop || fd < 0)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "unwatch: %s", loop ? "fd is "
+				   "negative" : "loop is NULL");
 	if (fd >= loop->nwatch_slots || !loop->watch[fd].mask)
-		return -ENOENT;
+		return dmaio__fail(-ENOENT, "unwatch: fd %d is not watched",
+				   fd);
 	/* a closed fd has left the epoll set already: that is fine */
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, &ev) && errno != EBADF &&
 	    errno != ENOENT)
-		return -errno;
+		return dmaio__fail(-errno, "unwatch: epoll_ctl of fd %d", fd);
 	loop->watch[fd].mask = 0;
 	loop->nwatched--;
 	return 0;
@@ -364,6 +439,11 @@ static int helper_has_done(struct dmaio_loop *loop)
 	return __atomic_load_n(&loop->helper.ndone, __ATOMIC_RELAXED) != 0;
 }
 
+static int stop_requested(struct dmaio_loop *loop)
+{
+	return __atomic_load_n(&loop->stop, __ATOMIC_RELAXED);
+}
+
 static uint64_t monotonic_ns(void)
 {
 	struct timespec ts;
@@ -404,7 +484,7 @@ static int spin(struct dmaio_loop *loop, int with_epoll,
 
 	if (*timeout_ms >= 0 && (uint64_t)*timeout_ms * 1000000 < budget)
 		budget = (uint64_t)*timeout_ms * 1000000;
-	while (loop->inflight) {
+	while (loop->inflight && !stop_requested(loop)) {
 		if (loop->ring && dmaio__ring_ready(loop)) {
 			*reap_aio = 1;
 			return 0;
@@ -412,7 +492,7 @@ static int spin(struct dmaio_loop *loop, int with_epoll,
 		if (!loop->ring && dmaio__reap(loop))
 			return 0;
 		if (with_epoll) {
-			n = epoll_wait(loop->epfd, evs, 64, 0);
+			n = epoll_wait(loop->epfd, evs, EPOLL_BATCH, 0);
 			if (n != 0 || helper_has_done(loop))
 				return n;
 		}
@@ -428,17 +508,76 @@ static int spin(struct dmaio_loop *loop, int with_epoll,
 	return -2;
 }
 
+/*
+ * Waits in io_getevents, where an eventfd cannot reach us. stop() from
+ * another thread sees aio_sleeping and submits a read of /dev/zero, whose
+ * completion ends the wait; with both sides sequentially consistent,
+ * either we see its stop or it sees us sleeping.
+ */
+static void wait_aio(struct dmaio_loop *loop, int timeout_ms)
+{
+	__atomic_store_n(&loop->aio_sleeping, 1, __ATOMIC_SEQ_CST);
+	if (!(loop->running && __atomic_load_n(&loop->stop, __ATOMIC_SEQ_CST)))
+		dmaio__reap_wait(loop, timeout_ms);
+	__atomic_store_n(&loop->aio_sleeping, 0, __ATOMIC_RELAXED);
+}
+
+/* Waits for whatever comes first; returns epoll's events in evs. */
+static int wait_events(struct dmaio_loop *loop, int timeout_ms,
+		       struct epoll_event *evs, int *reap_aio)
+{
+	int n;
+
+	if (loop->ring && dmaio__ring_ready(loop) &&
+	    loop->epoll_skips < MAX_EPOLL_SKIPS && !helper_has_done(loop)) {
+		/* completions are waiting: no need to ask the kernel */
+		loop->epoll_skips++;
+		/* drained first: what completes after the reap signals again */
+		if (loop->external)
+			drain_eventfd(loop->aio_efd);
+		*reap_aio = 1;
+		return 0;
+	}
+	loop->epoll_skips = 0;
+	if (timeout_ms != 0 && loop->inflight && !loop->nwatched &&
+	    !loop->helper.busy && !loop->external) {
+		/* only AIO can wake us: wait for it directly */
+		if (!loop->poll_ns ||
+		    spin(loop, 0, evs, &timeout_ms, reap_aio) == -2)
+			wait_aio(loop, timeout_ms);
+		return 0;
+	}
+	/* completions that signal nothing are looked for every 1 ms */
+	if (loop->inflight_silent) {
+		if (timeout_ms < 0 || timeout_ms > 1)
+			timeout_ms = 1;
+		*reap_aio = 1;
+	}
+	n = -2;
+	if (loop->poll_ns && timeout_ms != 0)
+		n = spin(loop, 1, evs, &timeout_ms, reap_aio);
+	if (n == -2)
+		n = epoll_wait(loop->epfd, evs, EPOLL_BATCH, timeout_ms);
+	return n;
+}
+
 DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 {
-	struct epoll_event evs[64];
-	int i, n = 0, reap_aio = 0, reap_helper = 0;
+	struct epoll_event evs[EPOLL_BATCH];
+	int i, n, reap_aio = 0, reap_helper = 0, callbacks;
 
 	if (!loop)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "run_once: loop is NULL");
 	if (loop->in_run)
-		return -EDEADLK;
+		return dmaio__fail(-EDEADLK, "run_once: called from one of "
+				   "the loop's own callbacks");
 	loop->in_run = 1;
 	loop->callbacks = 0;
+	if (loop->wake_pending) {
+		/* this iteration does what the wake-up announced */
+		drain_eventfd(loop->wake_efd);
+		loop->wake_pending = 0;
+	}
 	if (loop->subq.n)
 		dmaio__aio_flush(loop);
 
@@ -449,37 +588,12 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 	else if (!loop->pending && !loop->nwatched)
 		timeout_ms = 0; /* nothing could ever wake us */
 
-	if (loop->ring && dmaio__ring_ready(loop) &&
-	    loop->epoll_skips < MAX_EPOLL_SKIPS && !helper_has_done(loop)) {
-		/* completions are waiting: no need to ask the kernel */
-		loop->epoll_skips++;
-		reap_aio = 1;
-	} else if (timeout_ms != 0 && loop->inflight && !loop->nwatched &&
-		   !loop->helper.busy && !loop->wake_pending) {
-		/* only AIO can wake us: wait for it directly */
-		loop->epoll_skips = 0;
-		if (!loop->poll_ns ||
-		    spin(loop, 0, evs, &timeout_ms, &reap_aio) == -2)
-			dmaio__reap_wait(loop, timeout_ms);
-	} else {
-		loop->epoll_skips = 0;
-		/* completions that signal nothing are looked for every 1 ms */
-		if (loop->inflight_silent) {
-			if (timeout_ms < 0 || timeout_ms > 1)
-				timeout_ms = 1;
-			reap_aio = 1;
-		}
-		n = -2;
-		if (loop->poll_ns && timeout_ms != 0)
-			n = spin(loop, 1, evs, &timeout_ms, &reap_aio);
-		if (n == -2)
-			n = epoll_wait(loop->epfd, evs, 64, timeout_ms);
-		if (n < 0) {
-			n = 0;
-			if (errno != EINTR) {
-				loop->in_run = 0;
-				return -errno;
-			}
+	n = wait_events(loop, timeout_ms, evs, &reap_aio);
+	if (n < 0) {
+		n = 0;
+		if (errno != EINTR) {
+			loop->in_run = 0;
+			return dmaio__fail(-errno, "run_once: epoll_wait");
 		}
 	}
 	for (i = 0; i < n; i++) {
@@ -490,8 +604,9 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 			reap_aio = 1;
 		} else if (tag == TAG_HELPER) {
 			drain_eventfd(loop->helper.efd);
-			loop->wake_pending = 0;
 			reap_helper = 1;
+		} else if (tag == TAG_WAKE) {
+			drain_eventfd(loop->wake_efd);
 		} else {
 			dispatch_watch(loop, (int)tag, evs[i].events);
 		}
@@ -505,7 +620,13 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 	if (loop->subq.n)
 		dmaio__aio_flush(loop);
 	loop->in_run = 0;
-	return (int)loop->callbacks;
+	callbacks = (int)loop->callbacks;
+	if (!loop->drivers && dmaio__free_if_requested(loop))
+		return callbacks;
+	/* what the next run_once(loop, 0) would do at once */
+	if (loop->deferred.n || (loop->subq.n && loop->inflight < loop->depth))
+		dmaio__wake_poller(loop);
+	return callbacks;
 }
 
 DMAIO_EXPORT int dmaio_loop_run(struct dmaio_loop *loop)
@@ -513,31 +634,50 @@ DMAIO_EXPORT int dmaio_loop_run(struct dmaio_loop *loop)
 	int ret = 0;
 
 	if (!loop)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "run: loop is NULL");
 	if (loop->in_run || loop->cb_depth)
-		return -EDEADLK;
-	while (!loop->stop && (loop->pending || loop->nwatched)) {
+		return dmaio__fail(-EDEADLK, "run: called from one of the "
+				   "loop's own callbacks");
+	loop->drivers++;
+	loop->running = 1;
+	while (!stop_requested(loop) && (loop->pending || loop->nwatched)) {
 		ret = dmaio_loop_run_once(loop, -1);
 		if (ret < 0)
 			break;
 		ret = 0;
+		if (loop->free_requested)
+			break;
 	}
-	loop->stop = 0;
+	loop->running = 0;
+	__atomic_store_n(&loop->stop, 0, __ATOMIC_RELAXED);
+	dmaio__drive_end(loop);
 	return ret;
 }
 
+/* The one call, with dmaio_loop_post, that any thread may make. */
 DMAIO_EXPORT void dmaio_loop_stop(struct dmaio_loop *loop)
 {
-	if (loop)
-		loop->stop = 1;
+	uint64_t one = 1;
+
+	if (!loop)
+		return;
+	__atomic_store_n(&loop->stop, 1, __ATOMIC_SEQ_CST);
+	/* wakes an epoll wait */
+	if (write(loop->wake_efd, &one, sizeof(one)) < 0) {
+		/* the counter is far from full: nothing to do */
+	}
+	if (__atomic_load_n(&loop->aio_sleeping, __ATOMIC_SEQ_CST))
+		dmaio__aio_wake(loop);
 }
 
 DMAIO_EXPORT int dmaio_loop_fd(struct dmaio_loop *loop)
 {
 	if (!loop)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "loop_fd: loop is NULL");
 	/* someone else will poll it: every completion must make it readable */
 	loop->external = 1;
+	if (loop->subq.n || loop->deferred.n)
+		dmaio__wake_poller(loop);
 	return loop->epfd;
 }
 

@@ -124,25 +124,32 @@ DMAIO_EXPORT int dmaio_file_read_many(struct dmaio_file *f,
 	struct dmaio_read_many_opts o;
 	struct read_many *rm;
 	size_t i, max_merged;
-	int ret = dmaio__file_check(f);
+	int ret = dmaio__file_check(f, "read_many");
 
 	if (ret)
 		return ret;
 	if (!iov || !n)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "read_many: %s", iov ? "n is 0"
+				   : "iov is NULL");
 	if (f->accmode == O_WRONLY)
-		return -EBADF;
+		return dmaio__fail(-EBADF, "read_many: the file was opened "
+				   "write-only");
 	dmaio_read_many_opts_init(&o);
 	if (dmaio__opts_read(&o, sizeof(o), uo))
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "read_many: opts->size is smaller "
+				   "than a size_t");
 	if (n > SIZE_MAX / sizeof(struct dmaio_iovec))
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "read_many: %zu ranges cannot be "
+				   "held in memory", n);
 	for (i = 0; i < n; i++) {
 		if (!iov[i].len)
-			return -EINVAL;
+			return dmaio__fail(-EINVAL, "read_many: iov[%zu].len is "
+					   "0", i);
 		if (iov[i].pos > INT64_MAX || iov[i].len > INT64_MAX - iov[i].pos ||
 		    dmaio_file_align_up(f, iov[i].pos + iov[i].len) > INT64_MAX)
-			return -EOVERFLOW;
+			return dmaio__fail(-EOVERFLOW, "read_many: iov[%zu] "
+					   "ends past the largest file offset",
+					   i);
 	}
 	max_merged = o.max_merged_buffer_size == DMAIO_MERGE_DEVICE_MAX
 			     ? f->max_io
@@ -157,7 +164,8 @@ DMAIO_EXPORT int dmaio_file_read_many(struct dmaio_file *f,
 	if (!rm || !rm->iov || !rm->order || !rm->plan) {
 		if (rm)
 			free_rm(rm);
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "read_many: no memory for %zu "
+				   "ranges", n);
 	}
 	rm->f = f;
 	rm->cb = cb;
@@ -169,7 +177,8 @@ DMAIO_EXPORT int dmaio_file_read_many(struct dmaio_file *f,
 				 : NULL;
 	if (!rm->groups) {
 		free_rm(rm);
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "read_many: no memory for %zu "
+				   "ranges", n);
 	}
 	for (i = 0; i < rm->ngroups; i++) {
 		rm->groups[i].p = rm->plan[i];
@@ -181,9 +190,9 @@ DMAIO_EXPORT int dmaio_file_read_many(struct dmaio_file *f,
 	for (i = 0; i < rm->ngroups; i++) {
 		struct group *g = &rm->groups[i];
 
-		ret = dmaio_file_read_at_aligned(f, g->p.start,
+		ret = dmaio__internal(f->loop, dmaio_file_read_at_aligned(f, g->p.start,
 						 (size_t)(g->p.end - g->p.start),
-						 on_group, g);
+						 on_group, g));
 		if (ret) {
 			if (i == 0) {
 				free_rm(rm);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,7 +86,7 @@ static void fill_ahead(struct dmaio_reader *r)
 		b->r = r;
 		b->pos = r->next_read;
 		b->want = left < r->bs ? (size_t)left : r->bs;
-		ret = dmaio_file_read_at_aligned(r->f, b->pos, b->want, on_buf, b);
+		ret = dmaio__internal(r->loop, dmaio_file_read_at_aligned(r->f, b->pos, b->want, on_buf, b));
 		if (ret) {
 			free(b);
 			r->err = ret;
@@ -249,7 +250,7 @@ static void maybe_close(struct dmaio_reader *r)
 	if (!r->closing || r->close_sent || r->inflight || r->kick_posted)
 		return;
 	r->close_sent = 1;
-	if (dmaio_file_close(r->f, on_closed, r))
+	if (dmaio__internal(r->loop, dmaio_file_close(r->f, on_closed, r)))
 		on_closed(r, -EBADF); /* cannot happen: we own the file */
 }
 
@@ -269,7 +270,7 @@ static int kick(struct dmaio_reader *r)
 
 	if (r->kick_posted)
 		return 0;
-	ret = dmaio__post(r->loop, on_kick, r, 0);
+	ret = dmaio__internal(r->loop, dmaio__post(r->loop, on_kick, r, 0));
 	if (ret == 0)
 		r->kick_posted = 1;
 	return ret;
@@ -283,29 +284,37 @@ DMAIO_EXPORT int dmaio_reader_new(struct dmaio_file *f,
 {
 	struct dmaio_reader_opts o;
 	struct dmaio_reader *r;
-	int ret = dmaio__file_check(f);
+	int ret = dmaio__file_check(f, "reader_new");
 
 	if (ret)
 		return ret;
 	if (!out)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "reader_new: out is NULL");
 	*out = NULL;
 	if (f->accmode == O_WRONLY)
-		return -EBADF;
+		return dmaio__fail(-EBADF, "reader_new: the file was opened "
+				   "write-only");
 	dmaio_reader_opts_init(&o);
 	if (dmaio__opts_read(&o, sizeof(o), uo))
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "reader_new: opts->size is smaller "
+				   "than a size_t");
 	if (!o.buffer_size)
 		o.buffer_size = 128 * 1024;
-	if (o.buffer_size > (1u << 30) || o.read_ahead > 4096)
-		return -EINVAL;
+	if (o.buffer_size > (1u << 30))
+		return dmaio__fail(-EINVAL, "reader_new: buffer_size %zu is "
+				   "over 1 GiB", o.buffer_size);
+	if (o.read_ahead > 4096)
+		return dmaio__fail(-EINVAL, "reader_new: read_ahead %u is over "
+				   "4096", o.read_ahead);
 	if (o.end && o.end < o.start)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "reader_new: end %" PRIu64 " is "
+				   "before start %" PRIu64, o.end, o.start);
 	if (o.start > INT64_MAX || o.end > INT64_MAX)
-		return -EOVERFLOW;
+		return dmaio__fail(-EOVERFLOW, "reader_new: start or end is "
+				   "past the largest file offset");
 	r = calloc(1, sizeof(*r));
 	if (!r)
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "reader_new: no memory");
 	r->f = f;
 	r->loop = f->loop;
 	r->end = o.end ? o.end : UINT64_MAX;
@@ -321,14 +330,16 @@ DMAIO_EXPORT int dmaio_reader_new(struct dmaio_file *f,
 }
 
 /* What every call on an open reader checks first. */
-static int ready(const struct dmaio_reader *r)
+static int ready(const struct dmaio_reader *r, const char *what)
 {
 	if (!r)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "%s: reader is NULL", what);
 	if (r->closing)
-		return -EBADF;
+		return dmaio__fail(-EBADF, "%s: close was already called on "
+				   "this reader", what);
 	if (r->req)
-		return -EBUSY; /* a get_buffer is waiting */
+		return dmaio__fail(-EBUSY, "%s: a get_buffer of this reader is "
+				   "still waiting for its callback", what);
 	return 0;
 }
 
@@ -338,8 +349,8 @@ DMAIO_EXPORT int dmaio_reader_get_buffer(struct dmaio_reader *r, size_t max_len,
 	int ret;
 
 	if (!max_len)
-		return -EINVAL;
-	ret = ready(r);
+		return dmaio__fail(-EINVAL, "reader_get_buffer: max_len is 0");
+	ret = ready(r, "reader_get_buffer");
 	if (ret)
 		return ret;
 	/* served from the loop, even when the bytes are here already */
@@ -355,7 +366,7 @@ DMAIO_EXPORT int dmaio_reader_get_buffer(struct dmaio_reader *r, size_t max_len,
 
 DMAIO_EXPORT int dmaio_reader_skip(struct dmaio_reader *r, uint64_t n)
 {
-	int ret = ready(r);
+	int ret = ready(r, "reader_skip");
 
 	if (ret)
 		return ret;
@@ -375,7 +386,7 @@ DMAIO_EXPORT uint64_t dmaio_reader_position(const struct dmaio_reader *r)
 DMAIO_EXPORT int dmaio_reader_close(struct dmaio_reader *r, dmaio_cb cb,
 				    void *arg)
 {
-	int ret = ready(r);
+	int ret = ready(r, "reader_close");
 
 	if (ret)
 		return ret;
@@ -398,9 +409,11 @@ DMAIO_EXPORT int64_t dmaio_reader_read_wait(struct dmaio_reader *r, void *dst,
 	size_t copied = 0;
 	int ret;
 
-	if (!r || (!dst && len) || !len)
-		return -EINVAL;
-	ret = dmaio__wait_check(r->loop);
+	if (!r || !dst || !len)
+		return dmaio__fail(-EINVAL, "reader_read_wait: %s", !r ?
+				   "reader is NULL" : !dst ? "dst is NULL" :
+				   "len is 0");
+	ret = dmaio__wait_check(r->loop, __func__);
 	if (ret)
 		return ret;
 	while (copied < len) {
@@ -429,8 +442,8 @@ DMAIO_EXPORT int dmaio_reader_close_wait(struct dmaio_reader *r)
 	int ret;
 
 	if (!r)
-		return -EINVAL;
-	ret = dmaio__wait_check(r->loop);
+		return dmaio__fail(-EINVAL, "reader_close_wait: reader is NULL");
+	ret = dmaio__wait_check(r->loop, __func__);
 	if (ret)
 		return ret;
 	loop = r->loop; /* r is freed by the time we return */

@@ -66,10 +66,12 @@ static void complete_events(struct dmaio_loop *loop, struct io_event *ev,
 {
 	unsigned i;
 
-	loop->inflight -= n;
 	for (i = 0; i < n; i++) {
 		struct dmaio__op *op = ev[i].data;
 
+		if (ev[i].data == DMAIO__WAKE_DATA(loop))
+			continue; /* dmaio_loop_stop() woke us: no operation */
+		loop->inflight--;
 		loop->inflight_silent -= op->silent;
 		/* res is the syscall's return value in an unsigned long */
 		op->done(op, (int64_t)(long)ev[i].res);

@@ -45,8 +45,15 @@ DMAIO_EXPORT size_t dmaio_view_len(const struct dmaio_view *v)
 DMAIO_EXPORT struct dmaio_view *dmaio_view_slice(const struct dmaio_view *v,
 						 size_t off, size_t len)
 {
-	if (!v || off > v->len || len > v->len - off)
+	if (!v) {
+		dmaio__fail(-EINVAL, "view_slice: view is NULL");
 		return NULL;
+	}
+	if (off > v->len || len > v->len - off) {
+		dmaio__fail(-EINVAL, "view_slice: off %zu + len %zu is past the "
+			    "view's %zu bytes", off, len, v->len);
+		return NULL;
+	}
 	return dmaio__view_new(v->buf,
 			       (size_t)(v->data - (const char *)v->buf->data) +
 				       off,

@@ -8,14 +8,25 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 
-int dmaio__wait_check(struct dmaio_loop *loop)
+int dmaio__wait_check(struct dmaio_loop *loop, const char *func)
 {
+	const char *what = func;
+
+	/* said as the other messages say it: "read_at_wait: ..." */
+	if (!strncmp(what, "dmaio_file_", 11))
+		what += 11;
+	else if (!strncmp(what, "dmaio_", 6))
+		what += 6;
 	if (!loop)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "%s: the loop, file or stream is "
+				   "NULL", what);
 	/* the loop is already running below us: we would wait forever */
 	if (loop->cb_depth || loop->in_run)
-		return -EDEADLK;
+		return dmaio__fail(-EDEADLK, "%s: called from one of the "
+				   "loop's callbacks, where it would wait "
+				   "forever", what);
 	return 0;
 }
 
@@ -49,10 +60,27 @@ static void on_open(void *arg, struct dmaio_file *f, int err)
  * The callback will write into *w, so we may not return before it has:
  * errors of an iteration (a signal, say) are retried.
  */
+/*
+ * A _wait drives the loop as run does: a callback that frees the loop
+ * meanwhile only asks for it, and the loop is freed here, on the way out.
+ * Returns 1 when it was.
+ */
+int dmaio__drive_end(struct dmaio_loop *loop)
+{
+	loop->drivers--;
+	return !loop->drivers && dmaio__free_if_requested(loop);
+}
+
 int64_t dmaio__wait_for(struct dmaio_loop *loop, struct dmaio__waiter *w)
 {
-	while (!w->done)
+	loop->drivers++;
+	while (!w->done && !loop->free_requested)
 		dmaio_loop_run_once(loop, -1);
+	/* a callback freed the loop: nobody will fill w */
+	if (dmaio__drive_end(loop) && !w->done) {
+		w->res = -ECANCELED;
+		w->done = 1;
+	}
 	return w->res;
 }
 
@@ -61,7 +89,7 @@ int64_t dmaio__wait_for(struct dmaio_loop *loop, struct dmaio__waiter *w)
 #define WAIT_FILE_OP(f, call)                              \
 	do {                                               \
 		struct dmaio__waiter w = DMAIO__WAITER_INIT;    \
-		int ret = dmaio__wait_check(LOOP_OF(f));   \
+		int ret = dmaio__wait_check(LOOP_OF(f), __func__);   \
 		if (ret)                                   \
 			return ret;                        \
 		ret = (call);                              \
@@ -76,12 +104,12 @@ DMAIO_EXPORT int dmaio_file_open_flags_wait(struct dmaio_loop *l,
 					    struct dmaio_file **out)
 {
 	struct dmaio__waiter w = DMAIO__WAITER_INIT;
-	int ret = dmaio__wait_check(l);
+	int ret = dmaio__wait_check(l, __func__);
 
 	if (ret)
 		return ret;
 	if (!out)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "open_wait: out is NULL");
 	*out = NULL;
 	ret = dmaio_file_open_flags(l, path, oflags, mode, on_open, &w);
 	if (ret)
@@ -114,13 +142,15 @@ static int64_t read_wait(struct dmaio_file *f, uint64_t pos, size_t size,
 			 struct dmaio_view **out, int aligned)
 {
 	struct dmaio__waiter w = DMAIO__WAITER_INIT;
-	int ret = dmaio__wait_check(LOOP_OF(f));
+	int ret = dmaio__wait_check(LOOP_OF(f), aligned ?
+				    "read_at_aligned_wait" : "read_at_wait");
 	int64_t res;
 
 	if (ret)
 		return ret;
 	if (!out)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "%s: out is NULL", aligned ?
+				   "read_at_aligned_wait" : "read_at_wait");
 	*out = NULL;
 	ret = aligned ? dmaio_file_read_at_aligned(f, pos, size, dmaio__waiter_read, &w)
 		      : dmaio_file_read_at(f, pos, size, dmaio__waiter_read, &w);
@@ -188,7 +218,7 @@ DMAIO_EXPORT int dmaio_file_close_wait(struct dmaio_file *f)
 	/* f is freed by the time we return: keep the loop */
 	struct dmaio_loop *loop = LOOP_OF(f);
 	struct dmaio__waiter w = DMAIO__WAITER_INIT;
-	int ret = dmaio__wait_check(loop);
+	int ret = dmaio__wait_check(loop, __func__);
 
 	if (ret)
 		return ret;
@@ -231,14 +261,17 @@ DMAIO_EXPORT int dmaio_file_read_many_wait(struct dmaio_file *f,
 					   int64_t *res)
 {
 	struct many_waiter w = { n, views, res };
-	int ret = dmaio__wait_check(LOOP_OF(f));
+	struct dmaio_loop *loop;
+	int ret = dmaio__wait_check(LOOP_OF(f), __func__);
 
 	if (ret)
 		return ret;
 	ret = dmaio_file_read_many(f, iov, n, o, on_many, &w);
 	if (ret)
 		return ret;
-	while (w.left)
-		dmaio_loop_run_once(f->loop, -1);
-	return 0;
+	loop = f->loop; /* f is gone if a callback frees the loop */
+	loop->drivers++;
+	while (w.left && !loop->free_requested)
+		dmaio_loop_run_once(loop, -1);
+	return dmaio__drive_end(loop) ? -ECANCELED : 0;
 }

@@ -77,7 +77,8 @@ struct dmaio_writer {
 
 	dmaio_cb wcb;            /* on_writable */
 	void *warg;
-	struct flush_req *reqs;
+	struct flush_req *reqs;  /* flushes and syncs, oldest first */
+	struct flush_req **reqs_tail;
 
 	enum close_stage stage;
 	dmaio_cb close_cb;
@@ -149,9 +150,9 @@ static void grow_for(struct dmaio_writer *w, uint64_t end)
 		target = end;
 	target = (target + MIB - 1) & ~(MIB - 1);
 	if (w->preallocate)
-		ret = dmaio_file_pre_allocate(w->f, target, on_grow, w);
+		ret = dmaio__internal(w->loop, dmaio_file_pre_allocate(w->f, target, on_grow, w));
 	else
-		ret = dmaio_file_truncate(w->f, target, on_grow, w);
+		ret = dmaio__internal(w->loop, dmaio_file_truncate(w->f, target, on_grow, w));
 	if (ret == 0) {
 		w->meta_inflight++;
 		w->ahead = target;
@@ -181,7 +182,7 @@ static int write_rest(struct wslot *s, int64_t done)
 	dmaio_buf_unref(s->buf);
 	s->buf = b;
 	s->start += (uint64_t)done;
-	ret = dmaio_file_write_at(w->f, b, s->start, on_write, s);
+	ret = dmaio__internal(w->loop, dmaio_file_write_at(w->f, b, s->start, on_write, s));
 	return ret;
 }
 
@@ -261,7 +262,7 @@ static void submit_ready(struct dmaio_writer *w)
 		s->data_end = start + w->fill;
 		s->done = s->ok = 0;
 		s->buf = buf; /* our reference, kept for a short write */
-		ret = dmaio_file_write_at(w->f, buf, start, on_write, s);
+		ret = dmaio__internal(w->loop, dmaio_file_write_at(w->f, buf, start, on_write, s));
 		w->cur = next;
 		if (full) {
 			w->cur_pos += w->bs;
@@ -301,28 +302,35 @@ static void on_sync(void *arg, int64_t res)
 	progress(r->w);
 }
 
-/* Calls back the flushes and syncs that are done. */
+static int flush_req_done(const struct dmaio_writer *w,
+			  const struct flush_req *r)
+{
+	return !r->syncing && (w->err || (!r->sync && w->flushed >= r->target));
+}
+
+/*
+ * Starts the fdatasync of every sync whose bytes are written, then calls
+ * back, oldest first, the requests that are done: a flush made after a
+ * sync is not reported before it, though its own work may finish first.
+ */
 static void finish_flushes(struct dmaio_writer *w)
 {
-	struct flush_req **pp = &w->reqs;
+	struct flush_req *r;
 
-	while (*pp) {
-		struct flush_req *r = *pp;
-
-		if (r->syncing || (!w->err && w->flushed < r->target)) {
-			pp = &r->next;
+	for (r = w->reqs; r && !w->err; r = r->next) {
+		if (!r->sync || r->syncing || w->flushed < r->target)
 			continue;
-		}
-		if (r->sync && !w->err) {
-			if (dmaio_file_fdatasync(w->f, on_sync, r) == 0) {
-				r->syncing = 1;
-				w->meta_inflight++;
-				pp = &r->next;
-				continue;
-			}
+		if (dmaio__internal(w->loop, dmaio_file_fdatasync(w->f, on_sync, r)) == 0) {
+			r->syncing = 1;
+			w->meta_inflight++;
+		} else {
 			set_err(w, -EIO);
 		}
-		*pp = r->next;
+	}
+	while ((r = w->reqs) && flush_req_done(w, r)) {
+		w->reqs = r->next;
+		if (!w->reqs)
+			w->reqs_tail = &w->reqs;
 		dmaio__call_cb(w->loop, r->cb, r->arg, w->err);
 		free(r);
 	}
@@ -351,8 +359,8 @@ static void close_step(struct dmaio_writer *w)
 			return;
 		/* exactly what was written, or the good prefix after an error */
 		w->stage = TRUNCATING;
-		ret = dmaio_file_truncate(w->f, w->err ? w->flushed : w->pos,
-					  on_close_step, w);
+		ret = dmaio__internal(w->loop, dmaio_file_truncate(w->f, w->err ? w->flushed : w->pos,
+					  on_close_step, w));
 		break;
 	case TRUNCATING:
 		w->stage = SYNCING;
@@ -360,11 +368,11 @@ static void close_step(struct dmaio_writer *w)
 			close_step(w);
 			return;
 		}
-		ret = dmaio_file_fdatasync(w->f, on_close_step, w);
+		ret = dmaio__internal(w->loop, dmaio_file_fdatasync(w->f, on_close_step, w));
 		break;
 	case SYNCING:
 		w->stage = CLOSING;
-		ret = dmaio_file_close(w->f, on_close_step, w);
+		ret = dmaio__internal(w->loop, dmaio_file_close(w->f, on_close_step, w));
 		if (ret == 0) {
 			w->f = NULL;
 			w->meta_inflight++;
@@ -425,7 +433,7 @@ static int kick(struct dmaio_writer *w)
 
 	if (w->kick_posted)
 		return 0;
-	ret = dmaio__post(w->loop, on_kick, w, 0);
+	ret = dmaio__internal(w->loop, dmaio__post(w->loop, on_kick, w, 0));
 	if (ret == 0) {
 		w->kick_posted = 1;
 		w->meta_inflight++;
@@ -465,29 +473,36 @@ DMAIO_EXPORT int dmaio_writer_new(struct dmaio_file *f,
 {
 	struct dmaio_writer_opts o;
 	struct dmaio_writer *w;
-	int ret = dmaio__file_check(f);
+	int ret = dmaio__file_check(f, "writer_new");
 
 	if (ret)
 		return ret;
 	if (!out)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "writer_new: out is NULL");
 	*out = NULL;
 	if (f->accmode == O_RDONLY)
-		return -EBADF;
+		return dmaio__fail(-EBADF, "writer_new: the file was opened "
+				   "read-only");
 	dmaio_writer_opts_init(&o);
 	if (dmaio__opts_read(&o, sizeof(o), uo))
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "writer_new: opts->size is smaller "
+				   "than a size_t");
 	if (!o.buffer_size)
 		o.buffer_size = 128 * 1024;
 	if (!o.write_behind)
 		o.write_behind = 4;
-	if (o.buffer_size > (1u << 30) || o.write_behind > 4096)
-		return -EINVAL;
+	if (o.buffer_size > (1u << 30))
+		return dmaio__fail(-EINVAL, "writer_new: buffer_size %zu is "
+				   "over 1 GiB", o.buffer_size);
+	if (o.write_behind > 4096)
+		return dmaio__fail(-EINVAL, "writer_new: write_behind %u is "
+				   "over 4096", o.write_behind);
 	w = calloc(1, sizeof(*w));
 	if (!w)
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "writer_new: no memory");
 	w->f = f;
 	w->loop = f->loop;
+	w->reqs_tail = &w->reqs;
 	w->bs = (size_t)dmaio_file_align_up(f, o.buffer_size);
 	w->write_behind = o.write_behind;
 	w->sync_on_close = o.sync_on_close;
@@ -497,24 +512,32 @@ DMAIO_EXPORT int dmaio_writer_new(struct dmaio_file *f,
 	w->ring = calloc(w->ring_cap, sizeof(*w->ring));
 	if (!w->ring) {
 		free(w);
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "writer_new: no memory");
 	}
 	/* extent hints turn off XFS delayed allocation: direct files only */
 	dmaio__own(w->loop, &w->own, writer_drop);
 	if (o.extent_hint && f->direct &&
-	    dmaio_file_hint_extent_size(f, o.extent_hint, on_meta, w) == 0)
+	    dmaio__internal(w->loop, dmaio_file_hint_extent_size(f, o.extent_hint, on_meta, w)) == 0)
 		w->meta_inflight++;
 	*out = w;
 	return 0;
 }
 
-static int usable(const struct dmaio_writer *w)
+static int usable(const struct dmaio_writer *w, const char *what)
 {
 	if (!w)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "%s: writer is NULL", what);
 	if (w->stage != OPEN)
-		return -EBADF;
+		return dmaio__fail(-EBADF, "%s: close was already called on "
+				   "this writer", what);
 	return 0;
+}
+
+/* The error that stopped the writer, returned by every later call. */
+static int sticky(const struct dmaio_writer *w, const char *what)
+{
+	return dmaio__fail((int)w->err, "%s: an earlier write or sync of "
+			   "this writer failed", what);
 }
 
 /*
@@ -556,16 +579,17 @@ DMAIO_EXPORT int64_t dmaio_writer_write(struct dmaio_writer *w,
 {
 	const char *p = data;
 	size_t taken = 0;
-	int ret = usable(w);
+	int ret = usable(w, "writer_write");
 
 	if (ret)
 		return ret;
 	if (w->err)
-		return w->err;
+		return sticky(w, "writer_write");
 	if (!data && len)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "writer_write: data is NULL");
 	if (len > INT64_MAX || w->pos + len > INT64_MAX)
-		return -EOVERFLOW;
+		return dmaio__fail(-EOVERFLOW, "writer_write: the stream would "
+				   "end past the largest file offset");
 	w->granted = 0; /* the space handed out may move now */
 	while (taken < len) {
 		char *at;
@@ -591,12 +615,12 @@ DMAIO_EXPORT int64_t dmaio_writer_get_space(struct dmaio_writer *w,
 {
 	char *at = NULL;
 	int64_t n;
-	int ret = usable(w);
+	int ret = usable(w, "writer_get_space");
 
 	if (ret)
 		return ret;
 	if (!ptr)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "writer_get_space: ptr is NULL");
 	n = room(w, &at);
 	*ptr = n > 0 ? at : NULL;
 	w->granted = n > 0 ? (size_t)n : 0;
@@ -605,16 +629,19 @@ DMAIO_EXPORT int64_t dmaio_writer_get_space(struct dmaio_writer *w,
 
 DMAIO_EXPORT int dmaio_writer_commit(struct dmaio_writer *w, size_t n)
 {
-	int ret = usable(w);
+	int ret = usable(w, "writer_commit");
 
 	if (ret)
 		return ret;
 	if (w->err)
-		return (int)w->err;
+		return sticky(w, "writer_commit");
 	if (n > w->granted)
-		return -EINVAL;
+		return dmaio__fail(-EINVAL, "writer_commit: n %zu is more than "
+				   "the %zu bytes get_space granted", n,
+				   w->granted);
 	if (w->pos + n > INT64_MAX)
-		return -EOVERFLOW;
+		return dmaio__fail(-EOVERFLOW, "writer_commit: the stream would "
+				   "end past the largest file offset");
 	w->granted = 0;
 	advance(w, n);
 	return 0;
@@ -623,12 +650,13 @@ DMAIO_EXPORT int dmaio_writer_commit(struct dmaio_writer *w, size_t n)
 DMAIO_EXPORT int dmaio_writer_on_writable(struct dmaio_writer *w, dmaio_cb cb,
 					  void *arg)
 {
-	int ret = usable(w);
+	int ret = usable(w, "writer_on_writable");
 
 	if (ret)
 		return ret;
 	if (w->wcb)
-		return -EBUSY;
+		return dmaio__fail(-EBUSY, "writer_on_writable: an earlier "
+				   "on_writable is still waiting");
 	w->wcb = cb;
 	w->warg = arg;
 	/* called back from the loop, even when a buffer is free now */
@@ -639,16 +667,17 @@ DMAIO_EXPORT int dmaio_writer_on_writable(struct dmaio_writer *w, dmaio_cb cb,
 
 static int add_flush(struct dmaio_writer *w, int sync, dmaio_cb cb, void *arg)
 {
+	const char *what = sync ? "writer_sync" : "writer_flush";
 	struct flush_req *r;
-	int ret = usable(w);
+	int ret = usable(w, what);
 
 	if (ret)
 		return ret;
 	if (w->err)
-		return (int)w->err;
+		return sticky(w, what);
 	r = calloc(1, sizeof(*r));
 	if (!r)
-		return -ENOMEM;
+		return dmaio__fail(-ENOMEM, "%s: no memory", what);
 	ret = kick(w);
 	if (ret) {
 		free(r);
@@ -660,8 +689,9 @@ static int add_flush(struct dmaio_writer *w, int sync, dmaio_cb cb, void *arg)
 	r->sync = sync;
 	r->cb = cb;
 	r->arg = arg;
-	r->next = w->reqs;
-	w->reqs = r;
+	/* appended: callbacks run in the order the calls were made */
+	*w->reqs_tail = r;
+	w->reqs_tail = &r->next;
 	w->flush_pending = 1;
 	submit_ready(w);
 	return 0;
@@ -682,7 +712,7 @@ DMAIO_EXPORT int dmaio_writer_sync(struct dmaio_writer *w, dmaio_cb cb,
 DMAIO_EXPORT int dmaio_writer_close(struct dmaio_writer *w, dmaio_cb cb,
 				    void *arg)
 {
-	int ret = usable(w);
+	int ret = usable(w, "writer_close");
 
 	if (ret)
 		return ret;
@@ -724,11 +754,11 @@ DMAIO_EXPORT int64_t dmaio_writer_write_wait(struct dmaio_writer *w,
 {
 	const char *p = data;
 	size_t total = 0;
-	int ret = usable(w);
+	int ret = usable(w, "writer_write_wait");
 
 	if (ret)
 		return ret;
-	ret = dmaio__wait_check(w->loop);
+	ret = dmaio__wait_check(w->loop, __func__);
 	if (ret)
 		return ret;
 	for (;;) {
@@ -751,9 +781,9 @@ DMAIO_EXPORT int64_t dmaio_writer_write_wait(struct dmaio_writer *w,
 DMAIO_EXPORT int dmaio_writer_flush_wait(struct dmaio_writer *w)
 {
 	struct dmaio__waiter x = DMAIO__WAITER_INIT;
-	int ret = usable(w);
+	int ret = usable(w, "writer_flush_wait");
 
-	if (ret || (ret = dmaio__wait_check(w->loop)))
+	if (ret || (ret = dmaio__wait_check(w->loop, __func__)))
 		return ret;
 	ret = dmaio_writer_flush(w, dmaio__waiter_res, &x);
 	return ret ? ret : (int)dmaio__wait_for(w->loop, &x);
@@ -762,9 +792,9 @@ DMAIO_EXPORT int dmaio_writer_flush_wait(struct dmaio_writer *w)
 DMAIO_EXPORT int dmaio_writer_sync_wait(struct dmaio_writer *w)
 {
 	struct dmaio__waiter x = DMAIO__WAITER_INIT;
-	int ret = usable(w);
+	int ret = usable(w, "writer_sync_wait");
 
-	if (ret || (ret = dmaio__wait_check(w->loop)))
+	if (ret || (ret = dmaio__wait_check(w->loop, __func__)))
 		return ret;
 	ret = dmaio_writer_sync(w, dmaio__waiter_res, &x);
 	return ret ? ret : (int)dmaio__wait_for(w->loop, &x);
@@ -774,9 +804,9 @@ DMAIO_EXPORT int64_t dmaio_writer_close_wait(struct dmaio_writer *w)
 {
 	struct dmaio__waiter x = DMAIO__WAITER_INIT;
 	struct dmaio_loop *loop;
-	int ret = usable(w);
+	int ret = usable(w, "writer_close_wait");
 
-	if (ret || (ret = dmaio__wait_check(w->loop)))
+	if (ret || (ret = dmaio__wait_check(w->loop, __func__)))
 		return ret;
 	loop = w->loop; /* w is freed by the time we return */
 	ret = dmaio_writer_close(w, dmaio__waiter_res, &x);

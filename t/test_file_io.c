@@ -423,7 +423,6 @@ START_TEST(bad_io_arguments)
 	ck_assert_int_eq(dmaio_buf_trim(odd, 0), 0);
 	ck_assert_int_eq(dmaio_file_write_at(f, odd, 0, NULL, NULL), -EINVAL);
 
-	ck_assert_int_eq(dmaio_file_read_at(f, 0, 0, NULL, NULL), -EINVAL);
 	ck_assert_int_eq(dmaio_file_read_at(NULL, 0, 1, NULL, NULL), -EINVAL);
 	ck_assert_int_eq(dmaio_file_read_at(f, UINT64_MAX, 2, NULL, NULL),
 			 -EOVERFLOW);
@@ -504,6 +503,124 @@ START_TEST(alignment_helpers)
 }
 END_TEST
 
+/*
+ * Flags a DmaFile cannot honour are refused before anything is created or
+ * truncated. O_APPEND would make every positional direct write land at
+ * the end of the file while reporting success.
+ */
+START_TEST(open_flags_that_cannot_be_honoured)
+{
+	static const struct {
+		int flags;
+		const char *name;
+	} refused[] = {
+		{ O_RDWR | O_APPEND, "O_APPEND" },
+		{ O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, "O_APPEND" },
+		{ O_PATH, "O_PATH" },
+		{ O_RDONLY | O_DIRECTORY, "O_DIRECTORY" },
+		{ O_RDWR | O_TMPFILE, "O_DIRECTORY" },
+		{ O_RDWR | O_ASYNC, "O_ASYNC" },
+		{ O_RDONLY | O_TRUNC, "O_TRUNC" },
+		{ O_RDWR | O_CREAT | O_TRUNC | 040000000, "unknown" },
+	};
+	struct dmaio_loop *loop = start(_i);
+	struct dmaio_file *f = NULL;
+	struct stat st;
+	size_t i;
+
+	tu_make_file(tu_path("keep"), 8192, 4);
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		ck_assert_int_eq(dmaio_file_open_flags(loop, tu_path("keep"),
+						       refused[i].flags, 0644,
+						       NULL, NULL),
+				 -EINVAL);
+		ck_assert_msg(strstr(dmaio_last_error(), refused[i].name),
+			      "flags 0%o: \"%s\" does not name %s",
+			      (unsigned)refused[i].flags, dmaio_last_error(),
+			      refused[i].name);
+		/* not created, not truncated */
+		ck_assert_int_eq(dmaio_file_open_flags_wait(
+					 loop, tu_path("new"),
+					 refused[i].flags | O_CREAT, 0644, &f),
+				 -EINVAL);
+		ck_assert_ptr_null(f);
+		ck_assert_int_eq(stat(tu_path("new"), &st), -1);
+	}
+	ck_assert_uint_eq(dmaio_loop_pending(loop), 0);
+	ck_assert_int_eq(stat(tu_path("keep"), &st), 0);
+	ck_assert_int_eq(st.st_size, 8192);
+	/* what can be honoured still opens */
+	ck_assert_int_eq(dmaio_file_open_flags_wait(loop, tu_path("keep"),
+						    O_RDWR | O_DSYNC |
+							    O_NOATIME |
+							    O_CLOEXEC,
+						    0, &f),
+			 0);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+struct read0 {
+	int calls;
+	int64_t res;
+	int got_view;
+	size_t len;
+};
+
+static void on_read0(void *arg, struct dmaio_view *v, int64_t res)
+{
+	struct read0 *r = arg;
+
+	r->calls++;
+	r->res = res;
+	r->got_view = v != NULL;
+	r->len = dmaio_view_len(v);
+	dmaio_view_release(v);
+}
+
+/* A read of nothing is what pread makes of it: 0 bytes, an empty view,
+ * from the loop like any other read, anywhere in or past the file. */
+START_TEST(read_of_size_zero)
+{
+	static const uint64_t at[] = { 0, 100, 4096, 1 << 20 };
+	struct dmaio_loop *loop = start(_i);
+	struct dmaio_file *f;
+	struct dmaio_view *v = (struct dmaio_view *)1;
+	struct read0 r;
+	size_t i;
+
+	tu_make_file(tu_path("z"), 8192, 2);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("z"), &f), 0);
+	for (i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		memset(&r, 0, sizeof(r));
+		ck_assert_int_eq(dmaio_file_read_at(f, at[i], 0, on_read0, &r),
+				 0);
+		ck_assert_int_eq(r.calls, 0); /* never from the call */
+		ck_assert_int_eq(dmaio_loop_run(loop), 0);
+		ck_assert_int_eq(r.calls, 1);
+		ck_assert_int_eq(r.res, 0);
+		ck_assert_int_eq(r.got_view, 1);
+		ck_assert_uint_eq(r.len, 0);
+	}
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(dmaio_file_read_at_aligned(f, 4096, 0, on_read0, &r),
+			 0);
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(r.res, 0);
+	ck_assert_int_eq(r.got_view, 1);
+	/* still an aligned read: the position must be aligned */
+	ck_assert_int_eq(dmaio_file_read_at_aligned(f, 7, 0, on_read0, &r),
+			 -EINVAL);
+	ck_assert_int_eq(dmaio_file_read_at_wait(f, 10, 0, &v), 0);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(dmaio_view_len(v), 0);
+	dmaio_view_release(v);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("file_io");
@@ -522,5 +639,7 @@ int main(void)
 	ADD_RUNS(tc, bad_io_arguments);
 	ADD_RUNS(tc, null_callbacks);
 	ADD_RUNS(tc, alignment_helpers);
+	ADD_RUNS(tc, open_flags_that_cannot_be_honoured);
+	ADD_RUNS(tc, read_of_size_zero);
 	return tu_run(s);
 }

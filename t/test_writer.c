@@ -190,6 +190,61 @@ START_TEST(writer_flush_then_write_then_close)
 }
 END_TEST
 
+struct order {
+	int seen[16];
+	int n;
+};
+
+struct order_cb {
+	struct order *o;
+	int id;
+};
+
+static void on_ordered(void *arg, int64_t res)
+{
+	struct order_cb *c = arg;
+
+	ck_assert_int_ge(res, 0);
+	c->o->seen[c->o->n++] = c->id;
+}
+
+/*
+ * flush, sync and close call back in the order they were called, though
+ * a flush of nothing new is done at once and a sync waits for its
+ * fdatasync: a group commit acknowledges its waiters in order.
+ */
+START_TEST(writer_flush_sync_close_call_back_in_call_order)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	struct dmaio_writer *w = new_writer(loop, tu_path("o"), 4096, 4, 1);
+	struct order o = { { 0 }, 0 };
+	struct order_cb cb[8];
+	char data[3000];
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		cb[i].o = &o;
+		cb[i].id = i;
+	}
+	memset(data, 'o', sizeof(data));
+	ck_assert_int_eq(dmaio_writer_write(w, data, sizeof(data)), 3000);
+	ck_assert_int_eq(dmaio_writer_sync(w, on_ordered, &cb[0]), 0);
+	ck_assert_int_eq(dmaio_writer_flush(w, on_ordered, &cb[1]), 0);
+	ck_assert_int_eq(dmaio_writer_flush(w, on_ordered, &cb[2]), 0);
+	ck_assert_int_eq(dmaio_writer_write(w, data, sizeof(data)), 3000);
+	ck_assert_int_eq(dmaio_writer_flush(w, on_ordered, &cb[3]), 0);
+	ck_assert_int_eq(dmaio_writer_sync(w, on_ordered, &cb[4]), 0);
+	ck_assert_int_eq(dmaio_writer_flush(w, on_ordered, &cb[5]), 0);
+	ck_assert_int_eq(dmaio_writer_close(w, on_ordered, &cb[6]), 0);
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(o.n, 7);
+	for (i = 0; i < 7; i++)
+		ck_assert_msg(o.seen[i] == i, "callback %d came %dth", o.seen[i],
+			      i + 1);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 /* A write held back completes last: flushed waits for it. */
 START_TEST(writer_flushed_position_out_of_order)
 {
@@ -487,6 +542,7 @@ int main(void)
 	TU_ADD(tc, writer_ten_closed_at_once);
 	TU_ADD_PROFILES(tc, writer_flush_then_write_then_close);
 	TU_ADD(tc, writer_flushed_position_out_of_order);
+	TU_ADD_PROFILES(tc, writer_flush_sync_close_call_back_in_call_order);
 	TU_ADD(tc, writer_error_sticks);
 	TU_ADD(tc, writer_on_writable);
 	TU_ADD(tc, writer_zero_copy);
