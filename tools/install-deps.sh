@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Installs what building and testing libdmaio needs, as root, on Debian or
-# Ubuntu (apt-get) and RHEL/CentOS/Fedora (yum/dnf). Safe to run again.
+# Ubuntu (apt-get) and RHEL/CentOS/Fedora (yum/dnf), with what the
+# packages, lintian and the ABI check (abidiff) need. Safe to run again.
 set -e
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: run as root (or with sudo)" >&2
@@ -13,12 +14,13 @@ if command -v apt-get >/dev/null 2>&1; then
 	apt-get install -y -qq --no-install-recommends \
 		build-essential autoconf automake libtool pkg-config \
 		libaio-dev check xfsprogs e2fsprogs util-linux \
-		fio libuv1-dev valgrind groff-base gnuplot-nox >/dev/null
+		fio libuv1-dev valgrind groff-base gnuplot-nox \
+		git abigail-tools rpm debhelper dpkg-dev fakeroot lintian >/dev/null
 elif command -v dnf >/dev/null 2>&1 || command -v yum >/dev/null 2>&1; then
 	pm=$(command -v dnf || command -v yum)
 	"$pm" install -y gcc make autoconf automake libtool pkgconfig \
 		libaio-devel check-devel xfsprogs e2fsprogs util-linux \
-		fio libuv-devel valgrind groff-base
+		fio libuv-devel valgrind groff-base git rpm-build
 else
 	echo "install-deps: no apt-get, dnf or yum; install by hand: a C" \
 		"compiler, make, autoconf, automake, libtool, pkg-config," \
