@@ -5,7 +5,7 @@ set -u
 b="${top_builddir:-.}"
 tmp=$(mktemp -d "$PWD/dmaio-tools.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
-echo "1..7"
+echo "1..11"
 i=0
 check() { i=$((i + 1)); if [ "$1" = 0 ]; then echo "ok $i - $2"; else echo "not ok $i - $2"; fi; }
 
@@ -22,6 +22,24 @@ done
 "$b/tools/dmaio-cp" "$tmp/nope" "$tmp/x" 2> "$tmp/err"
 [ $? = 1 ] && grep -q "No such file" "$tmp/err"
 check $? "dmaio-cp reports a missing source"
+# a copy onto the source itself (the same path, a hard link, a symlink to
+# it) is refused before anything is truncated, as cp refuses it
+head -c 100000 /dev/urandom > "$tmp/self"
+cp "$tmp/self" "$tmp/self.orig"
+ln "$tmp/self" "$tmp/self.hard"
+ln -s "$tmp/self" "$tmp/self.sym"
+for dst in "$tmp/self" "$tmp/self.hard" "$tmp/self.sym"; do
+	"$b/tools/dmaio-cp" "$tmp/self" "$dst" 2> "$tmp/err"
+	rc=$?
+	[ "$rc" = 1 ] && grep -q "are the same file" "$tmp/err" &&
+		cmp -s "$tmp/self" "$tmp/self.orig"
+	check $? "dmaio-cp refuses to copy onto the source ($(basename "$dst")), source intact"
+done
+# an existing, longer destination is truncated to the copy
+head -c 300000 /dev/urandom > "$tmp/long"
+"$b/tools/dmaio-cp" "$tmp/src.4095" "$tmp/long" 2> "$tmp/err" &&
+	cmp -s "$tmp/src.4095" "$tmp/long"
+check $? "dmaio-cp replaces a longer destination exactly"
 out=$("$b/tools/dmaio-info" "$tmp" 2>&1)
 echo "$out" | grep -q "O_DIRECT:" && echo "$out" | grep -q "alignment:" &&
 	echo "$out" | grep -q "user-space reaping:"

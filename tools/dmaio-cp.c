@@ -58,6 +58,15 @@ static void progress(struct copy *c, int final)
 		fputc('\n', stderr);
 }
 
+/* 1 if path names the file open as fd (through links too). */
+static int same_file(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* The reader hands out views; the writer copies them into its buffers. */
 static void on_view(void *arg, struct dmaio_view *v, int64_t res);
 
@@ -171,11 +180,33 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dmaio-cp: %s: %s\n", argv[1], dmaio_strerror(ret));
 		return 1;
 	}
-	ret = dmaio_file_open_flags_wait(c.loop, argv[2],
-					 O_WRONLY | O_CREAT | O_TRUNC,
+	/*
+	 * As cp: the destination is opened for writing only once it is known
+	 * not to be the source (the same path, a hard link, a symlink to
+	 * it), and truncated only after that, so a copy onto itself never
+	 * empties the file.
+	 */
+	if (same_file(dmaio_file_fd(in), argv[2])) {
+		fprintf(stderr, "dmaio-cp: '%s' and '%s' are the same file\n",
+			argv[1], argv[2]);
+		return 1;
+	}
+	ret = dmaio_file_open_flags_wait(c.loop, argv[2], O_WRONLY | O_CREAT,
 					 st.st_mode & 0777, &out);
 	if (ret) {
 		fprintf(stderr, "dmaio-cp: %s: %s\n", argv[2], dmaio_strerror(ret));
+		return 1;
+	}
+	/* a link made in between: still never truncate the source */
+	if (dmaio_file_is_same(in, out)) {
+		fprintf(stderr, "dmaio-cp: '%s' and '%s' are the same file\n",
+			argv[1], argv[2]);
+		return 1;
+	}
+	ret = dmaio_file_truncate_wait(out, 0);
+	if (ret) {
+		fprintf(stderr, "dmaio-cp: %s: truncate: %s\n", argv[2],
+			dmaio_strerror(ret));
 		return 1;
 	}
 	dmaio_reader_opts_init(&ro);
