@@ -7,7 +7,7 @@ src="${top_srcdir:-.}"
 lib="${top_builddir:-.}/lib/.libs"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmaio-man.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
-echo "1..5"
+echo "1..7"
 missing=""
 for n in $(grep -o '^[a-z].*[ *]dmaio_[a-z0-9_]*(' "$src/include/dmaio.h" |
 	   grep -o 'dmaio_[a-z0-9_]*(' | tr -d '(' | sort -u); do
@@ -59,3 +59,19 @@ if command -v groff >/dev/null 2>&1; then
 else
 	echo "ok 5 # SKIP groff not installed"
 fi
+
+# the embedding recipe of dmaio_loop_fd(3): poll(2), no dmaio_loop_run
+awk '/^\.SH EXAMPLE/{f=1} f&&/^\.EX/{p=1;next} p&&/^\.EE/{exit} p' \
+	"$src/man/dmaio_loop_fd.3" | sed 's/\\en/\\n/g; s/\\e/\\/g' > "$tmp/poll.c"
+if ${CC:-cc} ${SAN_CFLAGS:-} -Wall -Werror -I"$src/include" -o "$tmp/poll" \
+	"$tmp/poll.c" -L"$lib" -ldmaio >"$tmp/cc2.log" 2>&1; then
+	echo "ok 6 - the dmaio_loop_fd(3) example compiles"
+else
+	echo "not ok 6 - the dmaio_loop_fd(3) example does not compile"
+	sed 's/^/# /' "$tmp/cc2.log"
+fi
+out=$(LD_LIBRARY_PATH="$lib" timeout 10 "$tmp/poll" "$tmp/data" 2>&1)
+case "$out" in
+"0123456789abcdefghijklmnopqrstuvwxyz") echo "ok 7 - the dmaio_loop_fd(3) example reads the file" ;;
+*) echo "not ok 7 - the dmaio_loop_fd(3) example printed: $out" ;;
+esac
