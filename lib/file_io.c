@@ -269,7 +269,13 @@ DMAIO_EXPORT int dmaio_file_fdatasync(struct dmaio_file *f, dmaio_cb cb,
 	if (!op)
 		return -ENOMEM;
 	op->u.cb = cb;
-	op->start = fdatasync_start;
+	if (f->fsync_blocks_submit) {
+		/* a barrier: no write of the file sleeps behind it (file.c) */
+		op->work = fdatasync_work;
+		op->barrier = 1;
+	} else {
+		op->start = fdatasync_start;
+	}
 	dmaio__file_start(op);
 	return 0;
 }

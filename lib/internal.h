@@ -324,6 +324,8 @@ struct dmaio_file {
 	struct dmaio__op *barrier;   /* waiting for io_inflight to drain */
 	int barrier_running;
 	struct dmaio__opq held;      /* submitted behind a barrier */
+	/* what the file system makes io_submit sleep on (file.c) */
+	int fsync_blocks_submit;     /* fdatasync is a barrier */
 	struct dmaio_file *next, *prev;
 };
 

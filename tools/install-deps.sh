@@ -14,7 +14,7 @@ if command -v apt-get >/dev/null 2>&1; then
 		build-essential autoconf automake libtool pkg-config \
 		libaio-dev check xfsprogs e2fsprogs util-linux \
 		fio libuv1-dev valgrind groff-base gnuplot-nox \
-		libfuse3-dev fuse3 >/dev/null
+		libfuse3-dev fuse3 btrfs-progs >/dev/null
 elif command -v dnf >/dev/null 2>&1 || command -v yum >/dev/null 2>&1; then
 	pm=$(command -v dnf || command -v yum)
 	"$pm" install -y gcc make autoconf automake libtool pkgconfig \
