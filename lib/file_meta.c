@@ -46,10 +46,11 @@ struct fsxattr {
 #endif
 
 /* Submits a metadata operation whose callback is a plain dmaio_cb. */
-static int meta_submit(struct dmaio_file *f, dmaio__work_fn work, int barrier,
-		       uint64_t a, uint64_t b, dmaio_cb cb, void *arg)
+static int meta_start(struct dmaio_file *f, dmaio__work_fn work,
+		      dmaio__done_fn finish, int barrier, uint64_t a,
+		      uint64_t b, dmaio_cb cb, void *arg)
 {
-	struct dmaio__op *op = dmaio__file_op(f, dmaio__finish_cb, arg);
+	struct dmaio__op *op = dmaio__file_op(f, finish, arg);
 
 	if (!op)
 		return -ENOMEM;
@@ -60,6 +61,27 @@ static int meta_submit(struct dmaio_file *f, dmaio__work_fn work, int barrier,
 	op->arg64 = b;
 	dmaio__file_start(op);
 	return 0;
+}
+
+static int meta_submit(struct dmaio_file *f, dmaio__work_fn work, int barrier,
+		       uint64_t a, uint64_t b, dmaio_cb cb, void *arg)
+{
+	return meta_start(f, work, dmaio__finish_cb, barrier, a, b, cb, arg);
+}
+
+/* write_at needs to know where EOF is on some file systems (file_io.c) */
+static void grew_finish(struct dmaio__op *op, int64_t res)
+{
+	if (res == 0 && op->arg64 > op->file->size_seen)
+		op->file->size_seen = op->arg64;
+	dmaio__finish_cb(op, res);
+}
+
+static void truncated_finish(struct dmaio__op *op, int64_t res)
+{
+	if (res == 0)
+		op->file->size_seen = op->arg64;
+	dmaio__finish_cb(op, res);
 }
 
 static int check_writable(const struct dmaio_file *f)
@@ -91,7 +113,7 @@ DMAIO_EXPORT int dmaio_file_pre_allocate(struct dmaio_file *f, uint64_t size,
 		return -EINVAL;
 	if (size > INT64_MAX)
 		return -EOVERFLOW;
-	return meta_submit(f, fallocate_work, 1, 0, size, cb, arg);
+	return meta_start(f, fallocate_work, grew_finish, 1, 0, size, cb, arg);
 }
 
 static int64_t punch_work(struct dmaio__op *op)
@@ -186,7 +208,8 @@ DMAIO_EXPORT int dmaio_file_truncate(struct dmaio_file *f, uint64_t size,
 		return ret;
 	if (size > INT64_MAX)
 		return -EOVERFLOW;
-	return meta_submit(f, truncate_work, 1, 0, size, cb, arg);
+	return meta_start(f, truncate_work, truncated_finish, 1, 0, size, cb,
+			  arg);
 }
 
 /* ------------------------------------------------------------------ */

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * FUSE: the loop thread never waits for the daemon. A passthrough file
- * system (t/slowfs) whose fsync sleeps 750 ms is mounted for the run;
- * every library call the loop thread makes is timed while the kernel's
- * FUSE client holds the file's inode lock for the daemon across an fsync.
- * btrfs, whose fsync holds the lock too, is timed on a loop-mounted
- * image. Root only;
+ * FUSE: the loop thread never waits for the daemon. Two passthrough file
+ * systems (t/slowfs) are mounted for the run, one whose fsync sleeps
+ * 750 ms and one whose writes sleep 300 ms; every library call the loop
+ * thread makes is timed while the kernel's FUSE client holds the file's
+ * inode lock for the daemon (across an fsync, and across a direct write
+ * that extends the file, which it answers inside io_submit). btrfs, whose
+ * fsync holds the lock too, is timed on a loop-mounted image. Root only;
  * every test runs under every kernel-feature profile and once more on the
  * buffered fallback (O_DIRECT refused in fcntl below, as FUSE file systems
  * that refuse it do).
@@ -34,6 +35,7 @@
 
 #define FUSE_MAGIC 0x65735546
 #define FSYNC_MS 750
+#define WRITE_MS 300
 /* longest a single call may keep the loop thread */
 #define MAX_CALL_MS 100
 
@@ -80,7 +82,7 @@ struct slowfs {
 	pid_t pid;
 };
 
-static struct slowfs sync_fs;
+static struct slowfs sync_fs, write_fs;
 static char btrfs_dir[PATH_MAX];
 
 static int is_fuse(const char *dir)
@@ -318,6 +320,16 @@ static void make_backing(const struct slowfs *s, const char *name, size_t size)
 	tu_make_file(path, size, 1);
 }
 
+static off_t size_of(const struct slowfs *s, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", s->back, name);
+	ck_assert_int_eq(stat(path, &st), 0);
+	return st.st_size;
+}
+
 /* ------------------------------------------------------------------ */
 
 #define NW 8
@@ -369,6 +381,100 @@ START_TEST(fdatasync_does_not_block_writes)
 		check_bytes(&sync_fs, name, (uint64_t)i * 65536 + 4096,
 			    65536 - 4096, 1);
 	}
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/*
+ * FUSE answers a direct write that extends the file inside io_submit, and
+ * holds the inode lock meanwhile: the write past EOF must wait in the
+ * library, and so must a write submitted while it is in flight. The
+ * overwrites around it are asynchronous and stay so.
+ */
+START_TEST(append_does_not_block)
+{
+	struct dmaio_loop *loop = start(_i);
+	struct done w[4], r = { 0 };
+	struct dmaio_file *f;
+	char name[32];
+	uint64_t t0;
+	int i;
+
+	snprintf(name, sizeof(name), "append-%d", _i);
+	make_backing(&write_fs, name, 65536);
+	f = open_on(loop, &write_fs, name, _i);
+	memset(w, 0, sizeof(w));
+	t0 = now_ns();
+	submit_write(f, 0, 4096, 2, &w[0]);      /* overwrite */
+	submit_write(f, 65536, 8192, 2, &w[1]);  /* past EOF */
+	submit_write(f, 8192, 4096, 2, &w[2]);   /* overwrite behind it */
+	submit_write(f, 73728, 4096, 2, &w[3]);  /* past EOF again */
+	ck_assert_int_eq(TIMED("dmaio_file_read_at",
+			       dmaio_file_read_at(f, 16384, 4096, on_read, &r)),
+			 0);
+	poll_for(loop, 10000, w, 4);
+	poll_for(loop, 10000, &r, 1);
+	check_worst();
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(w[i].res, i == 1 ? 8192 : 4096);
+	ck_assert_int_eq(r.res, 4096);
+	/* the daemon did sleep: this test timed what it meant to */
+	ck_assert_uint_ge(w[1].at_ns - t0, (WRITE_MS - 50) * 1000000ull);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	ck_assert_int_eq(size_of(&write_fs, name), 77824);
+	check_bytes(&write_fs, name, 0, 4096, 2);
+	check_bytes(&write_fs, name, 4096, 4096, 1);
+	check_bytes(&write_fs, name, 8192, 4096, 2);
+	check_bytes(&write_fs, name, 12288, 65536 - 12288, 1);
+	check_bytes(&write_fs, name, 65536, 12288, 2);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/*
+ * The end of file write_at goes by moves with truncate and pre_allocate:
+ * a write past a shrunk end is an append (it must not be submitted from
+ * the loop), and a write below a grown end is an overwrite (it need not
+ * wait for the file's other I/O).
+ */
+START_TEST(append_after_resize)
+{
+	struct dmaio_loop *loop = start(_i);
+	struct done w[4];
+	struct dmaio_file *f;
+	char name[32];
+	uint64_t t0, last;
+	int i;
+
+	snprintf(name, sizeof(name), "resize-%d", _i);
+	make_backing(&write_fs, name, 65536);
+	f = open_on(loop, &write_fs, name, _i);
+	memset(w, 0, sizeof(w));
+	ck_assert_int_eq(dmaio_file_truncate_wait(f, 16384), 0);
+	submit_write(f, 16384, 4096, 2, &w[0]);  /* past the new EOF */
+	submit_write(f, 0, 4096, 2, &w[1]);
+	poll_for(loop, 10000, w, 2);
+	check_worst();
+	ck_assert_int_eq(dmaio_file_pre_allocate_wait(f, 131072), 0);
+	t0 = now_ns();
+	submit_write(f, 65536, 4096, 3, &w[2]);  /* below the new EOF */
+	submit_write(f, 4096, 4096, 3, &w[3]);
+	poll_for(loop, 10000, w + 2, 2);
+	check_worst();
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(w[i].res, 4096);
+	last = w[2].at_ns > w[3].at_ns ? w[2].at_ns : w[3].at_ns;
+	/* side by side in the daemon, not one after the other (buffered
+	 * I/O takes turns on the one helper thread) */
+	if (_i != BUFFERED_RUN)
+		ck_assert_uint_lt(last - t0, (WRITE_MS * 3 / 2) * 1000000ull);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	ck_assert_int_eq(size_of(&write_fs, name), 131072);
+	check_bytes(&write_fs, name, 0, 4096, 2);
+	check_bytes(&write_fs, name, 4096, 4096, 3);
+	check_bytes(&write_fs, name, 8192, 8192, 1);
+	check_bytes(&write_fs, name, 16384, 4096, 2);
+	check_bytes(&write_fs, name, 65536, 4096, 3);
 	dmaio_loop_free(loop);
 }
 END_TEST
@@ -437,7 +543,7 @@ int main(void)
 {
 	Suite *s = suite_create("fuse");
 	TCase *tc = tu_tcase(s, "fuse");
-	const char *why_sync = NULL, *why_btrfs = NULL;
+	const char *why_sync = NULL, *why_write = NULL, *why_btrfs = NULL;
 	char opts[64];
 	int ret;
 
@@ -449,6 +555,16 @@ int main(void)
 			run_name);
 	} else {
 		tu_skip("fdatasync_does_not_block_writes", why_sync);
+	}
+	snprintf(opts, sizeof(opts), "fsync_ms=0,write_ms=%d", WRITE_MS);
+	if (slowfs_mount(&write_fs, opts, &why_write) == 0) {
+		tcase_add_loop_test(tc, append_does_not_block, 0, NRUNS);
+		tu_name("append_does_not_block", 0, NRUNS, run_name);
+		tcase_add_loop_test(tc, append_after_resize, 0, NRUNS);
+		tu_name("append_after_resize", 0, NRUNS, run_name);
+	} else {
+		tu_skip("append_does_not_block", why_write);
+		tu_skip("append_after_resize", why_write);
 	}
 	if (tu_mount_image("btrfs", 4096, btrfs_dir, sizeof(btrfs_dir),
 			   &why_btrfs) == 0) {
@@ -464,5 +580,7 @@ int main(void)
 		tu_umount_image(btrfs_dir);
 	if (!why_sync)
 		slowfs_umount(&sync_fs);
+	if (!why_write)
+		slowfs_umount(&write_fs);
 	return ret;
 }
