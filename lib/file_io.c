@@ -78,7 +78,10 @@ static void start_parts(struct dmaio__op *op)
 		dmaio__defer(op, op->part_err);
 }
 
-/* Buffered fallback: the page cache may return less; ask again. */
+/*
+ * Buffered fallback: the page cache may return less; ask again. Also a
+ * direct write that would make io_submit sleep (see write_at).
+ */
 static int64_t buffered_rw_work(struct dmaio__op *op)
 {
 	int fd = op->file->fd;
@@ -127,6 +130,10 @@ static void rw_start(struct dmaio__op *op)
 
 static void write_finish(struct dmaio__op *op, int64_t res)
 {
+	struct dmaio_file *f = op->file;
+
+	if (res > 0 && op->io_pos + (uint64_t)res > f->size_seen)
+		f->size_seen = op->io_pos + (uint64_t)res;
 	dmaio_buf_unref(op->buf);
 	dmaio__op_call_cb(op, op->u.cb, res);
 }
@@ -175,6 +182,16 @@ DMAIO_EXPORT int dmaio_file_write_at(struct dmaio_file *f, struct dmaio_buf *b,
 	op->io_pos = pos;
 	op->io_len = size;
 	op->start = rw_start;
+	/*
+	 * Where a write past EOF is answered inside io_submit, holding the
+	 * inode lock (file.c), it runs on a helper thread with the file's
+	 * other I/O waiting behind it. size_seen may lag behind writes in
+	 * flight: that only sends more of them this way.
+	 */
+	if (f->append_blocks_submit && f->direct && pos + size > f->size_seen) {
+		op->work = buffered_rw_work;
+		op->barrier = 1;
+	}
 	dmaio__file_start(op);
 	return 0;
 }
@@ -309,7 +326,13 @@ DMAIO_EXPORT int dmaio_file_fdatasync(struct dmaio_file *f, dmaio_cb cb,
 	if (!op)
 		return dmaio__fail(-ENOMEM, "fdatasync: no memory");
 	op->u.cb = cb;
-	op->start = fdatasync_start;
+	if (f->fsync_blocks_submit) {
+		/* a barrier: no write of the file sleeps behind it (file.c) */
+		op->work = fdatasync_work;
+		op->barrier = 1;
+	} else {
+		op->start = fdatasync_start;
+	}
 	dmaio__file_start(op);
 	return 0;
 }

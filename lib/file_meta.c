@@ -47,10 +47,11 @@ struct fsxattr {
 #endif
 
 /* Submits a metadata operation whose callback is a plain dmaio_cb. */
-static int meta_submit(struct dmaio_file *f, dmaio__work_fn work, int barrier,
-		       uint64_t a, uint64_t b, dmaio_cb cb, void *arg)
+static int meta_start(struct dmaio_file *f, dmaio__work_fn work,
+		      dmaio__done_fn finish, int barrier, uint64_t a,
+		      uint64_t b, dmaio_cb cb, void *arg)
 {
-	struct dmaio__op *op = dmaio__file_op(f, dmaio__finish_cb, arg);
+	struct dmaio__op *op = dmaio__file_op(f, finish, arg);
 
 	if (!op)
 		return dmaio__fail(-ENOMEM, "file operation: no memory");
@@ -61,6 +62,27 @@ static int meta_submit(struct dmaio_file *f, dmaio__work_fn work, int barrier,
 	op->arg64 = b;
 	dmaio__file_start(op);
 	return 0;
+}
+
+static int meta_submit(struct dmaio_file *f, dmaio__work_fn work, int barrier,
+		       uint64_t a, uint64_t b, dmaio_cb cb, void *arg)
+{
+	return meta_start(f, work, dmaio__finish_cb, barrier, a, b, cb, arg);
+}
+
+/* write_at needs to know where EOF is on some file systems (file_io.c) */
+static void grew_finish(struct dmaio__op *op, int64_t res)
+{
+	if (res == 0 && op->arg64 > op->file->size_seen)
+		op->file->size_seen = op->arg64;
+	dmaio__finish_cb(op, res);
+}
+
+static void truncated_finish(struct dmaio__op *op, int64_t res)
+{
+	if (res == 0)
+		op->file->size_seen = op->arg64;
+	dmaio__finish_cb(op, res);
 }
 
 static int check_writable(const struct dmaio_file *f, const char *what)
@@ -96,7 +118,7 @@ DMAIO_EXPORT int dmaio_file_pre_allocate(struct dmaio_file *f, uint64_t size,
 	if (size > INT64_MAX)
 		return dmaio__fail(-EOVERFLOW, "pre_allocate: size %" PRIu64
 				   " is past the largest file offset", size);
-	return meta_submit(f, fallocate_work, 1, 0, size, cb, arg);
+	return meta_start(f, fallocate_work, grew_finish, 1, 0, size, cb, arg);
 }
 
 static int64_t punch_work(struct dmaio__op *op)
@@ -197,7 +219,8 @@ DMAIO_EXPORT int dmaio_file_truncate(struct dmaio_file *f, uint64_t size,
 	if (size > INT64_MAX)
 		return dmaio__fail(-EOVERFLOW, "truncate: size %" PRIu64
 				   " is past the largest file offset", size);
-	return meta_submit(f, truncate_work, 1, 0, size, cb, arg);
+	return meta_start(f, truncate_work, truncated_finish, 1, 0, size, cb,
+			  arg);
 }
 
 /* ------------------------------------------------------------------ */

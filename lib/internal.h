@@ -372,6 +372,10 @@ struct dmaio_file {
 	struct dmaio__op *barrier;   /* waiting for io_inflight to drain */
 	int barrier_running;
 	struct dmaio__opq held;      /* submitted behind a barrier */
+	/* what the file system makes io_submit sleep on (file.c) */
+	int fsync_blocks_submit;     /* fdatasync is a barrier */
+	int append_blocks_submit;    /* a direct write past size_seen too */
+	uint64_t size_seen;   /* EOF as open and our own operations left it */
 	struct dmaio_file *next, *prev;
 };
 

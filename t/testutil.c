@@ -234,6 +234,8 @@ int tu_mount_image(const char *fstype, unsigned mb, char *dir, size_t dirlen,
 	if (!have_cmd(mkfs) || !have_cmd("mount")) {
 		*why = strcmp(fstype, "xfs") == 0
 			       ? "mkfs.xfs not installed (xfsprogs)"
+			       : strcmp(fstype, "btrfs") == 0
+			       ? "mkfs.btrfs not installed (btrfs-progs)"
 			       : "mkfs tool not installed";
 		return -1;
 	}
@@ -249,7 +251,7 @@ int tu_mount_image(const char *fstype, unsigned mb, char *dir, size_t dirlen,
 	snprintf(cmd, sizeof(cmd),
 		 "truncate -s %uM %s.img && %s %s %s.img >/dev/null 2>&1 && "
 		 "mount -o loop %s.img %s",
-		 mb, dir, mkfs, strcmp(fstype, "xfs") == 0 ? "-q -f" : "-q -F",
+		 mb, dir, mkfs, strcmp(fstype, "ext4") == 0 ? "-q -F" : "-q -f",
 		 dir, dir, dir);
 	if (system(cmd) != 0) {
 		snprintf(cmd, sizeof(cmd), "rm -f %s.img", dir);

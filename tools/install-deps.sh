@@ -15,7 +15,8 @@ if command -v apt-get >/dev/null 2>&1; then
 		build-essential autoconf automake libtool pkg-config \
 		libaio-dev check xfsprogs e2fsprogs util-linux \
 		fio libuv1-dev valgrind groff-base gnuplot-nox \
-		git abigail-tools rpm debhelper dpkg-dev fakeroot lintian >/dev/null
+		git abigail-tools rpm debhelper dpkg-dev fakeroot lintian \
+		libfuse3-dev fuse3 btrfs-progs >/dev/null
 elif command -v dnf >/dev/null 2>&1 || command -v yum >/dev/null 2>&1; then
 	pm=$(command -v dnf || command -v yum)
 	"$pm" install -y gcc make autoconf automake libtool pkgconfig \
