@@ -132,6 +132,52 @@ int dmaio_loop_watch(struct dmaio_loop *loop, int fd, uint32_t events,
 /* Stops watching fd: 0, or -ENOENT if it is not watched. */
 int dmaio_loop_unwatch(struct dmaio_loop *loop, int fd);
 
+/* ---- since 1.1 ---- */
+
+/*
+ * Any thread: runs cb(arg) once on the loop's thread, in post order (per
+ * posting thread), from the loop's next iteration. 0, -ENOMEM, or
+ * -ESHUTDOWN once dmaio_loop_free() has begun.
+ */
+typedef void (*dmaio_post_cb)(void *arg);
+int dmaio_loop_post(struct dmaio_loop *loop, dmaio_post_cb cb, void *arg);
+
+/* Timers on the loop (CLOCK_MONOTONIC). After stop or free returns, the
+ * callback is not called again; it may stop, restart or free its timer. */
+struct dmaio_timer;
+typedef void (*dmaio_timer_cb)(void *arg);
+/* Returns 0 and a stopped timer in *out, or -errno. */
+int dmaio_timer_new(struct dmaio_loop *loop, dmaio_timer_cb cb, void *arg,
+		    struct dmaio_timer **out);
+/* (Re-)arms t to fire after after_us, then every repeat_us (0: once). */
+int dmaio_timer_start(struct dmaio_timer *t, uint64_t after_us,
+		      uint64_t repeat_us);
+/* Disarms t (armed or not): 0, or -EINVAL for NULL. */
+int dmaio_timer_stop(struct dmaio_timer *t);
+/* Stops and frees t (NULL: nothing). */
+void dmaio_timer_free(struct dmaio_timer *t);
+
+/* Changes a watched fd's events without unwatching it (0: paused). */
+int dmaio_loop_watch_modify(struct dmaio_loop *loop, int fd, uint32_t events);
+
+/* What the loop did: counters since dmaio_loop_new (size-versioned). */
+struct dmaio_loop_stats {
+	size_t   size;              /* sizeof(struct dmaio_loop_stats) */
+	uint64_t submit_calls;      /* io_submit calls */
+	uint64_t iocbs;             /* iocbs submitted */
+	uint64_t submit_eagain;     /* io_submit EAGAIN (context or device full) */
+	uint64_t submit_ns_total;   /* time inside io_submit */
+	uint64_t submit_ns_max;     /* longest io_submit: the loop's worst stall */
+	uint64_t submit_stalls;     /* io_submit calls that took over 1 ms */
+	uint64_t reaped_ring;       /* completions read from the user-space ring */
+	uint64_t reaped_syscall;    /* completions read with io_getevents */
+	uint64_t wakeups;           /* times the loop slept and woke */
+	uint64_t wakeups_idle;      /* of which found nothing to do */
+	uint64_t helper_ops;        /* operations run on helper threads */
+};
+/* Fills the first st->size bytes of *st: 0, or -EINVAL. */
+int dmaio_loop_stats(struct dmaio_loop *loop, struct dmaio_loop_stats *st);
+
 /* ------------------------------------------------------------------ */
 /* Buffers and read results                                            */
 

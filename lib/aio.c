@@ -131,6 +131,30 @@ static void set_resfd(struct dmaio_loop *loop, struct dmaio__op *op)
 }
 
 /*
+ * io_submit is where the loop thread can stall (a full device queue, a
+ * file system lock): one clock pair per call, counted for
+ * dmaio_loop_stats() on the loop thread alone, so no atomics.
+ */
+static int timed_submit(struct dmaio_loop *loop, int n, struct iocb **iocbs)
+{
+	struct dmaio_loop_stats *st = &loop->stats;
+	uint64_t t0 = dmaio__now_ns(), dt;
+	int ret = io_submit(loop->ctx, n, iocbs);
+
+	dt = dmaio__now_ns() - t0;
+	st->submit_calls++;
+	st->submit_ns_total += dt;
+	if (dt > st->submit_ns_max)
+		st->submit_ns_max = dt;
+	st->submit_stalls += dt > 1000000;
+	if (ret > 0)
+		st->iocbs += (uint64_t)ret;
+	else if (ret == -EAGAIN)
+		st->submit_eagain++;
+	return ret;
+}
+
+/*
  * io_submit returns how many it took; an error on iocb k > 0 shows only as
  * a short count, and the next call reports that iocb's error. So: a short
  * count leaves the rest queued, EAGAIN waits for completions, any other
@@ -156,7 +180,7 @@ static void flush(struct dmaio_loop *loop, int batch)
 			iocbs[n++] = &op->iocb;
 			op = op->next;
 		}
-		ret = io_submit(loop->ctx, n, iocbs);
+		ret = timed_submit(loop, n, iocbs);
 		if (ret > 0) {
 			for (i = 0; i < ret; i++)
 				loop->inflight_silent +=

@@ -102,6 +102,7 @@ void dmaio__helper_submit(struct dmaio_loop *loop, struct dmaio__op *op)
 	struct dmaio__helper *h = &loop->helper;
 
 	h->busy++;
+	loop->stats.helper_ops++;
 	pthread_mutex_lock(&h->lock);
 	dmaio__opq_push(&h->todo, op);
 	pthread_cond_signal(&h->cond);

@@ -198,13 +198,44 @@ int dmaio__running_on_valgrind(void);
 long dmaio__statx(int dirfd, const char *path, int flags, unsigned mask,
 		  void *statxbuf);
 
+/* watch.c: the user's fds */
 struct dmaio_watch {
-	uint32_t mask;      /* 0: not watched */
-	dmaio_watch_cb cb;
+	uint32_t mask;      /* in the epoll set with these; 0: not, or paused */
+	dmaio_watch_cb cb;  /* NULL: not watched */
 	void *arg;
 };
+void dmaio__watch_dispatch(struct dmaio_loop *loop, int fd, uint32_t events);
 
 struct dmaio__ring;
+
+/* timer.c: the loop's timers, a min-heap on the deadline */
+struct dmaio__timers {
+	struct dmaio_timer **heap;
+	size_t n, cap;
+	struct dmaio_timer *all;  /* every timer, armed or not */
+};
+uint64_t dmaio__now_ns(void);
+unsigned dmaio__timers_armed(const struct dmaio_loop *loop);
+/* timeout_ms shortened to the next deadline (now: dmaio__now_ns()). */
+int dmaio__timers_timeout(const struct dmaio_loop *loop, int timeout_ms,
+			  uint64_t now);
+/* Calls back the timers due at now. */
+void dmaio__timers_run(struct dmaio_loop *loop, uint64_t now);
+void dmaio__timers_free_all(struct dmaio_loop *loop);
+
+/* post.c: callbacks handed over by other threads */
+struct dmaio__post;
+struct dmaio__posts {
+	pthread_mutex_t lock;
+	struct dmaio__post *head, *tail;
+	int waiting;              /* any thread reads: atomic */
+	int closed;               /* loop_free has begun: -ESHUTDOWN */
+};
+int dmaio__posts_init(struct dmaio__posts *p);
+int dmaio__posts_waiting(struct dmaio_loop *loop);
+void dmaio__posts_run(struct dmaio_loop *loop);
+void dmaio__posts_close(struct dmaio_loop *loop);
+void dmaio__posts_destroy(struct dmaio_loop *loop);
 
 /*
  * Something built on a loop's files that the user closes (a stream writer
@@ -259,12 +290,16 @@ struct dmaio_loop {
 	int aio_sleeping;         /* in io_getevents; any thread reads: atomic */
 	unsigned drivers;         /* run and _wait calls driving run_once */
 	int running;              /* inside dmaio_loop_run */
+	int slept;                /* this iteration waited: stats.wakeups */
 	unsigned internal_calls;  /* > 0: ops started are the library's own */
 	int free_requested;       /* loop_free from a callback: free on return */
 	int freeing;              /* loop_free: finish work, call nobody */
 	int wake_pending;         /* wake_efd written, not yet drained */
 	unsigned epoll_skips;
 	struct dmaio_file *files; /* open files, closed by loop_free */
+	struct dmaio__timers timers;
+	struct dmaio__posts posts;
+	struct dmaio_loop_stats stats; /* loop thread only: no atomics */
 };
 
 /* loop.c */
@@ -274,6 +309,8 @@ void dmaio__op_put(struct dmaio_loop *loop, struct dmaio__op *op);
 void dmaio__defer(struct dmaio__op *op, int64_t res);
 /* Makes dmaio_loop_fd() readable when work was queued outside run_once. */
 void dmaio__wake_poller(struct dmaio_loop *loop);
+/* Any thread: wakes the loop wherever it waits (stop, post). */
+void dmaio__wake_remote(struct dmaio_loop *loop);
 /* After loop_free from a callback: frees the loop now; 1 if it did. */
 int dmaio__free_if_requested(struct dmaio_loop *loop);
 /* Calls cb(arg, res) from the loop, soon: for layers above the files. */

@@ -93,6 +93,11 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 	loop = calloc(1, sizeof(*loop));
 	if (!loop)
 		return dmaio__fail(-ENOMEM, "loop_new: no memory");
+	ret = dmaio__posts_init(&loop->posts);
+	if (ret) {
+		free(loop);
+		return dmaio__fail(ret, "loop_new: pthread_mutex_init");
+	}
 	loop->epfd = loop->aio_efd = loop->helper.efd = -1;
 	loop->wake_efd = loop->zero_fd = -1;
 	loop->depth = o.queue_depth;
@@ -185,6 +190,8 @@ static void destroy(struct dmaio_loop *loop)
 		free(op);
 	}
 	free(loop->watch);
+	dmaio__timers_free_all(loop);
+	dmaio__posts_destroy(loop);
 	if (loop->pool)
 		dmaio__pool_release(loop->pool);
 	free(loop);
@@ -194,6 +201,8 @@ DMAIO_EXPORT void dmaio_loop_free(struct dmaio_loop *loop)
 {
 	if (!loop || loop->free_requested)
 		return;
+	/* from here on, posts from other threads are refused */
+	dmaio__posts_close(loop);
 	if (loop->in_run || loop->drivers) {
 		/*
 		 * From a callback: the code that called it still uses the
@@ -328,92 +337,6 @@ int dmaio__post(struct dmaio_loop *loop, dmaio_cb cb, void *arg, int64_t res)
 	return 0;
 }
 
-DMAIO_EXPORT int dmaio_loop_watch(struct dmaio_loop *loop, int fd,
-				  uint32_t events, dmaio_watch_cb cb, void *arg)
-{
-	struct epoll_event ev;
-	int op;
-
-	if (!loop || fd < 0 || !cb)
-		return dmaio__fail(-EINVAL, "watch: %s", !loop ? "loop is NULL"
-				   : fd < 0 ? "fd is negative" : "cb is NULL");
-	if (fd == loop->epfd || fd == loop->aio_efd ||
-	    fd == loop->helper.efd || fd == loop->wake_efd)
-		return dmaio__fail(-EINVAL, "watch: fd %d is the loop's own",
-				   fd);
-	events &= EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP;
-	if (!events)
-		return dmaio__fail(-EINVAL, "watch: events has none of "
-				   "EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP");
-	if (fd >= loop->nwatch_slots) {
-		int n = loop->nwatch_slots ? loop->nwatch_slots : 64;
-		struct dmaio_watch *w;
-
-		while (n <= fd)
-			n *= 2;
-		w = realloc(loop->watch, n * sizeof(*w));
-		if (!w)
-			return dmaio__fail(-ENOMEM, "watch: no memory");
-		memset(w + loop->nwatch_slots, 0,
-		       (n - loop->nwatch_slots) * sizeof(*w));
-		loop->watch = w;
-		loop->nwatch_slots = n;
-	}
-	/* ADD or MOD from what we already watch, as the kernel sees it */
-	op = loop->watch[fd].mask ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-	memset(&ev, 0, sizeof(ev));
-	ev.events = events;
-	ev.data.u64 = (uint64_t)fd;
-	if (epoll_ctl(loop->epfd, op, fd, &ev))
-		return dmaio__fail(-errno, "watch: epoll_ctl of fd %d", fd);
-	if (op == EPOLL_CTL_ADD)
-		loop->nwatched++;
-	loop->watch[fd].mask = events;
-	loop->watch[fd].cb = cb;
-	loop->watch[fd].arg = arg;
-	return 0;
-}
-
-DMAIO_EXPORT int dmaio_loop_unwatch(struct dmaio_loop *loop, int fd)
-{
-	struct epoll_event ev;
-
-	if (!loop || fd < 0)
-		return dmaio__fail(-EINVAL, "unwatch: %s", loop ? "fd is "
-				   "negative" : "loop is NULL");
-	if (fd >= loop->nwatch_slots || !loop->watch[fd].mask)
-		return dmaio__fail(-ENOENT, "unwatch: fd %d is not watched",
-				   fd);
-	/* a closed fd has left the epoll set already: that is fine */
-	if (epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, &ev) && errno != EBADF &&
-	    errno != ENOENT)
-		return dmaio__fail(-errno, "unwatch: epoll_ctl of fd %d", fd);
-	loop->watch[fd].mask = 0;
-	loop->nwatched--;
-	return 0;
-}
-
-static void dispatch_watch(struct dmaio_loop *loop, int fd, uint32_t events)
-{
-	struct dmaio_watch *w;
-	uint32_t got;
-
-	/* unwatched by an earlier callback of this batch */
-	if (fd >= loop->nwatch_slots || !loop->watch[fd].mask || loop->freeing)
-		return;
-	w = &loop->watch[fd];
-	got = events & w->mask;
-	/* errors and hang-ups wake readers and writers alike */
-	if (events & (EPOLLERR | EPOLLHUP))
-		got |= (w->mask & (EPOLLIN | EPOLLOUT)) |
-		       (events & (EPOLLERR | EPOLLHUP));
-	if (!got)
-		return;
-	dmaio__cb_enter(loop);
-	w->cb(w->arg, fd, got);
-	dmaio__cb_leave(loop);
-}
-
 static void drain_eventfd(int fd)
 {
 	uint64_t v;
@@ -509,15 +432,16 @@ static int spin(struct dmaio_loop *loop, int with_epoll,
 }
 
 /*
- * Waits in io_getevents, where an eventfd cannot reach us. stop() from
- * another thread sees aio_sleeping and submits a read of /dev/zero, whose
- * completion ends the wait; with both sides sequentially consistent,
- * either we see its stop or it sees us sleeping.
+ * Waits in io_getevents, where an eventfd cannot reach us. stop() or
+ * post() from another thread sees aio_sleeping and submits a read of
+ * /dev/zero, whose completion ends the wait; with both sides sequentially
+ * consistent, either we see its stop (or post) or it sees us sleeping.
  */
 static void wait_aio(struct dmaio_loop *loop, int timeout_ms)
 {
 	__atomic_store_n(&loop->aio_sleeping, 1, __ATOMIC_SEQ_CST);
-	if (!(loop->running && __atomic_load_n(&loop->stop, __ATOMIC_SEQ_CST)))
+	if (!(loop->running && __atomic_load_n(&loop->stop, __ATOMIC_SEQ_CST)) &&
+	    !dmaio__posts_waiting(loop))
 		dmaio__reap_wait(loop, timeout_ms);
 	__atomic_store_n(&loop->aio_sleeping, 0, __ATOMIC_RELAXED);
 }
@@ -543,8 +467,10 @@ static int wait_events(struct dmaio_loop *loop, int timeout_ms,
 	    !loop->helper.busy && !loop->external) {
 		/* only AIO can wake us: wait for it directly */
 		if (!loop->poll_ns ||
-		    spin(loop, 0, evs, &timeout_ms, reap_aio) == -2)
+		    spin(loop, 0, evs, &timeout_ms, reap_aio) == -2) {
+			loop->slept = 1;
 			wait_aio(loop, timeout_ms);
+		}
 		return 0;
 	}
 	/* completions that signal nothing are looked for every 1 ms */
@@ -556,8 +482,10 @@ static int wait_events(struct dmaio_loop *loop, int timeout_ms,
 	n = -2;
 	if (loop->poll_ns && timeout_ms != 0)
 		n = spin(loop, 1, evs, &timeout_ms, reap_aio);
-	if (n == -2)
+	if (n == -2) {
+		loop->slept = timeout_ms != 0;
 		n = epoll_wait(loop->epfd, evs, EPOLL_BATCH, timeout_ms);
+	}
 	return n;
 }
 
@@ -573,6 +501,7 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 				   "the loop's own callbacks");
 	loop->in_run = 1;
 	loop->callbacks = 0;
+	loop->slept = 0;
 	if (loop->wake_pending) {
 		/* this iteration does what the wake-up announced */
 		drain_eventfd(loop->wake_efd);
@@ -581,12 +510,15 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 	if (loop->subq.n)
 		dmaio__aio_flush(loop);
 
-	if (loop->deferred.n)
+	if (loop->deferred.n || dmaio__posts_waiting(loop))
 		timeout_ms = 0;
 	else if (loop->eagain_streak)
 		timeout_ms = 1; /* io_submit EAGAIN, nothing in flight: retry */
-	else if (!loop->pending && !loop->nwatched)
+	else if (!loop->pending && !loop->nwatched && !loop->timers.n)
 		timeout_ms = 0; /* nothing could ever wake us */
+	if (loop->timers.n)
+		timeout_ms = dmaio__timers_timeout(loop, timeout_ms,
+						   dmaio__now_ns());
 
 	n = wait_events(loop, timeout_ms, evs, &reap_aio);
 	if (n < 0) {
@@ -608,7 +540,7 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 		} else if (tag == TAG_WAKE) {
 			drain_eventfd(loop->wake_efd);
 		} else {
-			dispatch_watch(loop, (int)tag, evs[i].events);
+			dmaio__watch_dispatch(loop, (int)tag, evs[i].events);
 		}
 	}
 	if (reap_aio || (loop->ring && dmaio__ring_ready(loop)))
@@ -617,10 +549,18 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 		dmaio__helper_reap(loop);
 	if (loop->deferred.n)
 		run_deferred(loop);
+	if (loop->timers.n)
+		dmaio__timers_run(loop, dmaio__now_ns());
+	if (dmaio__posts_waiting(loop))
+		dmaio__posts_run(loop);
 	if (loop->subq.n)
 		dmaio__aio_flush(loop);
 	loop->in_run = 0;
 	callbacks = (int)loop->callbacks;
+	if (loop->slept) {
+		loop->stats.wakeups++;
+		loop->stats.wakeups_idle += !callbacks;
+	}
 	if (!loop->drivers && dmaio__free_if_requested(loop))
 		return callbacks;
 	/* what the next run_once(loop, 0) would do at once */
@@ -640,7 +580,9 @@ DMAIO_EXPORT int dmaio_loop_run(struct dmaio_loop *loop)
 				   "loop's own callbacks");
 	loop->drivers++;
 	loop->running = 1;
-	while (!stop_requested(loop) && (loop->pending || loop->nwatched)) {
+	while (!stop_requested(loop) &&
+	       (loop->pending || loop->nwatched || loop->timers.n ||
+		dmaio__posts_waiting(loop))) {
 		ret = dmaio_loop_run_once(loop, -1);
 		if (ret < 0)
 			break;
@@ -654,20 +596,44 @@ DMAIO_EXPORT int dmaio_loop_run(struct dmaio_loop *loop)
 	return ret;
 }
 
-/* The one call, with dmaio_loop_post, that any thread may make. */
-DMAIO_EXPORT void dmaio_loop_stop(struct dmaio_loop *loop)
+void dmaio__wake_remote(struct dmaio_loop *loop)
 {
 	uint64_t one = 1;
 
-	if (!loop)
-		return;
-	__atomic_store_n(&loop->stop, 1, __ATOMIC_SEQ_CST);
-	/* wakes an epoll wait */
+	/* wakes an epoll wait, and makes dmaio_loop_fd() readable */
 	if (write(loop->wake_efd, &one, sizeof(one)) < 0) {
 		/* the counter is far from full: nothing to do */
 	}
 	if (__atomic_load_n(&loop->aio_sleeping, __ATOMIC_SEQ_CST))
 		dmaio__aio_wake(loop);
+}
+
+/* The one call, with dmaio_loop_post, that any thread may make. */
+DMAIO_EXPORT void dmaio_loop_stop(struct dmaio_loop *loop)
+{
+	if (!loop)
+		return;
+	__atomic_store_n(&loop->stop, 1, __ATOMIC_SEQ_CST);
+	dmaio__wake_remote(loop);
+}
+
+DMAIO_EXPORT int dmaio_loop_stats(struct dmaio_loop *loop,
+				  struct dmaio_loop_stats *st)
+{
+	size_t n;
+
+	if (!loop || !st)
+		return dmaio__fail(-EINVAL, "loop_stats: %s is NULL",
+				   loop ? "st" : "loop");
+	n = st->size;
+	if (n < sizeof(size_t))
+		return dmaio__fail(-EINVAL, "loop_stats: st->size %zu is "
+				   "smaller than a size_t", n);
+	/* what the caller's struct has room for, its size kept */
+	memcpy((char *)st + sizeof(size_t),
+	       (const char *)&loop->stats + sizeof(size_t),
+	       (n < sizeof(*st) ? n : sizeof(*st)) - sizeof(size_t));
+	return 0;
 }
 
 DMAIO_EXPORT int dmaio_loop_fd(struct dmaio_loop *loop)

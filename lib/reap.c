@@ -110,6 +110,7 @@ static unsigned reap_ring(struct dmaio_loop *loop)
 		if (!n)
 			break;
 		__atomic_store_n(&ring->head, head, __ATOMIC_RELEASE);
+		loop->stats.reaped_ring += n;
 		complete_events(loop, ev, n);
 		total += n;
 	}
@@ -129,6 +130,7 @@ static unsigned reap_syscall(struct dmaio_loop *loop)
 			continue;
 		if (n <= 0)
 			break;
+		loop->stats.reaped_syscall += (unsigned)n;
 		complete_events(loop, ev, (unsigned)n);
 		total += n;
 		if (n < REAP_BATCH)
@@ -161,6 +163,7 @@ unsigned dmaio__reap_wait(struct dmaio_loop *loop, int timeout_ms)
 	n = io_getevents(loop->ctx, 1, REAP_BATCH, ev, tsp);
 	if (n <= 0)
 		return 0; /* EINTR or timeout: the caller's loop goes on */
+	loop->stats.reaped_syscall += (unsigned)n;
 	complete_events(loop, ev, (unsigned)n);
 	return (unsigned)n + dmaio__reap(loop);
 }

@@ -50,6 +50,12 @@ ROW(r6, -EBADF, dmaio_loop_watch(L, 9999, EPOLLIN, (dmaio_watch_cb)1, NULL))
 ROW(r7, -EINVAL, dmaio_loop_watch(L, 0, 0, (dmaio_watch_cb)1, NULL))
 ROW(r8, -ENOENT, dmaio_loop_unwatch(L, 5))
 ROW(r9, -EINVAL, dmaio_loop_unwatch(L, -3))
+ROW(r10, -ENOENT, dmaio_loop_watch_modify(L, 5, EPOLLIN))
+ROW(r11, -EINVAL, dmaio_loop_post(L, NULL, NULL))
+ROW(r12, -EINVAL, dmaio_loop_stats(NULL, NULL))
+ROW(r13, -EINVAL, dmaio_timer_new(L, NULL, NULL, NULL))
+ROW(r14, -EINVAL, dmaio_timer_start(NULL, 1, 1))
+ROW(r15, -EINVAL, dmaio_timer_stop(NULL))
 /* opening */
 ROW(o1, -EINVAL, dmaio_file_open(NULL, "x", NULL, NULL))
 ROW(o2, -EINVAL, dmaio_file_open(L, NULL, NULL, NULL))
@@ -132,7 +138,8 @@ static const struct row rows[] = {
 #define R(n, w) { #n, n, w, n##_expr }
 	R(r1, -EINVAL), R(r2, -EINVAL), R(r3, -EINVAL), R(r4, -EINVAL),
 	R(r5, -EINVAL), R(r6, -EBADF), R(r7, -EINVAL), R(r8, -ENOENT),
-	R(r9, -EINVAL),
+	R(r9, -EINVAL), R(r10, -ENOENT), R(r11, -EINVAL), R(r12, -EINVAL),
+	R(r13, -EINVAL), R(r14, -EINVAL), R(r15, -EINVAL),
 	R(o1, -EINVAL), R(o2, -EINVAL), R(o3, -ENOENT), R(o4, -EINVAL),
 	R(o5, -EINVAL), R(o6, -EINVAL),
 	R(b1, 0), R(b2, 0), R(b3, 0), R(b4, 0), R(b5, -EINVAL),
