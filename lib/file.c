@@ -64,23 +64,34 @@ static void release_held(struct dmaio_file *f)
 	run_barrier_if_drained(f);
 }
 
+static void close_finish(struct dmaio__op *op, int64_t res);
+
 /* The loop-thread end of every file operation. */
 static void file_op_done(struct dmaio__op *op, int64_t res)
 {
 	struct dmaio_file *f = op->file;
 	struct dmaio_loop *loop = op->loop;
 
-	if (op->barrier) {
-		f->barrier = NULL;
-		f->barrier_running = 0;
-		release_held(f);
-	} else {
+	loop->pending--;
+	if (!op->barrier) {
 		f->io_inflight--;
 		run_barrier_if_drained(f);
+		op->finish(op, res);
+	} else if (op->finish == close_finish) {
+		/* frees f; nothing can be held behind a close */
+		op->finish(op, res);
+	} else {
+		/*
+		 * What the barrier changed (a rename's path, a size) is in
+		 * place before the operations held behind it start: a remove
+		 * queued after a rename reads the new path on its helper
+		 * thread, never the old one being freed here.
+		 */
+		f->barrier = NULL;
+		f->barrier_running = 0;
+		op->finish(op, res);
+		release_held(f);
 	}
-	loop->pending--;
-	/* may free f (close): nothing touches f after this */
-	op->finish(op, res);
 	dmaio__op_put(loop, op);
 }
 

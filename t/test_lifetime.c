@@ -44,7 +44,7 @@ struct stopper {
 	struct dmaio_loop *loop;
 	double stopped_at;
 	int unblock_fd;        /* written by the watchdog if stop fails */
-	volatile int run_returned;
+	int run_returned;      /* atomic */
 };
 
 /*
@@ -60,9 +60,10 @@ static void *stop_later(void *arg)
 	usleep(100 * 1000);
 	s->stopped_at = now_s();
 	dmaio_loop_stop(s->loop);
-	for (i = 0; i < 300 && !s->run_returned; i++)
+	for (i = 0; i < 300 && !__atomic_load_n(&s->run_returned,
+						 __ATOMIC_SEQ_CST); i++)
 		usleep(10 * 1000);
-	if (!s->run_returned) {
+	if (!__atomic_load_n(&s->run_returned, __ATOMIC_SEQ_CST)) {
 		if (s->unblock_fd >= 0 && write(s->unblock_fd, "x", 1) != 1)
 			abort();
 		if (inj_holding)
@@ -85,10 +86,10 @@ static double run_until_stopped(struct stopper *s)
 
 	ck_assert_int_eq(pthread_create(&t, NULL, stop_later, s), 0);
 	ck_assert_int_eq(dmaio_loop_run(s->loop), 0);
-	took = now_s() - s->stopped_at;
-	s->run_returned = 1;
+	took = now_s();
+	__atomic_store_n(&s->run_returned, 1, __ATOMIC_SEQ_CST);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	return took;
+	return took - s->stopped_at; /* read after the join */
 }
 
 /* Waiting in epoll_wait for a socket that stays silent. */
