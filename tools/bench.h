@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <dmaio.h>
+
 #include "histogram.h"
 
 enum bench_rw { RW_RANDREAD, RW_RANDWRITE, RW_READ, RW_WRITE, RW_RANDRW };
@@ -59,6 +61,7 @@ struct worker {
 	struct histogram hist;
 	int setup_error;
 	uint64_t t_end;      /* when the worker finished */
+	struct dmaio_loop_stats loop_stats; /* dmaio engine: its loop's */
 	int finished;        /* atomic */
 };
 

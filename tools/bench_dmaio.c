@@ -351,6 +351,8 @@ int bench_run_dmaio(struct worker *w)
 	}
 	if (c.f)
 		dmaio_file_close_wait(c.f);
+	c.w->loop_stats.size = sizeof(c.w->loop_stats);
+	dmaio_loop_stats(c.loop, &c.w->loop_stats);
 out:
 	dmaio_loop_free(c.loop);
 	return ret;

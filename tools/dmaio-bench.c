@@ -278,7 +278,25 @@ struct summary {
 	int64_t first_error;
 	long vcsw, icsw;
 	struct histogram h;
+	struct dmaio_loop_stats ls; /* summed over the dmaio loops */
 };
+
+static void add_stats(struct dmaio_loop_stats *a,
+		      const struct dmaio_loop_stats *b)
+{
+	a->submit_calls += b->submit_calls;
+	a->iocbs += b->iocbs;
+	a->submit_eagain += b->submit_eagain;
+	a->submit_ns_total += b->submit_ns_total;
+	if (b->submit_ns_max > a->submit_ns_max)
+		a->submit_ns_max = b->submit_ns_max;
+	a->submit_stalls += b->submit_stalls;
+	a->reaped_ring += b->reaped_ring;
+	a->reaped_syscall += b->reaped_syscall;
+	a->wakeups += b->wakeups;
+	a->wakeups_idle += b->wakeups_idle;
+	a->helper_ops += b->helper_ops;
+}
 
 static void print_text(const struct bench_opts *o, const char *path,
 		       const struct summary *s)
@@ -303,6 +321,20 @@ static void print_text(const struct bench_opts *o, const char *path,
 	printf("  cpu: user=%.2fs sys=%.2fs  %.2f usec/IO  ctx switches: "
 	       "%ld voluntary, %ld involuntary\n",
 	       s->usr, s->sys, s->cpu_us, s->vcsw, s->icsw);
+	if (o->engine == ENGINE_DMAIO)
+		printf("  loop: %" PRIu64 " io_submit calls for %" PRIu64
+		       " iocbs (%.1f us each, longest %.1f us, %" PRIu64
+		       " over 1 ms, %" PRIu64 " EAGAIN); reaped %" PRIu64
+		       " from the ring, %" PRIu64 " by io_getevents; %" PRIu64
+		       " wake-ups (%" PRIu64 " idle); %" PRIu64 " helper ops\n",
+		       s->ls.submit_calls, s->ls.iocbs,
+		       s->ls.submit_calls ? (double)s->ls.submit_ns_total /
+						    (double)s->ls.submit_calls / 1e3
+					  : 0.0,
+		       (double)s->ls.submit_ns_max / 1e3, s->ls.submit_stalls,
+		       s->ls.submit_eagain, s->ls.reaped_ring,
+		       s->ls.reaped_syscall, s->ls.wakeups, s->ls.wakeups_idle,
+		       s->ls.helper_ops);
 	if (s->errors)
 		printf("  first error: %s\n", dmaio_strerror((int)s->first_error));
 	if (s->verify_errors)
@@ -321,7 +353,13 @@ static void print_json(const struct bench_opts *o, const char *path,
 	       "\"lat_ns\":{\"min\":%" PRIu64 ",\"mean\":%.0f,\"p50\":%" PRIu64
 	       ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64 "},"
 	       "\"cpu\":{\"user_s\":%.3f,\"sys_s\":%.3f,\"us_per_io\":%.3f},"
-	       "\"ctx_switches\":{\"voluntary\":%ld,\"involuntary\":%ld}}\n",
+	       "\"ctx_switches\":{\"voluntary\":%ld,\"involuntary\":%ld},"
+	       "\"loop_stats\":{\"submit_calls\":%" PRIu64 ",\"iocbs\":%" PRIu64
+	       ",\"submit_eagain\":%" PRIu64 ",\"submit_ns_total\":%" PRIu64
+	       ",\"submit_ns_max\":%" PRIu64 ",\"submit_stalls\":%" PRIu64
+	       ",\"reaped_ring\":%" PRIu64 ",\"reaped_syscall\":%" PRIu64
+	       ",\"wakeups\":%" PRIu64 ",\"wakeups_idle\":%" PRIu64
+	       ",\"helper_ops\":%" PRIu64 "}}\n",
 	       bench_engine_names[o->engine], bench_api_names[o->api],
 	       bench_rw_names[o->rw], o->bs, o->iodepth, o->loops, o->poll_us,
 	       o->size,
@@ -330,7 +368,10 @@ static void print_json(const struct bench_opts *o, const char *path,
 	       h->count ? h->sum / (double)h->count : 0.0,
 	       hist_quantile(h, 0.5), hist_quantile(h, 0.99),
 	       hist_quantile(h, 0.999), h->max, s->usr, s->sys, s->cpu_us,
-	       s->vcsw, s->icsw);
+	       s->vcsw, s->icsw, s->ls.submit_calls, s->ls.iocbs,
+	       s->ls.submit_eagain, s->ls.submit_ns_total, s->ls.submit_ns_max,
+	       s->ls.submit_stalls, s->ls.reaped_ring, s->ls.reaped_syscall,
+	       s->ls.wakeups, s->ls.wakeups_idle, s->ls.helper_ops);
 }
 
 int main(int argc, char **argv)
@@ -494,6 +535,7 @@ int main(int argc, char **argv)
 			s.first_error = ws[i].first_error;
 		hist_merge(&s.h, &ws[i].hist);
 		s.mibs += (double)ws[i].bytes;
+		add_stats(&s.ls, &ws[i].loop_stats);
 	}
 	s.secs = (double)(t1 - t0) / 1e9;
 	s.iops = (double)s.ios / s.secs;

@@ -9,6 +9,7 @@
 #include <dmaio.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,27 @@ static int probe_path(struct dmaio_loop *loop, const char *path)
 	return 0;
 }
 
+/* What the probes cost the loop: the counters dmaio_loop_stats() keeps. */
+static void print_loop_stats(struct dmaio_loop *loop)
+{
+	struct dmaio_loop_stats st;
+
+	st.size = sizeof(st);
+	if (dmaio_loop_stats(loop, &st))
+		return;
+	printf("loop statistics of these probes:\n");
+	printf("  %-28s %" PRIu64 " calls, %" PRIu64 " iocbs, longest %.1f us, "
+	       "%" PRIu64 " over 1 ms, %" PRIu64 " EAGAIN\n", "io_submit:",
+	       st.submit_calls, st.iocbs, (double)st.submit_ns_max / 1e3,
+	       st.submit_stalls, st.submit_eagain);
+	printf("  %-28s %" PRIu64 " from the ring, %" PRIu64
+	       " by io_getevents\n", "completions:", st.reaped_ring,
+	       st.reaped_syscall);
+	printf("  %-28s %" PRIu64 " (%" PRIu64 " idle); %" PRIu64
+	       " helper-thread operations\n", "wake-ups:", st.wakeups,
+	       st.wakeups_idle, st.helper_ops);
+}
+
 int main(int argc, char **argv)
 {
 	struct dmaio_loop *loop;
@@ -156,6 +178,7 @@ int main(int argc, char **argv)
 		bad |= probe_path(loop, ".");
 	for (i = 1; i < argc; i++)
 		bad |= probe_path(loop, argv[i]);
+	print_loop_stats(loop);
 	dmaio_loop_free(loop);
 	return bad;
 }
