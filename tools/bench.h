@@ -32,6 +32,7 @@ struct bench_opts {
 	unsigned loops;      /* dmaio/libuv: loops, one thread each */
 	unsigned threads;    /* psync: threads (0: iodepth) */
 	unsigned poll_us;    /* dmaio: dmaio_loop_opts.poll_us */
+	unsigned timers;     /* dmaio: timers per loop, each firing 1/s */
 	unsigned ncpus;      /* --cpus: worker i runs on cpus[i % ncpus] */
 	int cpus[64];
 	uint64_t size;

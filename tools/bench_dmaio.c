@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,14 +35,22 @@ struct dctx {
 
 static void submit(struct slot *s);
 
+/* The next I/O, or the end: armed --timers would keep run() going. */
+static void next_io(struct slot *s)
+{
+	if (bench_more(s->c->w, bench_now_ns()))
+		submit(s);
+	else if (!dmaio_loop_pending(s->c->loop))
+		dmaio_loop_stop(s->c->loop);
+}
+
 static void on_read(void *arg, struct dmaio_view *v, int64_t res)
 {
 	struct slot *s = arg;
 
 	bench_complete(s->c->w, s->t, res, s->pos, dmaio_view_data(v), 1);
 	dmaio_view_release(v);
-	if (bench_more(s->c->w, bench_now_ns()))
-		submit(s);
+	next_io(s);
 }
 
 static void on_write(void *arg, int64_t res)
@@ -49,8 +58,7 @@ static void on_write(void *arg, int64_t res)
 	struct slot *s = arg;
 
 	bench_complete(s->c->w, s->t, res, s->pos, NULL, 0);
-	if (bench_more(s->c->w, bench_now_ns()))
-		submit(s);
+	next_io(s);
 }
 
 static void submit(struct slot *s)
@@ -307,10 +315,39 @@ static int run_read_many(struct dctx *c)
 	return ret;
 }
 
+static void on_tick(void *arg)
+{
+	(*(uint64_t *)arg)++;
+}
+
+/* --timers: a heap of timers firing once a second each, staggered. */
+static int arm_timers(struct dctx *c, struct dmaio_timer ***out,
+		      uint64_t *ticks)
+{
+	unsigned i, n = c->w->o->timers;
+	struct dmaio_timer **t;
+	int ret = 0;
+
+	*out = t = n ? calloc(n, sizeof(*t)) : NULL;
+	if (n && !t)
+		return -ENOMEM;
+	for (i = 0; i < n && !ret; i++) {
+		ret = dmaio_timer_new(c->loop, on_tick, ticks, &t[i]);
+		if (!ret)
+			ret = dmaio_timer_start(t[i],
+						(uint64_t)i * 1000000 / n + 1,
+						1000000);
+	}
+	return ret;
+}
+
 int bench_run_dmaio(struct worker *w)
 {
 	struct dmaio_loop_opts lo;
+	struct dmaio_timer **timers = NULL;
+	uint64_t ticks = 0;
 	struct dctx c;
+	unsigned i;
 	int ret;
 
 	memset(&c, 0, sizeof(c));
@@ -323,6 +360,9 @@ int bench_run_dmaio(struct worker *w)
 	if (ret)
 		return ret;
 	ret = dmaio_file_open_flags_wait(c.loop, w->path, O_RDWR, 0, &c.f);
+	if (ret)
+		goto out;
+	ret = arm_timers(&c, &timers, &ticks);
 	if (ret)
 		goto out;
 	if (w->id == 0 && !dmaio_file_is_direct(c.f) && !w->o->quiet)
@@ -354,6 +394,12 @@ int bench_run_dmaio(struct worker *w)
 	c.w->loop_stats.size = sizeof(c.w->loop_stats);
 	dmaio_loop_stats(c.loop, &c.w->loop_stats);
 out:
+	for (i = 0; timers && i < w->o->timers; i++)
+		dmaio_timer_free(timers[i]);
+	free(timers);
+	if (w->o->timers && !w->o->quiet && w->id == 0)
+		fprintf(stderr, "dmaio-bench: %u timers fired %" PRIu64
+			" times\n", w->o->timers, ticks);
 	dmaio_loop_free(c.loop);
 	return ret;
 }

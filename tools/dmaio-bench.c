@@ -44,6 +44,8 @@ static void usage(FILE *to)
 		"  --threads=N        psync threads (--iodepth)\n"
 		"  --cpus=LIST        pin worker i to the i-th CPU of LIST (0,1,...)\n"
 		"  --poll-us=N        dmaio: spin up to N us for completions\n"
+		"  --timers=N         dmaio: N timers on each loop, each firing\n"
+		"                     once a second (what a heap of them costs)\n"
 		"                     before sleeping (0: never)\n"
 		"  --verify           write and check per-sector headers and data\n"
 		"  --json             print the summary as one JSON object\n"
@@ -137,6 +139,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		{ "loops", required_argument, NULL, 'l' },
 		{ "threads", required_argument, NULL, 'T' },
 		{ "poll-us", required_argument, NULL, 'P' },
+		{ "timers", required_argument, NULL, 'M' },
 		{ "cpus", required_argument, NULL, 'C' },
 		{ "verify", no_argument, NULL, 'v' },
 		{ "json", no_argument, NULL, 'j' },
@@ -189,6 +192,12 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 				bad("--poll-us (0..1000000)");
 			o->poll_us = (unsigned)v;
 			break;
+		case 'M':
+			v = strtoull(optarg, NULL, 0);
+			if (v > 10000000)
+				bad("--timers (0..10000000)");
+			o->timers = (unsigned)v;
+			break;
 		case 's':
 			if (parse_size(optarg, &o->size) || !o->size)
 				bad("--size");
@@ -223,6 +232,8 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		bad("--api: only with --engine=dmaio");
 	if (o->engine != ENGINE_DMAIO && o->poll_us)
 		bad("--poll-us: only with --engine=dmaio");
+	if (o->engine != ENGINE_DMAIO && o->timers)
+		bad("--timers: only with --engine=dmaio");
 	if (o->engine == ENGINE_LIBUV && !bench_have_libuv()) {
 		fprintf(stderr, "dmaio-bench: built without libuv "
 				"(install libuv1-dev and reconfigure)\n");
