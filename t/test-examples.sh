@@ -1,0 +1,59 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The programs in examples/, run as their users would run them.
+set -u
+b="${top_builddir:-.}"
+tmp=$(mktemp -d "$PWD/dmaio-examples.XXXXXX") || exit 1
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+echo "1..6"
+i=0
+check() { i=$((i + 1)); if [ "$1" = 0 ]; then echo "ok $i - $2"; else echo "not ok $i - $2"; fi; }
+
+# page_server: byte ranges over TCP from the same loop as the disk
+head -c 1000003 /dev/urandom > "$tmp/pages"
+"$b/examples/page_server" "$tmp/pages" 0 > "$tmp/ps.out" 2> "$tmp/ps.err" &
+pid=$!
+for _ in $(seq 50); do grep -q listening "$tmp/ps.out" && break; sleep 0.1; done
+port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/ps.out")
+[ -n "$port" ]
+check $? "page_server listens (port ${port:-none})"
+
+# GET OFFSET LENGTH -> "OK N" and the bytes; several on one connection,
+# two sent in one write (served in order), one past the end of the file
+exec 3<>"/dev/tcp/127.0.0.1/${port:-1}"
+printf 'GET 0 4096\nGET 123457 1000\n' >&3
+printf 'GET 999000 4096\n' >&3
+ok=0
+for req in "0 4096 4096" "123457 1000 1000" "999000 4096 1003"; do
+	set -- $req
+	read -r -t 5 status n <&3 || { ok=1; break; }
+	[ "$status $n" = "OK $3" ] || { ok=1; break; }
+	head -c "$n" <&3 > "$tmp/got"
+	dd if="$tmp/pages" of="$tmp/want" bs=1 skip="$1" count="$3" 2>/dev/null
+	cmp -s "$tmp/got" "$tmp/want" || { ok=1; break; }
+done
+check $ok "page_server answers ranges in order, exact bytes, short at EOF"
+
+printf 'GET 5000000 10\n' >&3
+read -r -t 5 status n <&3
+[ "$status $n" = "OK 0" ]
+check $? "page_server: a range past the end is empty"
+
+printf 'HELLO\n' >&3
+read -r -t 5 line <&3
+[ "$line" = "ERR bad request" ]
+check $? "page_server refuses a bad request"
+exec 3<&-
+
+exec 4<>"/dev/tcp/127.0.0.1/${port:-1}"
+printf 'SHUTDOWN\n' >&4
+exec 4<&-
+for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+wait "$pid"
+rc=$?
+pid=
+[ "$rc" = 0 ]
+check $? "page_server shuts down cleanly (exit $rc)"
+[ ! -s "$tmp/ps.err" ]
+check $? "page_server wrote nothing to stderr"
