@@ -207,6 +207,7 @@ DMAIO_EXPORT int dmaio_file_open_flags(struct dmaio_loop *l, const char *path,
 	struct dmaio_file *f;
 	struct dmaio__op *op;
 
+	DMAIO__NOT_INHERITED(l, -EBADFD);
 	if (!l || !path)
 		return -EINVAL;
 	if (!*path)
@@ -276,6 +277,7 @@ DMAIO_EXPORT int dmaio_file_close(struct dmaio_file *f, dmaio_cb cb, void *arg)
 	struct dmaio__op *op;
 	int ret = dmaio__file_check(f);
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	op = dmaio__file_op(f, close_finish, arg);

@@ -85,6 +85,7 @@ DMAIO_EXPORT int dmaio_file_pre_allocate(struct dmaio_file *f, uint64_t size,
 {
 	int ret = check_writable(f);
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (!size)
@@ -107,6 +108,7 @@ DMAIO_EXPORT int dmaio_file_deallocate(struct dmaio_file *f, uint64_t pos,
 {
 	int ret = check_writable(f);
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (!len)
@@ -160,6 +162,7 @@ DMAIO_EXPORT int dmaio_file_hint_extent_size(struct dmaio_file *f, size_t size,
 {
 	int ret = dmaio__file_check(f);
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (size > UINT32_MAX)
@@ -182,6 +185,7 @@ DMAIO_EXPORT int dmaio_file_truncate(struct dmaio_file *f, uint64_t size,
 {
 	int ret = check_writable(f);
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (size > INT64_MAX)
@@ -216,6 +220,7 @@ DMAIO_EXPORT int dmaio_file_rename(struct dmaio_file *f, const char *new_path,
 	struct dmaio__op *op;
 	int ret = dmaio__file_check(f);
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (!new_path)
@@ -248,6 +253,7 @@ DMAIO_EXPORT int dmaio_file_remove(struct dmaio_file *f, dmaio_cb cb,
 {
 	int ret = dmaio__file_check(f);
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	return meta_submit(f, unlink_work, 1, 0, 0, cb, arg);
@@ -266,6 +272,7 @@ DMAIO_EXPORT int dmaio_file_size(struct dmaio_file *f, dmaio_cb cb, void *arg)
 {
 	int ret = dmaio__file_check(f);
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	return meta_submit(f, size_work, 0, 0, 0, cb, arg);

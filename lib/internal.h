@@ -256,6 +256,8 @@ struct dmaio_loop {
 	int wake_pending;         /* helper.efd written to wake an outside poller */
 	unsigned epoll_skips;
 	struct dmaio_file *files; /* open files, closed by loop_free */
+	unsigned fork_gen;        /* dmaio__fork_gen when it was made */
+	pid_t owner;              /* the process that made it */
 };
 
 /* loop.c */
@@ -380,5 +382,28 @@ int64_t dmaio__wait_for(struct dmaio_loop *loop, struct dmaio__waiter *w);
 /* error.c */
 void dmaio__set_last_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
+
+/* fork.c: a loop belongs to the process that made it */
+extern unsigned dmaio__fork_gen; /* bumped in every child of fork() */
+/* Registers the fork handler (once); *gen: the generation now. */
+int dmaio__fork_setup(unsigned *gen);
+/* Says why fn cannot run in a forked child; returns -EBADFD. */
+int dmaio__fork_refuse(const struct dmaio_loop *loop, const char *fn);
+/* True in a child of fork() for a loop (or pool) of an ancestor. */
+#define DMAIO__INHERITED(x) \
+	__builtin_expect((x)->fork_gen != dmaio__fork_gen, 0)
+/*
+ * The first line of every call that reaches the kernel, the helpers or
+ * buffer memory: on a loop inherited through fork(), return fail at once.
+ * loop may be NULL (the call's own checks then answer).
+ */
+#define DMAIO__NOT_INHERITED(loop, fail)                             \
+	do {                                                         \
+		const struct dmaio_loop *l_ = (loop);                \
+		if (l_ && DMAIO__INHERITED(l_)) {                    \
+			dmaio__fork_refuse(l_, __func__);            \
+			return fail;                                 \
+		}                                                    \
+	} while (0)
 
 #endif /* DMAIO_INTERNAL_H */

@@ -78,6 +78,12 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 	loop = calloc(1, sizeof(*loop));
 	if (!loop)
 		return -ENOMEM;
+	ret = dmaio__fork_setup(&loop->fork_gen);
+	if (ret) {
+		free(loop);
+		return ret;
+	}
+	loop->owner = getpid();
 	loop->epfd = loop->aio_efd = loop->helper.efd = -1;
 	loop->depth = o.queue_depth;
 	loop->submit_batch = o.submit_batch;
@@ -117,12 +123,62 @@ fail:
 	return ret;
 }
 
+/*
+ * dmaio_loop_free() in a forked child (an atexit clean-up, say). The AIO
+ * context, the helper threads and what they are doing are the parent's:
+ * waiting for them would hang, and a helper's lock may have been held at
+ * the fork. The fds are the child's own copies, closing them leaves the
+ * parent's alone; the memory is the child's copy (buffer pages excepted,
+ * which it never had). So: close, drop what the loop thread's lists hold,
+ * and free. Operations that were pending at the fork stay where they are:
+ * in the child nothing leads to them.
+ */
+static void free_inherited(struct dmaio_loop *loop)
+{
+	struct dmaio__op *op;
+
+	loop->freeing = 1;
+	while (loop->owned) {
+		struct dmaio__owned *o = loop->owned;
+
+		dmaio__disown(loop, o);
+		o->drop(o);
+	}
+	while (loop->files) {
+		struct dmaio_file *f = loop->files;
+
+		dmaio__file_unlink(f);
+		if (f->fd >= 0)
+			close(f->fd);
+		dmaio__file_free(f);
+	}
+	free(loop->helper.threads);
+	if (loop->helper.efd >= 0)
+		close(loop->helper.efd);
+	if (loop->aio_efd >= 0)
+		close(loop->aio_efd);
+	if (loop->epfd >= 0)
+		close(loop->epfd);
+	while ((op = loop->free_ops)) {
+		loop->free_ops = op->next;
+		free(op);
+	}
+	free(loop->watch);
+	if (loop->pool)
+		dmaio__pool_release(loop->pool);
+	free(loop);
+}
+
 DMAIO_EXPORT void dmaio_loop_free(struct dmaio_loop *loop)
 {
 	struct dmaio__op *op;
 
 	if (!loop)
 		return;
+	if (DMAIO__INHERITED(loop)) {
+		free_inherited(loop);
+		return;
+	}
 	/*
 	 * The kernel and the helpers may still be using buffers of pending
 	 * operations: let them finish, without calling anybody back.
@@ -265,6 +321,7 @@ DMAIO_EXPORT int dmaio_loop_watch(struct dmaio_loop *loop, int fd,
 	struct epoll_event ev;
 	int op;
 
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
 	if (!loop || fd < 0 || !cb)
 		return -EINVAL;
 	if (fd == loop->epfd || fd == loop->aio_efd || fd == loop->helper.efd)
@@ -305,6 +362,7 @@ DMAIO_EXPORT int dmaio_loop_unwatch(struct dmaio_loop *loop, int fd)
 {
 	struct epoll_event ev;
 
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
 	if (!loop || fd < 0)
 		return -EINVAL;
 	if (fd >= loop->nwatch_slots || !loop->watch[fd].mask)
@@ -433,6 +491,7 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 	struct epoll_event evs[64];
 	int i, n = 0, reap_aio = 0, reap_helper = 0;
 
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
 	if (!loop)
 		return -EINVAL;
 	if (loop->in_run)
@@ -512,6 +571,7 @@ DMAIO_EXPORT int dmaio_loop_run(struct dmaio_loop *loop)
 {
 	int ret = 0;
 
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
 	if (!loop)
 		return -EINVAL;
 	if (loop->in_run || loop->cb_depth)
@@ -534,6 +594,8 @@ DMAIO_EXPORT void dmaio_loop_stop(struct dmaio_loop *loop)
 
 DMAIO_EXPORT int dmaio_loop_fd(struct dmaio_loop *loop)
 {
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
+
 	if (!loop)
 		return -EINVAL;
 	/* someone else will poll it: every completion must make it readable */

@@ -285,6 +285,7 @@ DMAIO_EXPORT int dmaio_reader_new(struct dmaio_file *f,
 	struct dmaio_reader *r;
 	int ret = dmaio__file_check(f);
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (!out)
@@ -337,6 +338,7 @@ DMAIO_EXPORT int dmaio_reader_get_buffer(struct dmaio_reader *r, size_t max_len,
 {
 	int ret;
 
+	DMAIO__NOT_INHERITED(r ? r->loop : NULL, -EBADFD);
 	if (!max_len)
 		return -EINVAL;
 	ret = ready(r);
@@ -357,6 +359,7 @@ DMAIO_EXPORT int dmaio_reader_skip(struct dmaio_reader *r, uint64_t n)
 {
 	int ret = ready(r);
 
+	DMAIO__NOT_INHERITED(r ? r->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	r->pos = n > UINT64_MAX - r->pos ? UINT64_MAX : r->pos + n;
@@ -377,6 +380,7 @@ DMAIO_EXPORT int dmaio_reader_close(struct dmaio_reader *r, dmaio_cb cb,
 {
 	int ret = ready(r);
 
+	DMAIO__NOT_INHERITED(r ? r->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	ret = kick(r); /* the close goes out from the loop */
@@ -398,6 +402,7 @@ DMAIO_EXPORT int64_t dmaio_reader_read_wait(struct dmaio_reader *r, void *dst,
 	size_t copied = 0;
 	int ret;
 
+	DMAIO__NOT_INHERITED(r ? r->loop : NULL, -EBADFD);
 	if (!r || (!dst && len) || !len)
 		return -EINVAL;
 	ret = dmaio__wait_check(r->loop);
@@ -428,6 +433,7 @@ DMAIO_EXPORT int dmaio_reader_close_wait(struct dmaio_reader *r)
 	struct dmaio_loop *loop;
 	int ret;
 
+	DMAIO__NOT_INHERITED(r ? r->loop : NULL, -EBADFD);
 	if (!r)
 		return -EINVAL;
 	ret = dmaio__wait_check(r->loop);

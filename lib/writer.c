@@ -467,6 +467,7 @@ DMAIO_EXPORT int dmaio_writer_new(struct dmaio_file *f,
 	struct dmaio_writer *w;
 	int ret = dmaio__file_check(f);
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (!out)
@@ -558,6 +559,7 @@ DMAIO_EXPORT int64_t dmaio_writer_write(struct dmaio_writer *w,
 	size_t taken = 0;
 	int ret = usable(w);
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (w->err)
@@ -593,6 +595,7 @@ DMAIO_EXPORT int64_t dmaio_writer_get_space(struct dmaio_writer *w,
 	int64_t n;
 	int ret = usable(w);
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (!ptr)
@@ -607,6 +610,7 @@ DMAIO_EXPORT int dmaio_writer_commit(struct dmaio_writer *w, size_t n)
 {
 	int ret = usable(w);
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (w->err)
@@ -625,6 +629,7 @@ DMAIO_EXPORT int dmaio_writer_on_writable(struct dmaio_writer *w, dmaio_cb cb,
 {
 	int ret = usable(w);
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (w->wcb)
@@ -670,12 +675,16 @@ static int add_flush(struct dmaio_writer *w, int sync, dmaio_cb cb, void *arg)
 DMAIO_EXPORT int dmaio_writer_flush(struct dmaio_writer *w, dmaio_cb cb,
 				    void *arg)
 {
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
+
 	return add_flush(w, 0, cb, arg);
 }
 
 DMAIO_EXPORT int dmaio_writer_sync(struct dmaio_writer *w, dmaio_cb cb,
 				   void *arg)
 {
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
+
 	return add_flush(w, 1, cb, arg);
 }
 
@@ -684,6 +693,7 @@ DMAIO_EXPORT int dmaio_writer_close(struct dmaio_writer *w, dmaio_cb cb,
 {
 	int ret = usable(w);
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	ret = kick(w);
@@ -726,6 +736,7 @@ DMAIO_EXPORT int64_t dmaio_writer_write_wait(struct dmaio_writer *w,
 	size_t total = 0;
 	int ret = usable(w);
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	ret = dmaio__wait_check(w->loop);
@@ -753,6 +764,7 @@ DMAIO_EXPORT int dmaio_writer_flush_wait(struct dmaio_writer *w)
 	struct dmaio__waiter x = DMAIO__WAITER_INIT;
 	int ret = usable(w);
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret || (ret = dmaio__wait_check(w->loop)))
 		return ret;
 	ret = dmaio_writer_flush(w, dmaio__waiter_res, &x);
@@ -764,6 +776,7 @@ DMAIO_EXPORT int dmaio_writer_sync_wait(struct dmaio_writer *w)
 	struct dmaio__waiter x = DMAIO__WAITER_INIT;
 	int ret = usable(w);
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret || (ret = dmaio__wait_check(w->loop)))
 		return ret;
 	ret = dmaio_writer_sync(w, dmaio__waiter_res, &x);
@@ -776,6 +789,7 @@ DMAIO_EXPORT int64_t dmaio_writer_close_wait(struct dmaio_writer *w)
 	struct dmaio_loop *loop;
 	int ret = usable(w);
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret || (ret = dmaio__wait_check(w->loop)))
 		return ret;
 	loop = w->loop; /* w is freed by the time we return */
