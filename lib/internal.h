@@ -144,7 +144,10 @@ unsigned dmaio__helper_reap(struct dmaio_loop *loop);
 /* buf.c: aligned, reference-counted buffers from a per-loop pool */
 #define POOL_CLASSES 11 /* 4 KiB .. 4 MiB */
 
-/* 2 MiB-aligned memory on transparent huge pages, carved into buffers */
+/*
+ * Buffer memory: whole pages from mmap, MADV_DONTFORK, carved into
+ * buffers (2 MiB-aligned on transparent huge pages for the large classes).
+ */
 struct dmaio__slab {
 	char *base;
 	size_t len;
@@ -153,7 +156,7 @@ struct dmaio__slab {
 
 struct dmaio_buf {
 	void *data;
-	struct dmaio__slab *slab; /* or NULL: data is from posix_memalign */
+	struct dmaio__slab *slab; /* where data lies */
 	size_t size;           /* what a write writes */
 	size_t cap;            /* what was allocated */
 	unsigned refs;
@@ -180,6 +183,8 @@ struct dmaio__pool {
 	int huge;              /* DMAIO_FEAT_HUGE_BUFFERS */
 	struct dmaio__slab *carve[POOL_CLASSES]; /* being cut into buffers */
 	size_t carve_off[POOL_CLASSES];
+	size_t page;           /* the system's page size */
+	unsigned fork_gen;     /* in a forked child: the memory is not there */
 };
 
 struct dmaio__pool *dmaio__pool_new(unsigned queue_depth);
