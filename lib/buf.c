@@ -7,6 +7,12 @@
  * Buffers belong to the loop's thread: counts are not atomic. A buffer
  * may outlive its loop; the pool then frees it directly.
  *
+ * All buffer memory is whole pages from mmap, cut into buffers, and
+ * MADV_DONTFORK: a forked child has no mapping there, so no read racing
+ * with fork() can land in a child's copy of a page (see slab_new). The
+ * pool's bookkeeping (free lists, slab records) lives in malloc'd memory,
+ * which a child has: it can drop buffers without touching their pages.
+ *
  * Buffers of HUGE_FROM bytes and more are cut from 2 MiB-aligned slabs
  * advised MADV_HUGEPAGE. On 4 KiB pages a 1 MiB buffer is ~256 scattered
  * pages, one DMA segment each: more than a virtio disk's 254, so the block
@@ -21,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define CLASS_SHIFT 12 /* smallest class: 4 KiB */
 #define NO_CLASS 0xff
@@ -29,84 +36,165 @@
 #define HUGE_PAGE ((size_t)2 << 20)
 /* smaller classes would leave most of a slab unused for a few buffers */
 #define HUGE_FROM ((size_t)256 << 10)
+/* the slabs of the small classes: a view held for long keeps this much */
+#define SMALL_SLAB ((size_t)64 << 10)
 
-static void slab_put(struct dmaio__slab *s)
+/*
+ * Under ASan, slab memory no buffer owns (not carved yet, or freed or
+ * pooled) is poisoned: buffers are not malloc'd, so this is what finds
+ * an overrun or a use after the last unref.
+ */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DMAIO_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(DMAIO_ASAN)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+static void slab_put(struct dmaio__pool *p, struct dmaio__slab *s)
 {
 	if (--s->live)
 		return;
-	munmap(s->base, s->len);
+	UNPOISON(s->base, s->len);
+	/*
+	 * In a forked child the pages were never there (MADV_DONTFORK), and
+	 * the range may hold the child's own mappings since: leave it.
+	 */
+	if (!DMAIO__INHERITED(p))
+		munmap(s->base, s->len);
 	free(s);
 }
 
-/* len bytes (a multiple of HUGE_PAGE) aligned to HUGE_PAGE, or NULL. */
-static struct dmaio__slab *slab_new(size_t len)
+/*
+ * len bytes (whole pages) from mmap aligned to align (a power of two, at
+ * least a page), or NULL. Buffers own their pages, never sharing one with
+ * malloc'd memory, so that they can be kept out of a forked child.
+ */
+static struct dmaio__slab *slab_new(struct dmaio__pool *p, size_t len,
+				    size_t align, int huge)
 {
 	struct dmaio__slab *s = malloc(sizeof(*s));
+	size_t over = align - p->page, head;
 	char *m, *base;
-	size_t head;
+	int err;
 
-	if (!s)
+	if (!s || len + over < len) {
+		free(s);
 		return NULL;
-	/* over-map by a huge page, then unmap the unaligned ends */
-	m = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE,
+	}
+	/* over-map, then unmap the unaligned ends */
+	m = mmap(NULL, len + over, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED) {
 		free(s);
 		return NULL;
 	}
-	base = (char *)(((uintptr_t)m + HUGE_PAGE - 1) &
-			~(uintptr_t)(HUGE_PAGE - 1));
+	base = (char *)(((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1));
 	head = (size_t)(base - m);
 	if (head)
 		munmap(m, head);
-	munmap(base + len, HUGE_PAGE - head);
+	if (over > head)
+		munmap(base + len, over - head);
+	/*
+	 * A fork() while the kernel reads into a private page makes the page
+	 * copy-on-write, and the read can land in the child's copy: the
+	 * parent sees stale bytes (open(2), NOTES; fixed in 5.8-5.10, so
+	 * RHEL 7 and 8 have it). Pages not copied into the child cannot be.
+	 * Once per slab, never per I/O.
+	 */
+	if (madvise(base, len, MADV_DONTFORK)) {
+		err = errno;
+		munmap(base, len);
+		free(s);
+		dmaio__set_last_error("madvise(MADV_DONTFORK): %s",
+				      dmaio_strerror(err));
+		return NULL;
+	}
 #ifdef MADV_HUGEPAGE
 	/* refused (THP compiled out): still memory, on small pages */
-	(void)madvise(base, len, MADV_HUGEPAGE);
+	if (huge)
+		(void)madvise(base, len, MADV_HUGEPAGE);
 #endif
+	POISON(base, len);
 	s->base = base;
 	s->len = len;
-	s->live = 1; /* the pool's, while it carves */
+	s->live = 1; /* the pool's while it carves, or the one buffer's */
 	return s;
 }
 
 /*
- * cap bytes from class c's slab (a new one when it is used up), or NULL.
- * The memory is fresh from mmap, so zero; touching it faults it in.
+ * Fresh from mmap, so zero; touching it faults it in: a write from
+ * never-touched memory pins the shared zero page, which the fast GUP path
+ * refuses, so each I/O took the slow path (perf: __get_user_pages); 1 MiB
+ * stream writes cost 108 -> 65 us of CPU per MiB.
  */
+static void fault_in(char *data, size_t len)
+{
+	size_t off;
+
+	UNPOISON(data, len);
+	for (off = 0; off < len; off += 4096)
+		data[off] = 0;
+}
+
+/* cap bytes from class c's slab (a new one when it is used up), or NULL. */
 static void *slab_carve(struct dmaio__pool *p, unsigned c, size_t cap,
 			struct dmaio__slab **out)
 {
 	struct dmaio__slab *s = p->carve[c];
 	char *data;
-	size_t off;
 
 	if (!s || p->carve_off[c] + cap > s->len) {
-		struct dmaio__slab *n = slab_new(cap > HUGE_PAGE ? cap
-							       : HUGE_PAGE);
+		int huge = p->huge && cap >= HUGE_FROM;
+		size_t unit = huge ? HUGE_PAGE
+			    : SMALL_SLAB > p->page ? SMALL_SLAB : p->page;
+		struct dmaio__slab *n = slab_new(p, cap > unit ? cap : unit,
+						 huge ? HUGE_PAGE : p->page,
+						 huge);
 
 		if (!n)
 			return NULL;
 		if (s)
-			slab_put(s);
+			slab_put(p, s);
 		p->carve[c] = s = n;
 		p->carve_off[c] = 0;
 	}
 	data = s->base + p->carve_off[c];
 	p->carve_off[c] += cap;
 	s->live++;
-	for (off = 0; off < cap; off += 4096)
-		data[off] = 0;
+	fault_in(data, cap);
 	*out = s;
 	return data;
 }
 
+/* A buffer of no class (large, or aligned beyond a page): its own slab. */
+static void *slab_whole(struct dmaio__pool *p, size_t size, size_t align,
+			struct dmaio__slab **out)
+{
+	size_t len = (size + p->page - 1) & ~(p->page - 1);
+	struct dmaio__slab *s;
+
+	if (len < size)
+		return NULL;
+	s = slab_new(p, len, align > p->page ? align : p->page, 0);
+	if (!s)
+		return NULL;
+	fault_in(s->base, size);
+	*out = s;
+	return s->base;
+}
+
 static void buf_free_mem(struct dmaio_buf *b)
 {
-	if (b->slab)
-		slab_put(b->slab);
-	else
-		free(b->data);
+	POISON(b->data, b->cap);
+	slab_put(b->pool, b->slab);
 }
 
 struct dmaio__pool *dmaio__pool_new(unsigned queue_depth)
@@ -118,6 +206,8 @@ struct dmaio__pool *dmaio__pool_new(unsigned queue_depth)
 	p->refs = 1;
 	/* a context's worth of each size, plus slack for views held a while */
 	p->max_per_class = queue_depth + 16;
+	p->page = (size_t)sysconf(_SC_PAGESIZE);
+	p->fork_gen = dmaio__fork_gen;
 	return p;
 }
 
@@ -143,7 +233,7 @@ static void pool_trim(struct dmaio__pool *p)
 		}
 		p->nfree[c] = 0;
 		if (p->carve[c]) {
-			slab_put(p->carve[c]);
+			slab_put(p, p->carve[c]);
 			p->carve[c] = NULL;
 		}
 	}
@@ -195,30 +285,17 @@ struct dmaio_buf *dmaio__buf_alloc(struct dmaio__pool *p, size_t size,
 		b = p->free[c];
 		p->free[c] = b->next_free;
 		p->nfree[c]--;
+		UNPOISON(b->data, b->cap);
 	} else {
 		cap = c != NO_CLASS ? (size_t)1 << (c + CLASS_SHIFT) : size;
 		b = malloc(sizeof(*b));
 		if (!b)
 			return NULL;
-		b->slab = NULL;
-		b->data = NULL;
-		if (p->huge && c != NO_CLASS && cap >= HUGE_FROM &&
-		    align <= HUGE_PAGE)
-			b->data = slab_carve(p, c, cap, &b->slab);
+		b->data = c != NO_CLASS ? slab_carve(p, c, cap, &b->slab)
+					: slab_whole(p, size, align, &b->slab);
 		if (!b->data) {
-			if (posix_memalign(&b->data, align, cap)) {
-				free(b);
-				return NULL;
-			}
-			/*
-			 * Zero it, which faults the pages in: a write from
-			 * never-touched memory pins the shared zero page,
-			 * which the fast GUP path refuses, so each I/O took
-			 * the slow path (perf: __get_user_pages); 1 MiB
-			 * stream writes cost 108 -> 65 us of CPU per MiB.
-			 * Recycled heap memory also keeps no stale bytes.
-			 */
-			memset(b->data, 0, cap);
+			free(b);
+			return NULL;
 		}
 		b->cap = cap;
 		b->cls = c;
@@ -269,6 +346,7 @@ DMAIO_EXPORT void dmaio_buf_unref(struct dmaio_buf *b)
 	p = b->pool;
 	if (!p->dead && b->cls != NO_CLASS &&
 	    p->nfree[b->cls] < class_keep(p, b->cls)) {
+		POISON(b->data, b->cap);
 		b->next_free = p->free[b->cls];
 		p->free[b->cls] = b;
 		p->nfree[b->cls]++;
@@ -284,6 +362,7 @@ DMAIO_EXPORT struct dmaio_buf *dmaio_file_alloc_buf(struct dmaio_file *f,
 {
 	struct dmaio_buf *b;
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, NULL);
 	if (dmaio__file_check(f, "alloc_buf"))
 		return NULL;
 	b = dmaio__buf_alloc(f->loop->pool, size, f->mem_align);

@@ -299,6 +299,7 @@ DMAIO_EXPORT int dmaio_file_open_flags(struct dmaio_loop *l, const char *path,
 	struct dmaio__op *op;
 	int ret;
 
+	DMAIO__NOT_INHERITED(l, -EBADFD);
 	if (!l || !path)
 		return dmaio__fail(-EINVAL, "open: %s is NULL",
 				   l ? "path" : "loop");
@@ -370,6 +371,7 @@ DMAIO_EXPORT int dmaio_file_close(struct dmaio_file *f, dmaio_cb cb, void *arg)
 	struct dmaio__op *op;
 	int ret = dmaio__file_check(f, "close");
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	op = dmaio__file_op(f, close_finish, arg);

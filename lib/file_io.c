@@ -145,6 +145,7 @@ DMAIO_EXPORT int dmaio_file_write_at(struct dmaio_file *f, struct dmaio_buf *b,
 	size_t size;
 	int ret = dmaio__file_check(f, "write_at");
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (!b)
@@ -285,6 +286,8 @@ static int read_submit(struct dmaio_file *f, uint64_t pos, size_t size,
 DMAIO_EXPORT int dmaio_file_read_at(struct dmaio_file *f, uint64_t pos,
 				    size_t size, dmaio_read_cb cb, void *arg)
 {
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
+
 	return read_submit(f, pos, size, 0, cb, arg, "read_at");
 }
 
@@ -292,6 +295,8 @@ DMAIO_EXPORT int dmaio_file_read_at_aligned(struct dmaio_file *f, uint64_t pos,
 					    size_t size, dmaio_read_cb cb,
 					    void *arg)
 {
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
+
 	return read_submit(f, pos, size, 1, cb, arg, "read_at_aligned");
 }
 
@@ -320,6 +325,7 @@ DMAIO_EXPORT int dmaio_file_fdatasync(struct dmaio_file *f, dmaio_cb cb,
 	struct dmaio__op *op;
 	int ret = dmaio__file_check(f, "fdatasync");
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	op = dmaio__file_op(f, dmaio__finish_cb, arg);

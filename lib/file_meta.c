@@ -111,6 +111,7 @@ DMAIO_EXPORT int dmaio_file_pre_allocate(struct dmaio_file *f, uint64_t size,
 {
 	int ret = check_writable(f, "pre_allocate");
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (!size)
@@ -134,6 +135,7 @@ DMAIO_EXPORT int dmaio_file_deallocate(struct dmaio_file *f, uint64_t pos,
 {
 	int ret = check_writable(f, "deallocate");
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (!len)
@@ -189,6 +191,7 @@ DMAIO_EXPORT int dmaio_file_hint_extent_size(struct dmaio_file *f, size_t size,
 {
 	int ret = dmaio__file_check(f, "hint_extent_size");
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (size > UINT32_MAX)
@@ -214,6 +217,7 @@ DMAIO_EXPORT int dmaio_file_truncate(struct dmaio_file *f, uint64_t size,
 {
 	int ret = check_writable(f, "truncate");
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (size > INT64_MAX)
@@ -250,6 +254,7 @@ DMAIO_EXPORT int dmaio_file_rename(struct dmaio_file *f, const char *new_path,
 	struct dmaio__op *op;
 	int ret = dmaio__file_check(f, "rename");
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (!new_path)
@@ -282,6 +287,7 @@ DMAIO_EXPORT int dmaio_file_remove(struct dmaio_file *f, dmaio_cb cb,
 {
 	int ret = dmaio__file_check(f, "remove");
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	return meta_submit(f, unlink_work, 1, 0, 0, cb, arg);
@@ -300,6 +306,7 @@ DMAIO_EXPORT int dmaio_file_size(struct dmaio_file *f, dmaio_cb cb, void *arg)
 {
 	int ret = dmaio__file_check(f, "size");
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	return meta_submit(f, size_work, 0, 0, 0, cb, arg);

@@ -145,7 +145,10 @@ unsigned dmaio__helper_reap(struct dmaio_loop *loop);
 /* buf.c: aligned, reference-counted buffers from a per-loop pool */
 #define POOL_CLASSES 11 /* 4 KiB .. 4 MiB */
 
-/* 2 MiB-aligned memory on transparent huge pages, carved into buffers */
+/*
+ * Buffer memory: whole pages from mmap, MADV_DONTFORK, carved into
+ * buffers (2 MiB-aligned on transparent huge pages for the large classes).
+ */
 struct dmaio__slab {
 	char *base;
 	size_t len;
@@ -154,7 +157,7 @@ struct dmaio__slab {
 
 struct dmaio_buf {
 	void *data;
-	struct dmaio__slab *slab; /* or NULL: data is from posix_memalign */
+	struct dmaio__slab *slab; /* where data lies */
 	size_t size;           /* what a write writes */
 	size_t cap;            /* what was allocated */
 	unsigned refs;
@@ -181,6 +184,8 @@ struct dmaio__pool {
 	int huge;              /* DMAIO_FEAT_HUGE_BUFFERS */
 	struct dmaio__slab *carve[POOL_CLASSES]; /* being cut into buffers */
 	size_t carve_off[POOL_CLASSES];
+	size_t page;           /* the system's page size */
+	unsigned fork_gen;     /* in a forked child: the memory is not there */
 };
 
 struct dmaio__pool *dmaio__pool_new(unsigned queue_depth);
@@ -235,7 +240,8 @@ int dmaio__posts_init(struct dmaio__posts *p);
 int dmaio__posts_waiting(struct dmaio_loop *loop);
 void dmaio__posts_run(struct dmaio_loop *loop);
 void dmaio__posts_close(struct dmaio_loop *loop);
-void dmaio__posts_destroy(struct dmaio_loop *loop);
+/* inherited: in a forked child (the lock is not touched) */
+void dmaio__posts_destroy(struct dmaio_loop *loop, int inherited);
 
 /*
  * Something built on a loop's files that the user closes (a stream writer
@@ -300,6 +306,8 @@ struct dmaio_loop {
 	struct dmaio__timers timers;
 	struct dmaio__posts posts;
 	struct dmaio_loop_stats stats; /* loop thread only: no atomics */
+	unsigned fork_gen;        /* dmaio__fork_gen when it was made */
+	pid_t owner;              /* the process that made it */
 };
 
 /* loop.c */
@@ -481,5 +489,28 @@ void dmaio__set_last_error(const char *fmt, ...)
  */
 int dmaio__fail(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* fork.c: a loop belongs to the process that made it */
+extern unsigned dmaio__fork_gen; /* bumped in every child of fork() */
+/* Registers the fork handler (once); *gen: the generation now. */
+int dmaio__fork_setup(unsigned *gen);
+/* Says why fn cannot run in a forked child; returns -EBADFD. */
+int dmaio__fork_refuse(const struct dmaio_loop *loop, const char *fn);
+/* True in a child of fork() for a loop (or pool) of an ancestor. */
+#define DMAIO__INHERITED(x) \
+	__builtin_expect((x)->fork_gen != dmaio__fork_gen, 0)
+/*
+ * The first line of every call that reaches the kernel, the helpers or
+ * buffer memory: on a loop inherited through fork(), return fail at once.
+ * loop may be NULL (the call's own checks then answer).
+ */
+#define DMAIO__NOT_INHERITED(loop, fail)                             \
+	do {                                                         \
+		const struct dmaio_loop *l_ = (loop);                \
+		if (l_ && DMAIO__INHERITED(l_)) {                    \
+			dmaio__fork_refuse(l_, __func__);            \
+			return fail;                                 \
+		}                                                    \
+	} while (0)
 
 #endif /* DMAIO_INTERNAL_H */

@@ -98,6 +98,13 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 		free(loop);
 		return dmaio__fail(ret, "loop_new: pthread_mutex_init");
 	}
+	ret = dmaio__fork_setup(&loop->fork_gen);
+	if (ret) {
+		dmaio__posts_destroy(loop, 0);
+		free(loop);
+		return dmaio__fail(ret, "loop_new: pthread_once");
+	}
+	loop->owner = getpid();
 	loop->epfd = loop->aio_efd = loop->helper.efd = -1;
 	loop->wake_efd = loop->zero_fd = -1;
 	loop->depth = o.queue_depth;
@@ -148,20 +155,20 @@ fail:
 	return ret;
 }
 
-/* Frees the loop: everything pending finishes, nobody is called back. */
-static void destroy(struct dmaio_loop *loop)
+/*
+ * dmaio_loop_free() in a forked child (an atexit clean-up, say). The AIO
+ * context, the helper threads and what they are doing are the parent's:
+ * waiting for them would hang, and a helper's lock may have been held at
+ * the fork. The fds are the child's own copies, closing them leaves the
+ * parent's alone; the memory is the child's copy (buffer pages excepted,
+ * which it never had). So: close, drop what the loop thread's lists hold,
+ * and free. Operations that were pending at the fork stay where they are:
+ * in the child nothing leads to them.
+ */
+static void release(struct dmaio_loop *loop, int inherited)
 {
 	struct dmaio__op *op;
 
-	/*
-	 * The kernel and the helpers may still be using buffers of pending
-	 * operations: let them finish. The library's own completions still
-	 * run (read_many and the streams free themselves), the user's do not.
-	 */
-	loop->freeing = 1;
-	while (loop->pending && loop->ctx)
-		if (dmaio_loop_run_once(loop, -1) < 0)
-			break;
 	while (loop->owned) {
 		struct dmaio__owned *o = loop->owned;
 
@@ -176,9 +183,17 @@ static void destroy(struct dmaio_loop *loop)
 			close(f->fd);
 		dmaio__file_free(f);
 	}
-	if (loop->helper.threads)
-		dmaio__helper_stop(&loop->helper);
-	dmaio__aio_teardown(loop);
+	if (inherited) {
+		free(loop->helper.threads);
+		if (loop->helper.efd >= 0)
+			close(loop->helper.efd);
+		if (loop->aio_efd >= 0)
+			close(loop->aio_efd);
+	} else {
+		if (loop->helper.threads)
+			dmaio__helper_stop(&loop->helper);
+		dmaio__aio_teardown(loop);
+	}
 	if (loop->epfd >= 0)
 		close(loop->epfd);
 	if (loop->wake_efd >= 0)
@@ -191,16 +206,41 @@ static void destroy(struct dmaio_loop *loop)
 	}
 	free(loop->watch);
 	dmaio__timers_free_all(loop);
-	dmaio__posts_destroy(loop);
+	dmaio__posts_destroy(loop, inherited);
 	if (loop->pool)
 		dmaio__pool_release(loop->pool);
 	free(loop);
+}
+
+static void free_inherited(struct dmaio_loop *loop)
+{
+	loop->freeing = 1;
+	release(loop, 1);
+}
+
+/* Frees the loop: everything pending finishes, nobody is called back. */
+static void destroy(struct dmaio_loop *loop)
+{
+	/*
+	 * The kernel and the helpers may still be using buffers of pending
+	 * operations: let them finish. The library's own completions still
+	 * run (read_many and the streams free themselves), the user's do not.
+	 */
+	loop->freeing = 1;
+	while (loop->pending && loop->ctx)
+		if (dmaio_loop_run_once(loop, -1) < 0)
+			break;
+	release(loop, 0);
 }
 
 DMAIO_EXPORT void dmaio_loop_free(struct dmaio_loop *loop)
 {
 	if (!loop || loop->free_requested)
 		return;
+	if (DMAIO__INHERITED(loop)) {
+		free_inherited(loop);
+		return;
+	}
 	/* from here on, posts from other threads are refused */
 	dmaio__posts_close(loop);
 	if (loop->in_run || loop->drivers) {
@@ -494,6 +534,7 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 	struct epoll_event evs[EPOLL_BATCH];
 	int i, n, reap_aio = 0, reap_helper = 0, callbacks;
 
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
 	if (!loop)
 		return dmaio__fail(-EINVAL, "run_once: loop is NULL");
 	if (loop->in_run)
@@ -573,6 +614,7 @@ DMAIO_EXPORT int dmaio_loop_run(struct dmaio_loop *loop)
 {
 	int ret = 0;
 
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
 	if (!loop)
 		return dmaio__fail(-EINVAL, "run: loop is NULL");
 	if (loop->in_run || loop->cb_depth)
@@ -638,6 +680,8 @@ DMAIO_EXPORT int dmaio_loop_stats(struct dmaio_loop *loop,
 
 DMAIO_EXPORT int dmaio_loop_fd(struct dmaio_loop *loop)
 {
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
+
 	if (!loop)
 		return dmaio__fail(-EINVAL, "loop_fd: loop is NULL");
 	/* someone else will poll it: every completion must make it readable */

@@ -29,6 +29,7 @@ DMAIO_EXPORT int dmaio_loop_post(struct dmaio_loop *loop, dmaio_post_cb cb,
 	struct dmaio__post *e;
 	int first;
 
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
 	if (!loop || !cb)
 		return dmaio__fail(-EINVAL, "loop_post: %s is NULL",
 				   loop ? "cb" : "loop");
@@ -103,17 +104,28 @@ void dmaio__posts_close(struct dmaio_loop *loop)
 	pthread_mutex_unlock(&p->lock);
 }
 
-void dmaio__posts_destroy(struct dmaio_loop *loop)
+void dmaio__posts_destroy(struct dmaio_loop *loop, int inherited)
 {
+	struct dmaio__posts *p = &loop->posts;
 	struct dmaio__post *e;
 
-	dmaio__posts_close(loop);
-	e = take(&loop->posts);
+	/*
+	 * In a forked child the lock may have been held by a thread of the
+	 * parent at the fork: neither take it nor destroy it.
+	 */
+	if (inherited) {
+		e = p->head;
+		p->head = p->tail = NULL;
+	} else {
+		dmaio__posts_close(loop);
+		e = take(p);
+	}
 	while (e) {
 		struct dmaio__post *next = e->next;
 
 		free(e);
 		e = next;
 	}
-	pthread_mutex_destroy(&loop->posts.lock);
+	if (!inherited)
+		pthread_mutex_destroy(&p->lock);
 }

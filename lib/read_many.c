@@ -126,6 +126,7 @@ DMAIO_EXPORT int dmaio_file_read_many(struct dmaio_file *f,
 	size_t i, max_merged;
 	int ret = dmaio__file_check(f, "read_many");
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (!iov || !n)

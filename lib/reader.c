@@ -286,6 +286,7 @@ DMAIO_EXPORT int dmaio_reader_new(struct dmaio_file *f,
 	struct dmaio_reader *r;
 	int ret = dmaio__file_check(f, "reader_new");
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (!out)
@@ -348,6 +349,7 @@ DMAIO_EXPORT int dmaio_reader_get_buffer(struct dmaio_reader *r, size_t max_len,
 {
 	int ret;
 
+	DMAIO__NOT_INHERITED(r ? r->loop : NULL, -EBADFD);
 	if (!max_len)
 		return dmaio__fail(-EINVAL, "reader_get_buffer: max_len is 0");
 	ret = ready(r, "reader_get_buffer");
@@ -368,6 +370,7 @@ DMAIO_EXPORT int dmaio_reader_skip(struct dmaio_reader *r, uint64_t n)
 {
 	int ret = ready(r, "reader_skip");
 
+	DMAIO__NOT_INHERITED(r ? r->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	r->pos = n > UINT64_MAX - r->pos ? UINT64_MAX : r->pos + n;
@@ -388,6 +391,7 @@ DMAIO_EXPORT int dmaio_reader_close(struct dmaio_reader *r, dmaio_cb cb,
 {
 	int ret = ready(r, "reader_close");
 
+	DMAIO__NOT_INHERITED(r ? r->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	ret = kick(r); /* the close goes out from the loop */
@@ -409,6 +413,7 @@ DMAIO_EXPORT int64_t dmaio_reader_read_wait(struct dmaio_reader *r, void *dst,
 	size_t copied = 0;
 	int ret;
 
+	DMAIO__NOT_INHERITED(r ? r->loop : NULL, -EBADFD);
 	if (!r || !dst || !len)
 		return dmaio__fail(-EINVAL, "reader_read_wait: %s", !r ?
 				   "reader is NULL" : !dst ? "dst is NULL" :
@@ -441,6 +446,7 @@ DMAIO_EXPORT int dmaio_reader_close_wait(struct dmaio_reader *r)
 	struct dmaio_loop *loop;
 	int ret;
 
+	DMAIO__NOT_INHERITED(r ? r->loop : NULL, -EBADFD);
 	if (!r)
 		return dmaio__fail(-EINVAL, "reader_close_wait: reader is NULL");
 	ret = dmaio__wait_check(r->loop, __func__);

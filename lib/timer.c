@@ -111,6 +111,7 @@ DMAIO_EXPORT int dmaio_timer_new(struct dmaio_loop *loop, dmaio_timer_cb cb,
 {
 	struct dmaio_timer *t;
 
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
 	if (!loop || !cb || !out)
 		return dmaio__fail(-EINVAL, "timer_new: %s is NULL", !loop ?
 				   "loop" : !cb ? "cb" : "out");

@@ -90,6 +90,7 @@ int64_t dmaio__wait_for(struct dmaio_loop *loop, struct dmaio__waiter *w)
 	do {                                               \
 		struct dmaio__waiter w = DMAIO__WAITER_INIT;    \
 		int ret = dmaio__wait_check(LOOP_OF(f), __func__);   \
+		DMAIO__NOT_INHERITED(LOOP_OF(f), -EBADFD); \
 		if (ret)                                   \
 			return ret;                        \
 		ret = (call);                              \
@@ -106,6 +107,7 @@ DMAIO_EXPORT int dmaio_file_open_flags_wait(struct dmaio_loop *l,
 	struct dmaio__waiter w = DMAIO__WAITER_INIT;
 	int ret = dmaio__wait_check(l, __func__);
 
+	DMAIO__NOT_INHERITED(l, -EBADFD);
 	if (ret)
 		return ret;
 	if (!out)
@@ -165,6 +167,8 @@ DMAIO_EXPORT int64_t dmaio_file_read_at_wait(struct dmaio_file *f,
 					     uint64_t pos, size_t size,
 					     struct dmaio_view **out)
 {
+	DMAIO__NOT_INHERITED(LOOP_OF(f), -EBADFD);
+
 	return read_wait(f, pos, size, out, 0);
 }
 
@@ -172,6 +176,8 @@ DMAIO_EXPORT int64_t dmaio_file_read_at_aligned_wait(struct dmaio_file *f,
 						     uint64_t pos, size_t size,
 						     struct dmaio_view **out)
 {
+	DMAIO__NOT_INHERITED(LOOP_OF(f), -EBADFD);
+
 	return read_wait(f, pos, size, out, 1);
 }
 
@@ -220,6 +226,7 @@ DMAIO_EXPORT int dmaio_file_close_wait(struct dmaio_file *f)
 	struct dmaio__waiter w = DMAIO__WAITER_INIT;
 	int ret = dmaio__wait_check(loop, __func__);
 
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
 	if (ret)
 		return ret;
 	ret = dmaio_file_close(f, dmaio__waiter_res, &w);
@@ -264,6 +271,7 @@ DMAIO_EXPORT int dmaio_file_read_many_wait(struct dmaio_file *f,
 	struct dmaio_loop *loop;
 	int ret = dmaio__wait_check(LOOP_OF(f), __func__);
 
+	DMAIO__NOT_INHERITED(LOOP_OF(f), -EBADFD);
 	if (ret)
 		return ret;
 	ret = dmaio_file_read_many(f, iov, n, o, on_many, &w);

@@ -63,6 +63,7 @@ DMAIO_EXPORT int dmaio_loop_watch(struct dmaio_loop *loop, int fd,
 {
 	int ret;
 
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
 	if (!loop || fd < 0 || !cb)
 		return dmaio__fail(-EINVAL, "watch: %s", !loop ? "loop is NULL"
 				   : fd < 0 ? "fd is negative" : "cb is NULL");
@@ -91,6 +92,7 @@ DMAIO_EXPORT int dmaio_loop_watch_modify(struct dmaio_loop *loop, int fd,
 {
 	int ret;
 
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
 	if (!loop || fd < 0)
 		return dmaio__fail(-EINVAL, "watch_modify: %s", loop ?
 				   "fd is negative" : "loop is NULL");
@@ -111,6 +113,7 @@ DMAIO_EXPORT int dmaio_loop_unwatch(struct dmaio_loop *loop, int fd)
 {
 	int ret;
 
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
 	if (!loop || fd < 0)
 		return dmaio__fail(-EINVAL, "unwatch: %s", loop ? "fd is "
 				   "negative" : "loop is NULL");

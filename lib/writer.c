@@ -475,6 +475,7 @@ DMAIO_EXPORT int dmaio_writer_new(struct dmaio_file *f,
 	struct dmaio_writer *w;
 	int ret = dmaio__file_check(f, "writer_new");
 
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (!out)
@@ -581,6 +582,7 @@ DMAIO_EXPORT int64_t dmaio_writer_write(struct dmaio_writer *w,
 	size_t taken = 0;
 	int ret = usable(w, "writer_write");
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (w->err)
@@ -617,6 +619,7 @@ DMAIO_EXPORT int64_t dmaio_writer_get_space(struct dmaio_writer *w,
 	int64_t n;
 	int ret = usable(w, "writer_get_space");
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (!ptr)
@@ -631,6 +634,7 @@ DMAIO_EXPORT int dmaio_writer_commit(struct dmaio_writer *w, size_t n)
 {
 	int ret = usable(w, "writer_commit");
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (w->err)
@@ -652,6 +656,7 @@ DMAIO_EXPORT int dmaio_writer_on_writable(struct dmaio_writer *w, dmaio_cb cb,
 {
 	int ret = usable(w, "writer_on_writable");
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	if (w->wcb)
@@ -700,12 +705,16 @@ static int add_flush(struct dmaio_writer *w, int sync, dmaio_cb cb, void *arg)
 DMAIO_EXPORT int dmaio_writer_flush(struct dmaio_writer *w, dmaio_cb cb,
 				    void *arg)
 {
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
+
 	return add_flush(w, 0, cb, arg);
 }
 
 DMAIO_EXPORT int dmaio_writer_sync(struct dmaio_writer *w, dmaio_cb cb,
 				   void *arg)
 {
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
+
 	return add_flush(w, 1, cb, arg);
 }
 
@@ -714,6 +723,7 @@ DMAIO_EXPORT int dmaio_writer_close(struct dmaio_writer *w, dmaio_cb cb,
 {
 	int ret = usable(w, "writer_close");
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	ret = kick(w);
@@ -756,6 +766,7 @@ DMAIO_EXPORT int64_t dmaio_writer_write_wait(struct dmaio_writer *w,
 	size_t total = 0;
 	int ret = usable(w, "writer_write_wait");
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	ret = dmaio__wait_check(w->loop, __func__);
@@ -783,6 +794,7 @@ DMAIO_EXPORT int dmaio_writer_flush_wait(struct dmaio_writer *w)
 	struct dmaio__waiter x = DMAIO__WAITER_INIT;
 	int ret = usable(w, "writer_flush_wait");
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret || (ret = dmaio__wait_check(w->loop, __func__)))
 		return ret;
 	ret = dmaio_writer_flush(w, dmaio__waiter_res, &x);
@@ -794,6 +806,7 @@ DMAIO_EXPORT int dmaio_writer_sync_wait(struct dmaio_writer *w)
 	struct dmaio__waiter x = DMAIO__WAITER_INIT;
 	int ret = usable(w, "writer_sync_wait");
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret || (ret = dmaio__wait_check(w->loop, __func__)))
 		return ret;
 	ret = dmaio_writer_sync(w, dmaio__waiter_res, &x);
@@ -806,6 +819,7 @@ DMAIO_EXPORT int64_t dmaio_writer_close_wait(struct dmaio_writer *w)
 	struct dmaio_loop *loop;
 	int ret = usable(w, "writer_close_wait");
 
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 	if (ret || (ret = dmaio__wait_check(w->loop, __func__)))
 		return ret;
 	loop = w->loop; /* w is freed by the time we return */
