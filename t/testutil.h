@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <check.h>
+#include "tu_assert.h" /* the same assertions on Check 0.9.9 and later */
 #include <stddef.h>
 #include <stdint.h>
 
