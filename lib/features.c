@@ -29,7 +29,10 @@
 #include <valgrind/valgrind.h>
 #endif
 
-/* Old headers (RHEL 7's) lack these syscall numbers. */
+/*
+ * Old headers (RHEL 7's) lack these syscall numbers; a binary built with
+ * them still meets newer kernels, so the numbers are ours.
+ */
 #if !HAVE_DECL_SYS_STATX
 #if defined(__x86_64__)
 #define SYS_statx 332
@@ -39,6 +42,17 @@
 #define SYS_statx 383
 #elif defined(__s390x__)
 #define SYS_statx 379
+#endif
+#endif
+#if !HAVE_DECL_SYS_MEMFD_CREATE
+#if defined(__x86_64__)
+#define SYS_memfd_create 319
+#elif defined(__aarch64__)
+#define SYS_memfd_create 279
+#elif defined(__powerpc64__)
+#define SYS_memfd_create 360
+#elif defined(__s390x__)
+#define SYS_memfd_create 350
 #endif
 #endif
 
