@@ -251,7 +251,7 @@ static int user_reap_self_test(struct probe *p)
 static int probe_user_reap(struct probe *p)
 {
 	if (dmaio__ring_attach(p->loop))
-		return UNKNOWN; /* this context's ring: not the kernel's fault */
+		return UNKNOWN; /* this context's ring, not the kernel's */
 	return user_reap_self_test(p);
 }
 

@@ -158,8 +158,9 @@ static void emit(struct prog *p, struct sock_filter ins)
 #define RET_ERRNO(p, e) STMT(p, BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (e))
 #define RET_ALLOW(p) STMT(p, BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
 /* the low 32 bits of argument i (both architectures are little-endian) */
-#define LOAD_ARG(p, i) \
-	STMT(p, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[i]))
+#define LOAD_ARG(p, i)                        \
+	STMT(p, BPF_LD | BPF_W | BPF_ABS,     \
+	     offsetof(struct seccomp_data, args[i]))
 
 /*
  * A block runs for one system call number: "if nr != k skip the block".
@@ -266,7 +267,8 @@ static void build(struct prog *p, int kv)
 				continue;
 			b = block_begin(p, nr);
 			LOAD_ARG(p, i ? 2 : 1);
-			JUMP(p, BPF_JMP | BPF_JSET | BPF_K, O_TMPFILE_BIT, 0, 1);
+			JUMP(p, BPF_JMP | BPF_JSET | BPF_K, O_TMPFILE_BIT,
+			     0, 1);
 			RET_ERRNO(p, EISDIR);
 			RET_ALLOW(p);
 			block_end(p, b);
@@ -364,7 +366,8 @@ int main(int argc, char **argv)
 	}
 	if (!ver || !*ver) {
 		execvp(argv[i], argv + i);
-		fprintf(stderr, "kmodel-run: %s: %s\n", argv[i], strerror(errno));
+		fprintf(stderr, "kmodel-run: %s: %s\n", argv[i],
+			strerror(errno));
 		return 99;
 	}
 	if (parse_version(ver, &kv)) {
