@@ -51,13 +51,11 @@ static void explain_eagain(unsigned depth)
 		depth, max, nr, depth, want, nr + want, nr + want);
 }
 
-int dmaio__aio_setup(struct dmaio_loop *loop)
+static int setup_ctx(struct dmaio_loop *loop)
 {
 	int ret;
 
-	loop->aio_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (loop->aio_efd < 0)
-		return -errno;
+	loop->ctx = 0;
 	ret = io_setup(loop->depth, &loop->ctx);
 	if (ret < 0) {
 		loop->ctx = 0;
@@ -69,6 +67,28 @@ int dmaio__aio_setup(struct dmaio_loop *loop)
 		return ret;
 	}
 	return 0;
+}
+
+int dmaio__aio_setup(struct dmaio_loop *loop)
+{
+	loop->aio_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (loop->aio_efd < 0)
+		return -errno;
+	return setup_ctx(loop);
+}
+
+/*
+ * A probe may leave the context unfit: request slots lost for its life
+ * (a failed reaping self-test on 3.10-3.15), an iocb still in flight (a
+ * probe that timed out). io_destroy waits for what the kernel has; the
+ * loop then starts over on a fresh context, with nothing in flight.
+ */
+int dmaio__aio_reset(struct dmaio_loop *loop)
+{
+	if (loop->ctx)
+		io_destroy(loop->ctx);
+	loop->ring = NULL;
+	return setup_ctx(loop);
 }
 
 void dmaio__aio_teardown(struct dmaio_loop *loop)

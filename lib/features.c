@@ -4,8 +4,10 @@
  * of what an old kernel lacks reads in one place:
  *
  *  - DMAIO_FEAT_USER_REAP: the mmapped completion ring (all kernels with
- *    magic 0xa10a10a1 and no incompatible features; not under valgrind).
- *    Fallback: io_getevents.
+ *    magic 0xa10a10a1 and no incompatible features; not under valgrind),
+ *    once a self-test shows that the kernel gives back the request slots
+ *    of completions reaped there (3.10-3.15 may not). Fallback:
+ *    io_getevents.
  *  - DMAIO_FEAT_AIO_FDSYNC: IOCB_CMD_FDSYNC, 4.18+. Older kernels refuse
  *    it at io_submit with EINVAL. Fallback: fdatasync on a helper thread.
  *  - DMAIO_FEAT_STATX_DIOALIGN: statx (4.11+, glibc wrapper only from
@@ -14,6 +16,10 @@
  *    logical block size, 512.
  *  - DMAIO_FEAT_HUGE_BUFFERS: transparent huge pages (2.6.38+, RHEL 7
  *    has them) not set to "never". Fallback: buffers on 4 KiB pages.
+ *
+ * The kernel's answers (not the THP setting, which an administrator may
+ * change) are kept for the process; DMAIO_DISABLE and opts.disable act
+ * per loop, and a disabled feature is not probed.
  */
 #include "internal.h"
 
@@ -29,7 +35,10 @@
 #include <valgrind/valgrind.h>
 #endif
 
-/* Old headers (RHEL 7's) lack these syscall numbers. */
+/*
+ * Old headers (RHEL 7's) lack these syscall numbers; a binary built with
+ * them still meets newer kernels, so the numbers are ours.
+ */
 #if !HAVE_DECL_SYS_STATX
 #if defined(__x86_64__)
 #define SYS_statx 332
@@ -39,6 +48,17 @@
 #define SYS_statx 383
 #elif defined(__s390x__)
 #define SYS_statx 379
+#endif
+#endif
+#if !HAVE_DECL_SYS_MEMFD_CREATE
+#if defined(__x86_64__)
+#define SYS_memfd_create 319
+#elif defined(__aarch64__)
+#define SYS_memfd_create 279
+#elif defined(__powerpc64__)
+#define SYS_memfd_create 360
+#elif defined(__s390x__)
+#define SYS_memfd_create 350
 #endif
 #endif
 
@@ -72,39 +92,84 @@ long dmaio__statx(int dirfd, const char *path, int flags, unsigned mask,
 #endif
 }
 
-static int probe_statx(void)
+/*
+ * What a probe learnt of the kernel, kept for the process (it cannot
+ * change): later loops skip the probe. UNKNOWN also stands for "no
+ * answer this time" (an error that says nothing of the kernel): the
+ * feature stays off for that loop and the next one asks again. Two
+ * threads probing at once find the same answer, so a plain atomic store
+ * is enough.
+ */
+enum { UNKNOWN, YES, NO };
+
+static int kernel_user_reap, kernel_aio_fdsync, kernel_statx;
+
+struct probe {
+	struct dmaio_loop *loop;
+	/* the probe left the context unfit (see dmaio__aio_reset) */
+	int ctx_lost;
+};
+
+static int known(struct probe *p, int *slot, int (*fn)(struct probe *p))
+{
+	int v = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+
+	if (v == UNKNOWN) {
+		v = fn(p);
+		if (v != UNKNOWN)
+			__atomic_store_n(slot, v, __ATOMIC_RELEASE);
+	}
+	return v == YES;
+}
+
+static int probe_statx(struct probe *p)
 {
 	unsigned char buf[256];
+	long r = dmaio__statx(AT_FDCWD, "/", 0, 0, buf);
 
-	return dmaio__statx(AT_FDCWD, "/", 0, 0, buf) == 0;
+	(void)p;
+	if (r == 0)
+		return YES;
+	return r == -ENOSYS ? NO : UNKNOWN;
 }
 
 /*
  * Submit one IOCB_CMD_FDSYNC on a memfd. Kernels before 4.18 refuse the
  * opcode at io_submit with EINVAL; memfd itself is 3.17+, so a kernel
- * without memfd has no AIO fdsync either.
+ * without memfd has no AIO fdsync either. An fdsync that does not
+ * complete in time is still the kernel's: the context goes, io_destroy
+ * waiting for it, rather than let its event (no operation behind it)
+ * reach the loop later.
  */
-static int probe_aio_fdsync(struct dmaio_loop *loop)
+static int probe_aio_fdsync(struct probe *p)
 {
 #ifdef SYS_memfd_create
+	struct dmaio_loop *loop = p->loop;
 	struct iocb cb, *cbs[1] = { &cb };
 	struct io_event ev;
 	struct timespec ts = { 5, 0 };
-	int fd, ok = 0;
+	int fd, r, v;
 
 	fd = (int)syscall(SYS_memfd_create, "dmaio-probe", 0);
 	if (fd < 0)
-		return 0;
+		return errno == ENOSYS ? NO : UNKNOWN;
 	io_prep_fdsync(&cb, fd);
-	if (io_submit(loop->ctx, 1, cbs) == 1) {
-		if (io_getevents(loop->ctx, 1, 1, &ev, &ts) == 1)
-			ok = (long)ev.res == 0;
+	r = io_submit(loop->ctx, 1, cbs);
+	if (r == 1) {
+		if (io_getevents(loop->ctx, 1, 1, &ev, &ts) == 1) {
+			v = (long)ev.res == 0 ? YES : NO;
+		} else {
+			v = UNKNOWN;
+			p->ctx_lost = 1;
+		}
+	} else {
+		v = r == -EINVAL ? NO : UNKNOWN;
 	}
 	close(fd);
-	return ok;
+	return v;
 #else
-	(void)loop;
-	return 0;
+	(void)p;
+	return NO;
 #endif
 }
 
@@ -147,18 +212,20 @@ static uint64_t env_disable(void)
  * from user space ("aio: fix reqs_available handling"), until io_submit
  * said EAGAIN forever. Push more requests than the ring holds through the
  * user-space path: if submissions stall although everything was reaped,
- * this kernel has the bug. /dev/zero reads complete inside io_submit.
+ * this kernel has the bug, and the context has lost its slots for good.
+ * /dev/zero reads complete inside io_submit.
  */
-static int user_reap_self_test(struct dmaio_loop *loop)
+static int user_reap_self_test(struct probe *p)
 {
+	struct dmaio_loop *loop = p->loop;
 	unsigned total, done = 0, stalls = 0;
 	struct iocb cb, *cbs[1] = { &cb };
 	char byte;
-	int fd, ok = 1;
+	int fd, v = YES;
 
 	fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 1; /* cannot tell: trust the ring */
+		return UNKNOWN;
 	total = 2 * dmaio__ring_size(loop) + 8;
 	while (done < total) {
 		int r;
@@ -169,14 +236,23 @@ static int user_reap_self_test(struct dmaio_loop *loop)
 			done++;
 			stalls = 0;
 		} else if (r != -EAGAIN || ++stalls > 3) {
-			ok = r != -EAGAIN; /* EINVAL etc.: no verdict */
+			v = r == -EAGAIN ? NO : UNKNOWN; /* EINVAL etc. */
 			break;
 		}
 		/* reaped from user space, as the loop will */
 		dmaio__ring_drop(loop);
 	}
 	close(fd);
-	return ok;
+	if (v != YES && done)
+		p->ctx_lost = 1; /* slots it took may never come back */
+	return v;
+}
+
+static int probe_user_reap(struct probe *p)
+{
+	if (dmaio__ring_attach(p->loop))
+		return UNKNOWN; /* this context's ring, not the kernel's */
+	return user_reap_self_test(p);
 }
 
 /*
@@ -201,19 +277,43 @@ static int probe_thp(void)
 	return strstr(buf, "[never]") == NULL;
 }
 
-uint64_t dmaio__probe_features(struct dmaio_loop *loop, uint64_t disable)
+/* A probe that left the context unfit: the loop gets a new one. */
+static int settle(struct probe *p)
 {
+	if (!p->ctx_lost)
+		return 0;
+	p->ctx_lost = 0;
+	return dmaio__aio_reset(p->loop);
+}
+
+int dmaio__probe_features(struct dmaio_loop *loop, uint64_t disable)
+{
+	struct probe p = { loop, 0 };
 	uint64_t f = 0;
+	int ret;
 
 	disable |= env_disable();
-	if (!(disable & DMAIO_FEAT_USER_REAP) && !dmaio__running_on_valgrind() &&
-	    dmaio__ring_attach(loop) == 0 && user_reap_self_test(loop))
-		f |= DMAIO_FEAT_USER_REAP;
-	if (!(disable & DMAIO_FEAT_AIO_FDSYNC) && probe_aio_fdsync(loop))
+	if (!(disable & DMAIO_FEAT_AIO_FDSYNC) &&
+	    known(&p, &kernel_aio_fdsync, probe_aio_fdsync))
 		f |= DMAIO_FEAT_AIO_FDSYNC;
-	if (!(disable & DMAIO_FEAT_STATX_DIOALIGN) && probe_statx())
+	ret = settle(&p);
+	if (ret)
+		return ret;
+	/* the ring: this context's, the verdict on the kernel's reaping */
+	if (!(disable & DMAIO_FEAT_USER_REAP) && !dmaio__running_on_valgrind() &&
+	    known(&p, &kernel_user_reap, probe_user_reap) &&
+	    dmaio__ring_attach(loop) == 0)
+		f |= DMAIO_FEAT_USER_REAP;
+	else
+		loop->ring = NULL;
+	ret = settle(&p);
+	if (ret)
+		return ret;
+	if (!(disable & DMAIO_FEAT_STATX_DIOALIGN) &&
+	    known(&p, &kernel_statx, probe_statx))
 		f |= DMAIO_FEAT_STATX_DIOALIGN;
 	if (!(disable & DMAIO_FEAT_HUGE_BUFFERS) && probe_thp())
 		f |= DMAIO_FEAT_HUGE_BUFFERS;
-	return f;
+	loop->features = f;
+	return 0;
 }

@@ -198,7 +198,8 @@ struct dmaio_view *dmaio__view_new(struct dmaio_buf *b, size_t off,
 				   size_t len);
 
 /* features.c: run-time probes, one place for what old kernels lack */
-uint64_t dmaio__probe_features(struct dmaio_loop *loop, uint64_t disable);
+/* Sets loop->features (and drops loop->ring without USER_REAP). */
+int dmaio__probe_features(struct dmaio_loop *loop, uint64_t disable);
 int dmaio__running_on_valgrind(void);
 long dmaio__statx(int dirfd, const char *path, int flags, unsigned mask,
 		  void *statxbuf);
@@ -375,6 +376,8 @@ static inline void dmaio__op_call_cb(struct dmaio__op *op, dmaio_cb cb,
 
 /* aio.c */
 int dmaio__aio_setup(struct dmaio_loop *loop);
+/* Replaces the context by a new one (after a probe): 0 or -errno. */
+int dmaio__aio_reset(struct dmaio_loop *loop);
 void dmaio__aio_teardown(struct dmaio_loop *loop);
 /* Queues op (its iocb prepared) for the next batched io_submit. */
 void dmaio__aio_queue(struct dmaio_loop *loop, struct dmaio__op *op);

@@ -144,9 +144,9 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 	ret = epoll_add(loop->epfd, loop->helper.efd, EPOLLIN, TAG_HELPER);
 	if (ret)
 		goto fail;
-	loop->features = dmaio__probe_features(loop, o.disable);
-	if (!(loop->features & DMAIO_FEAT_USER_REAP))
-		loop->ring = NULL;
+	ret = dmaio__probe_features(loop, o.disable);
+	if (ret)
+		goto fail;
 	loop->pool->huge = !!(loop->features & DMAIO_FEAT_HUGE_BUFFERS);
 	*out = loop;
 	return 0;

@@ -11,7 +11,7 @@ int inj_fail_next, inj_hold_write0, inj_holding;
 static struct iocb *held;
 static io_context_t held_ctx;
 
-/* The next io_submit: a preloaded shim's (t/kernel310.c), or libaio's. */
+/* The next io_submit: a kernel model's (t/kmodel_aio.c), or libaio's. */
 static int real_submit(io_context_t ctx, long nr, struct iocb **iocbs)
 {
 	static int (*next)(io_context_t, long, struct iocb **);

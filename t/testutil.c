@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 const uint64_t tu_profile_disable[TU_NPROFILES] = {
@@ -208,6 +209,66 @@ void tu_make_file(const char *path, size_t size, unsigned seed)
 		done += n;
 	}
 	ck_assert_int_eq(close(fd), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* the test program again, in a new process                            */
+
+int tu_run_child(const char *kernel, const char *name, char *out,
+		 size_t len)
+{
+	char self[PATH_MAX], runner[PATH_MAX], opt[64];
+	const char *b = getenv("top_builddir");
+	ssize_t n, got = 0;
+	int p[2], status;
+	pid_t pid;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	ck_assert_int_gt(n, 0);
+	self[n] = 0;
+	snprintf(runner, sizeof(runner), "%s/t/kmodel-run", b ? b : ".");
+	snprintf(opt, sizeof(opt), "--kernel=%s", kernel);
+	ck_assert_int_eq(pipe(p), 0);
+	fflush(NULL);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		close(p[0]);
+		close(p[1]);
+		execl(runner, runner, opt, self, "--child", name, tu_dir,
+		      (char *)NULL);
+		printf("exec %s: %s\n", runner, strerror(errno));
+		_exit(99);
+	}
+	close(p[1]);
+	for (;;) {
+		char rest[512];
+
+		if ((size_t)got < len - 1)
+			n = read(p[0], out + got, len - 1 - (size_t)got);
+		else
+			n = read(p[0], rest, sizeof(rest)); /* more: dropped */
+		if (n <= 0)
+			break;
+		if ((size_t)got < len - 1)
+			got += n;
+	}
+	out[got] = 0;
+	close(p[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status)
+				 : 128 + WTERMSIG(status);
+}
+
+const char *tu_child(int argc, char **argv)
+{
+	if (argc != 4 || strcmp(argv[1], "--child"))
+		return NULL;
+	snprintf(tu_dir, sizeof(tu_dir), "%s", argv[3]);
+	setvbuf(stdout, NULL, _IONBF, 0);
+	return argv[2];
 }
 
 /* ------------------------------------------------------------------ */

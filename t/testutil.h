@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <check.h>
+#include "tu_assert.h" /* the same assertions on Check 0.9.9 and later */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +68,19 @@ long tu_check(const void *buf, size_t len, uint64_t off, unsigned seed);
 long tu_first_nonzero(const void *buf, size_t len);
 /* Writes size bytes of pattern to path with plain write(2). */
 void tu_make_file(const char *path, size_t size, unsigned seed);
+
+/*
+ * Runs this test program again, in a new process (whatever a process
+ * keeps, such as the kernel features libdmaio learnt, starts afresh), as
+ * "PROG --child NAME tu_dir" under t/kmodel-run --kernel=KERNEL (""
+ * for none); main() hands such a call to tu_child(). Its output goes to
+ * out; returns its exit status (128 + signal when killed).
+ */
+int tu_run_child(const char *kernel, const char *name, char *out,
+		 size_t len);
+/* In main(): NAME if this process is such a child (the directory in
+ * tu_dir), else NULL. */
+const char *tu_child(int argc, char **argv);
 
 /* Loop-mounts a fresh image of fstype at dir; 0, or -1 with *why set. */
 int tu_mount_image(const char *fstype, unsigned mb, char *dir, size_t dirlen,
