@@ -64,6 +64,8 @@ struct dmaio__op {
 	dmaio__work_fn work;
 	/* launches the work when the file lets it run; NULL: helper work */
 	void (*start)(struct dmaio__op *op);
+	/* a barrier's effect on the file, applied before what it held runs */
+	dmaio__done_fn settle;
 	int opcode;        /* IO_CMD_PREAD or IO_CMD_PWRITE */
 	/* what the user gets: */
 	dmaio__done_fn finish;
