@@ -253,6 +253,21 @@ int dmaio_file_deallocate_wait(struct dmaio_file *f, uint64_t pos,
 			       uint64_t len);
 
 /* ------------------------------------------------------------------ */
+/* Writes from the caller's memory (1.1)                               */
+
+/*
+ * Writes len bytes of data at any pos: data is copied before the call
+ * returns, partial edge blocks are read back and merged, overlapping
+ * calls on one file take effect in call order, and a write past EOF
+ * leaves the file exactly pos + len long. res: len, or -errno.
+ */
+int dmaio_file_write_copy(struct dmaio_file *f, uint64_t pos, const void *data,
+			  size_t len, dmaio_cb cb, void *arg);
+/* Blocking twin: returns len, or -errno. */
+int64_t dmaio_file_write_copy_wait(struct dmaio_file *f, uint64_t pos,
+				   const void *data, size_t len);
+
+/* ------------------------------------------------------------------ */
 /* read_many                                                           */
 
 struct dmaio_iovec {

@@ -379,6 +379,11 @@ struct dmaio_file {
 	int append_blocks_submit;    /* a direct write past size_seen too */
 	uint64_t size_seen;   /* EOF as open and our own operations left it */
 	struct dmaio_file *next, *prev;
+	/* calls above this layer with operations still to submit (write_copy
+	 * holds the file for each call): close waits until they are none */
+	unsigned holds;
+	struct dmaio__op *parked_close;
+	struct dmaio__wcopy *wcopy; /* write_copy.c: NULL when none runs */
 };
 
 /* file.c: a file operation's life: start, complete, deliver */
@@ -389,6 +394,9 @@ struct dmaio__op *dmaio__file_op(struct dmaio_file *f, dmaio__done_fn finish,
 void dmaio__file_start(struct dmaio__op *op);
 /* finish for operations whose callback is a plain dmaio_cb */
 void dmaio__finish_cb(struct dmaio__op *op, int64_t res);
+/* Keeps close waiting while a layer above has operations to submit. */
+void dmaio__file_hold(struct dmaio_file *f);
+void dmaio__file_unhold(struct dmaio_file *f);
 void dmaio__file_unlink(struct dmaio_file *f);
 void dmaio__file_free(struct dmaio_file *f);
 /* align.c */
