@@ -72,7 +72,7 @@ static void file_op_done(struct dmaio__op *op, int64_t res)
 	struct dmaio_loop *loop = op->loop;
 
 	if (op->barrier) {
-		/* a rename's new path, before a rename held behind it reads it */
+		/* a rename sets its new path before the next one reads it */
 		if (op->settle)
 			op->settle(op, res);
 		f->barrier = NULL;
