@@ -299,6 +299,37 @@ int dmaio_file_deallocate_wait(struct dmaio_file *f, uint64_t pos,
 			       uint64_t len);
 
 /* ------------------------------------------------------------------ */
+/* Durable names (1.1)                                                 */
+
+/*
+ * A new file, a rename or a removal survives a crash only once the
+ * directory that holds the name is fsynced. Both run on a helper thread;
+ * res: 0 or -errno (-ENOENT, -ENOTDIR, -EACCES, an fsync(2) error).
+ */
+int dmaio_dir_sync(struct dmaio_loop *loop, const char *path, dmaio_cb cb,
+		   void *arg);
+/* Syncs the directory that holds dmaio_file_path(f), after a rename too. */
+int dmaio_file_sync_parent(struct dmaio_file *f, dmaio_cb cb, void *arg);
+/* Blocking twins: 0 or -errno. */
+int dmaio_dir_sync_wait(struct dmaio_loop *loop, const char *path);
+int dmaio_file_sync_parent_wait(struct dmaio_file *f);
+
+/* ------------------------------------------------------------------ */
+/* Writes from the caller's memory (1.1)                               */
+
+/*
+ * Writes len bytes of data at any pos: data is copied before the call
+ * returns, partial edge blocks are read back and merged, overlapping
+ * calls on one file take effect in call order, and a write past EOF
+ * leaves the file exactly pos + len long. res: len, or -errno.
+ */
+int dmaio_file_write_copy(struct dmaio_file *f, uint64_t pos, const void *data,
+			  size_t len, dmaio_cb cb, void *arg);
+/* Blocking twin: returns len, or -errno. */
+int64_t dmaio_file_write_copy_wait(struct dmaio_file *f, uint64_t pos,
+				   const void *data, size_t len);
+
+/* ------------------------------------------------------------------ */
 /* read_many                                                           */
 
 struct dmaio_iovec {

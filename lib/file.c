@@ -25,7 +25,8 @@ int dmaio__file_check(const struct dmaio_file *f, const char *what)
 {
 	if (!f)
 		return dmaio__fail(-EINVAL, "%s: file is NULL", what);
-	if (f->closing)
+	/* a held file lets the holder's own calls through (see close) */
+	if (f->closing && !(f->holds && f->loop->internal_calls))
 		return dmaio__fail(-EBADF, "%s: close was already called on "
 				   "this file", what);
 	return 0;
@@ -64,34 +65,31 @@ static void release_held(struct dmaio_file *f)
 	run_barrier_if_drained(f);
 }
 
-static void close_finish(struct dmaio__op *op, int64_t res);
-
 /* The loop-thread end of every file operation. */
 static void file_op_done(struct dmaio__op *op, int64_t res)
 {
 	struct dmaio_file *f = op->file;
 	struct dmaio_loop *loop = op->loop;
 
-	loop->pending--;
-	if (!op->barrier) {
-		f->io_inflight--;
-		run_barrier_if_drained(f);
-		op->finish(op, res);
-	} else if (op->finish == close_finish) {
-		/* frees f; nothing can be held behind a close */
-		op->finish(op, res);
-	} else {
+	if (op->barrier) {
 		/*
-		 * What the barrier changed (a rename's path, a size) is in
-		 * place before the operations held behind it start: a remove
-		 * queued after a rename reads the new path on its helper
-		 * thread, never the old one being freed here.
+		 * What the barrier changed (a rename's path) is in place
+		 * before the operations held behind it start: a remove or
+		 * rename queued after a rename reads the new path on its
+		 * helper thread, never the old one being freed.
 		 */
+		if (op->settle)
+			op->settle(op, res);
 		f->barrier = NULL;
 		f->barrier_running = 0;
-		op->finish(op, res);
 		release_held(f);
+	} else {
+		f->io_inflight--;
+		run_barrier_if_drained(f);
 	}
+	loop->pending--;
+	/* may free f (close): nothing touches f after this */
+	op->finish(op, res);
 	dmaio__op_put(loop, op);
 }
 
@@ -118,6 +116,22 @@ void dmaio__file_start(struct dmaio__op *op)
 		dmaio__opq_push(&f->held, op);
 	else
 		dispatch(op);
+}
+
+void dmaio__file_hold(struct dmaio_file *f)
+{
+	f->holds++;
+}
+
+void dmaio__file_unhold(struct dmaio_file *f)
+{
+	struct dmaio__op *op = f->parked_close;
+
+	if (--f->holds || !op)
+		return;
+	f->parked_close = NULL;
+	f->loop->pending--;
+	dmaio__file_start(op);
 }
 
 void dmaio__finish_cb(struct dmaio__op *op, int64_t res)
@@ -381,6 +395,15 @@ DMAIO_EXPORT int dmaio_file_close(struct dmaio_file *f, dmaio_cb cb, void *arg)
 	op->work = close_work;
 	op->barrier = 1;
 	f->closing = 1;
+	if (f->holds) {
+		/*
+		 * A write_copy call still has a write or truncate to submit
+		 * (after its read-back): the close follows the last of them.
+		 */
+		f->parked_close = op;
+		f->loop->pending++;
+		return 0;
+	}
 	dmaio__file_start(op);
 	return 0;
 }

@@ -234,7 +234,8 @@ static int64_t rename_work(struct dmaio__op *op)
 	return rename(op->file->path, op->path) ? -errno : 0;
 }
 
-static void rename_finish(struct dmaio__op *op, int64_t res)
+/* Runs before the operations held behind the rename start (file.c). */
+static void rename_settle(struct dmaio__op *op, int64_t res)
 {
 	struct dmaio_file *f = op->file;
 
@@ -245,7 +246,6 @@ static void rename_finish(struct dmaio__op *op, int64_t res)
 		free(op->path);
 	}
 	op->path = NULL;
-	dmaio__op_call_cb(op, op->u.cb, res);
 }
 
 DMAIO_EXPORT int dmaio_file_rename(struct dmaio_file *f, const char *new_path,
@@ -261,7 +261,7 @@ DMAIO_EXPORT int dmaio_file_rename(struct dmaio_file *f, const char *new_path,
 		return dmaio__fail(-EINVAL, "rename: new_path is NULL");
 	if (!*new_path)
 		return dmaio__fail(-ENOENT, "rename: new_path is empty");
-	op = dmaio__file_op(f, rename_finish, arg);
+	op = dmaio__file_op(f, dmaio__finish_cb, arg);
 	if (!op)
 		return dmaio__fail(-ENOMEM, "rename: no memory");
 	op->path = strdup(new_path);
@@ -271,6 +271,7 @@ DMAIO_EXPORT int dmaio_file_rename(struct dmaio_file *f, const char *new_path,
 	}
 	op->u.cb = cb;
 	op->work = rename_work;
+	op->settle = rename_settle;
 	/* renames and removes read the path: one at a time, in order */
 	op->barrier = 1;
 	dmaio__file_start(op);

@@ -64,6 +64,8 @@ struct dmaio__op {
 	dmaio__work_fn work;
 	/* launches the work when the file lets it run; NULL: helper work */
 	void (*start)(struct dmaio__op *op);
+	/* a barrier's effect on the file, applied before what it held runs */
+	dmaio__done_fn settle;
 	int opcode;        /* IO_CMD_PREAD or IO_CMD_PWRITE */
 	/* what the user gets: */
 	dmaio__done_fn finish;
@@ -425,6 +427,11 @@ struct dmaio_file {
 	int append_blocks_submit;    /* a direct write past size_seen too */
 	uint64_t size_seen;   /* EOF as open and our own operations left it */
 	struct dmaio_file *next, *prev;
+	/* calls above this layer with operations still to submit (write_copy
+	 * holds the file for each call): close waits until they are none */
+	unsigned holds;
+	struct dmaio__op *parked_close;
+	struct dmaio__wcopy *wcopy; /* write_copy.c: NULL when none runs */
 };
 
 /* file.c: a file operation's life: start, complete, deliver */
@@ -435,6 +442,9 @@ struct dmaio__op *dmaio__file_op(struct dmaio_file *f, dmaio__done_fn finish,
 void dmaio__file_start(struct dmaio__op *op);
 /* finish for operations whose callback is a plain dmaio_cb */
 void dmaio__finish_cb(struct dmaio__op *op, int64_t res);
+/* Keeps close waiting while a layer above has operations to submit. */
+void dmaio__file_hold(struct dmaio_file *f);
+void dmaio__file_unhold(struct dmaio_file *f);
 void dmaio__file_unlink(struct dmaio_file *f);
 void dmaio__file_free(struct dmaio_file *f);
 /* align.c */

@@ -3,10 +3,10 @@
  * Bad input, table-driven: every public function that can refuse its
  * arguments is called with NULL pointers, a closing file, unaligned
  * positions and sizes, pos + size overflow, zero and huge sizes, negative
- * fds, and paths that do not exist or are directories. Each returns its
- * documented -errno and starts nothing; then read_many takes zero and a
- * million ranges. (Using a view after releasing it is undefined, as for
- * free(); it is not tried.)
+ * fds, and paths that do not exist, are directories or are not
+ * directories. Each returns its documented -errno and starts nothing;
+ * then read_many takes zero and a million ranges. (Using a view after
+ * releasing it is undefined, as for free(); it is not tried.)
  */
 #include "testutil.h"
 
@@ -112,6 +112,23 @@ ROW(m16, -EBADF, dmaio_file_close(C, NULL, NULL))
 ROW(m17, -EINVAL, dmaio_file_close(NULL, NULL, NULL))
 ROW(m18, -EBADF, dmaio_file_fd(C))
 ROW(m19, -EINVAL, dmaio_file_truncate_wait(NULL, 0))
+/* 1.1: write_copy, durable names */
+ROW(c1, -EINVAL, dmaio_file_write_copy(NULL, 0, "x", 1, NULL, NULL))
+ROW(c2, -EINVAL, dmaio_file_write_copy(F, 0, NULL, 1, NULL, NULL))
+ROW(c3, -EOVERFLOW, dmaio_file_write_copy(F, INT64_MAX, "x", 1, NULL, NULL))
+ROW(c4, -EOVERFLOW, dmaio_file_write_copy(F, 1, "x", SIZE_MAX, NULL, NULL))
+ROW(c5, -ENOMEM, dmaio_file_write_copy(F, 0, "x", SIZE_HUGE, NULL, NULL))
+ROW(c6, -EBADF, dmaio_file_write_copy(RO, 0, "x", 1, NULL, NULL))
+ROW(c7, -EBADF, dmaio_file_write_copy(WO, 1, "x", 1, NULL, NULL))
+ROW(c8, -EBADF, dmaio_file_write_copy(C, 0, "x", 1, NULL, NULL))
+ROW(c9, -EINVAL, dmaio_file_write_copy_wait(NULL, 0, "x", 1))
+ROW(ds1, -EINVAL, dmaio_dir_sync(NULL, "/", NULL, NULL))
+ROW(ds2, -EINVAL, dmaio_dir_sync(L, NULL, NULL, NULL))
+ROW(ds3, -ENOENT, dmaio_dir_sync(L, "", NULL, NULL))
+ROW(ds4, -EINVAL, dmaio_dir_sync_wait(NULL, "/"))
+ROW(ds5, -EINVAL, dmaio_file_sync_parent(NULL, NULL, NULL))
+ROW(ds6, -EBADF, dmaio_file_sync_parent(C, NULL, NULL))
+ROW(ds7, -EINVAL, dmaio_file_sync_parent_wait(NULL))
 /* read_many */
 ROW(n1, -EINVAL, dmaio_file_read_many(F, IOV, 0, NULL, NULL, NULL))
 ROW(n2, -EINVAL, dmaio_file_read_many(F, NULL, 1, NULL, NULL, NULL))
@@ -155,6 +172,11 @@ static const struct row rows[] = {
 	R(m9, -EINVAL), R(m10, -ENOENT), R(m11, -EBADF), R(m12, -EBADF),
 	R(m13, -EINVAL), R(m14, -EBADF), R(m15, -EBADF), R(m16, -EBADF),
 	R(m17, -EINVAL), R(m18, -EBADF), R(m19, -EINVAL),
+	R(c1, -EINVAL), R(c2, -EINVAL), R(c3, -EOVERFLOW), R(c4, -EOVERFLOW),
+	R(c5, -ENOMEM), R(c6, -EBADF), R(c7, -EBADF), R(c8, -EBADF),
+	R(c9, -EINVAL),
+	R(ds1, -EINVAL), R(ds2, -EINVAL), R(ds3, -ENOENT), R(ds4, -EINVAL),
+	R(ds5, -EINVAL), R(ds6, -EBADF), R(ds7, -EINVAL),
 	R(n1, -EINVAL), R(n2, -EINVAL), R(n3, -EINVAL), R(n4, -EBADF),
 	R(n5, -EBADF), R(n6, -ENOMEM),
 	R(s1, -EINVAL), R(s2, -EBADF), R(s3, -EBADF), R(s4, -EINVAL),
@@ -267,6 +289,8 @@ START_TEST(paths_that_do_not_exist_or_are_directories)
 	ck_assert_int_eq(dmaio_file_create_wait(L, tu_dir, &out), -EISDIR);
 	ck_assert_int_eq(dmaio_file_create_wait(L, tu_path("a/b"), &out), -ENOENT);
 	ck_assert_int_eq(dmaio_file_rename_wait(F, tu_path("a/b")), -ENOENT);
+	ck_assert_int_eq(dmaio_dir_sync_wait(L, tu_path("nope")), -ENOENT);
+	ck_assert_int_eq(dmaio_dir_sync_wait(L, tu_path("f")), -ENOTDIR);
 	ck_assert_str_eq(dmaio_file_path(F), tu_path("f"));
 }
 END_TEST

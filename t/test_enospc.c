@@ -3,7 +3,8 @@
  * ENOSPC for real: a stream writer fills a small loop-mounted XFS and
  * ext4. The error reaches the writer, sticks, and close reports it; every
  * byte acknowledged before it reads back intact, and the file ends where
- * the acknowledged bytes end.
+ * the acknowledged bytes end. A write_copy larger than the disk reports
+ * ENOSPC.
  */
 #include "testutil.h"
 
@@ -69,6 +70,31 @@ START_TEST(writer_fills_the_disk)
 }
 END_TEST
 
+/* One write_copy larger than the disk: ENOSPC, and the file stays usable. */
+START_TEST(write_copy_fills_the_disk)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	const size_t len = (size_t)sizes_mb[_i] << 20;
+	unsigned char *data = malloc(len);
+	char path[PATH_MAX + 16];
+	struct dmaio_file *f;
+
+	ck_assert_ptr_nonnull(data);
+	memset(data, 0x77, len);
+	snprintf(path, sizeof(path), "%s/copy", dirs[_i]);
+	ck_assert_int_eq(dmaio_file_create_wait(loop, path, &f), 0);
+	ck_assert_int_eq(dmaio_file_write_copy_wait(f, 1, data, len), -ENOSPC);
+	/* the file is usable, and a write that fits goes */
+	ck_assert_int_eq(dmaio_file_truncate_wait(f, 0), 0);
+	ck_assert_int_eq(dmaio_file_write_copy_wait(f, 1, data, 1000), 1000);
+	ck_assert_int_eq(dmaio_file_size_wait(f), 1001);
+	ck_assert_int_eq(dmaio_file_remove_wait(f), 0);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	free(data);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("enospc");
@@ -83,8 +109,11 @@ int main(void)
 	if (ok) {
 		tcase_add_loop_test(tc, writer_fills_the_disk, 0, 2);
 		tu_name("writer_fills_the_disk", 0, 2, fstypes);
+		tcase_add_loop_test(tc, write_copy_fills_the_disk, 0, 2);
+		tu_name("write_copy_fills_the_disk", 0, 2, fstypes);
 	} else {
 		tu_skip("writer_fills_the_disk", why[0] ? why[0] : why[1]);
+		tu_skip("write_copy_fills_the_disk", why[0] ? why[0] : why[1]);
 	}
 	ret = tu_run(s);
 	for (i = 0; i < 2; i++)

@@ -454,6 +454,58 @@ START_TEST(fault_completion_errors)
 }
 END_TEST
 
+/*
+ * write_copy: a short write goes on with the rest, and reports why it
+ * stopped; a write of nothing, or one that stops inside a block, is EIO;
+ * a failed read-back fails the call before anything is written.
+ */
+START_TEST(fault_write_copy_completions)
+{
+	unsigned char data[16384];
+	struct dmaio_view *v;
+	uint64_t a;
+
+	open_rw(DMAIO_FEAT_USER_REAP); /* completions through io_getevents */
+	a = dmaio_file_alignment(file);
+	ck_assert_uint_le(4 * a, sizeof(data));
+	tu_fill(data, sizeof(data), 0, 77);
+	res_pos[0] = 40 * a;
+	res_val[0] = (long)(2 * a);      /* short, then the rest */
+	res_pos[1] = 60 * a;
+	res_val[1] = (long)(2 * a);      /* short, then ENOSPC */
+	res_pos[2] = 62 * a;
+	res_val[2] = -ENOSPC;
+	nres = 3;
+	ck_assert_int_eq(dmaio_file_write_copy_wait(file, 40 * a, data, 4 * a),
+			 (int64_t)(4 * a));
+	ck_assert_int_eq(dmaio_file_write_copy_wait(file, 60 * a, data, 4 * a),
+			 -ENOSPC);
+	res_pos[0] = 80 * a;
+	res_val[0] = 0;                  /* nothing written */
+	res_pos[1] = 90 * a;
+	res_val[1] = 100;                /* inside a block */
+	res_pos[2] = 100 * a;
+	res_val[2] = -EIO;               /* the read-back */
+	ck_assert_int_eq(dmaio_file_write_copy_wait(file, 80 * a, data, 4 * a),
+			 -EIO);
+	ck_assert_int_eq(dmaio_file_write_copy_wait(file, 90 * a, data, 4 * a),
+			 -EIO);
+	ck_assert_int_eq(dmaio_file_write_copy_wait(file, 100 * a + 1, data,
+						    10), -EIO);
+	disarm_all();
+	ck_assert_int_eq(dmaio_file_read_at_wait(file, 40 * a, 4 * a, &v),
+			 (int64_t)(4 * a));
+	ck_assert_int_eq(memcmp(dmaio_view_data(v), data, 4 * a), 0);
+	dmaio_view_release(v);
+	ck_assert_int_eq(dmaio_file_read_at_wait(file, 100 * a, a, &v),
+			 (int64_t)a);
+	ck_assert_int_eq(tu_check(dmaio_view_data(v), a, 100 * a, 61), -1);
+	dmaio_view_release(v);
+	ck_assert_int_eq(dmaio_file_size_wait(file), FSIZE);
+	expect_all_ok(1);
+}
+END_TEST
+
 START_TEST(fault_metadata_errors)
 {
 	struct dmaio_file *g;
@@ -533,6 +585,7 @@ int main(void)
 	ADD5(fault_epoll_eintr_and_efd_eagain);
 	tcase_add_loop_test(tc, fault_completion_errors, 0, 2);
 	tu_name("fault_completion_errors", 0, 2, NULL);
+	TU_ADD(tc, fault_write_copy_completions);
 	TU_ADD(tc, fault_metadata_errors);
 	TU_ADD(tc, fault_writer_helpers_fail);
 	return tu_run(s);

@@ -128,6 +128,43 @@ START_TEST(rename_updates_path)
 }
 END_TEST
 
+static void on_res(void *arg, int64_t res)
+{
+	int64_t *r = arg;
+
+	*r = res;
+}
+
+/*
+ * Renames and a remove submitted at once: each reads the path the one
+ * before it left (the path is updated before the next one starts).
+ */
+START_TEST(renames_in_a_row)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	struct dmaio_file *f = create(loop, tu_path("r1"));
+	char r2[PATH_MAX], r3[PATH_MAX];
+	int64_t res[3] = { 1, 1, 1 };
+	struct stat st;
+
+	snprintf(r2, sizeof(r2), "%s", tu_path("r2"));
+	snprintf(r3, sizeof(r3), "%s", tu_path("r3"));
+	ck_assert_int_eq(dmaio_file_rename(f, r2, on_res, &res[0]), 0);
+	ck_assert_int_eq(dmaio_file_rename(f, r3, on_res, &res[1]), 0);
+	ck_assert_int_eq(dmaio_file_remove(f, on_res, &res[2]), 0);
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(res[0], 0);
+	ck_assert_int_eq(res[1], 0);
+	ck_assert_int_eq(res[2], 0);
+	ck_assert_str_eq(dmaio_file_path(f), r3);
+	ck_assert_int_eq(stat(tu_path("r1"), &st), -1);
+	ck_assert_int_eq(stat(r2, &st), -1);
+	ck_assert_int_eq(stat(r3, &st), -1);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 START_TEST(remove_keeps_file_usable)
 {
 	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
@@ -284,6 +321,7 @@ int main(void)
 	TU_ADD_PROFILES(tc, size_and_truncate);
 	TU_ADD_PROFILES(tc, truncate_orders_with_writes);
 	TU_ADD_PROFILES(tc, rename_updates_path);
+	TU_ADD_PROFILES(tc, renames_in_a_row);
 	TU_ADD_PROFILES(tc, remove_keeps_file_usable);
 	TU_ADD_PROFILES(tc, pre_allocate_and_deallocate);
 

@@ -431,6 +431,66 @@ START_TEST(append_does_not_block)
 }
 END_TEST
 
+static void submit_copy(struct dmaio_file *f, uint64_t pos, size_t len,
+			unsigned seed, struct done *d)
+{
+	char *data = malloc(len);
+
+	ck_assert_ptr_nonnull(data);
+	tu_fill(data, len, pos, seed);
+	ck_assert_int_eq(TIMED("dmaio_file_write_copy",
+			       dmaio_file_write_copy(f, pos, data, len,
+						     on_done, d)), 0);
+	free(data);
+}
+
+/*
+ * write_copy past EOF: its padded write is an append, its truncate a
+ * barrier; neither may keep the loop thread, and the size comes out
+ * exact with the file layer's view of EOF moving under it.
+ */
+START_TEST(write_copy_past_eof_does_not_block)
+{
+	struct dmaio_loop *loop = start(_i);
+	struct done w[3];
+	struct dmaio_file *f;
+	char name[32];
+	int i;
+
+	snprintf(name, sizeof(name), "copy-%d", _i);
+	make_backing(&write_fs, name, 65536);
+	f = open_on(loop, &write_fs, name, _i);
+	memset(w, 0, sizeof(w));
+	submit_copy(f, 100, 5000, 2, &w[0]);     /* both edges read back */
+	submit_copy(f, 65536 + 10, 7000, 2, &w[1]); /* past EOF, a hole */
+	submit_copy(f, 20000, 300, 2, &w[2]);    /* behind it */
+	poll_for(loop, 20000, w, 3);
+	check_worst();
+	ck_assert_int_eq(w[0].res, 5000);
+	ck_assert_int_eq(w[1].res, 7000);
+	ck_assert_int_eq(w[2].res, 300);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	ck_assert_int_eq(size_of(&write_fs, name), 65536 + 10 + 7000);
+	check_bytes(&write_fs, name, 0, 100, 1);
+	check_bytes(&write_fs, name, 100, 5000, 2);
+	check_bytes(&write_fs, name, 5100, 20000 - 5100, 1);
+	check_bytes(&write_fs, name, 20000, 300, 2);
+	check_bytes(&write_fs, name, 20300, 65536 - 20300, 1);
+	check_bytes(&write_fs, name, 65546, 7000, 2);
+	for (i = 0; i < 10; i++) {
+		char path[PATH_MAX], c = 1;
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", write_fs.back, name);
+		fd = open(path, O_RDONLY);
+		ck_assert_int_eq(pread(fd, &c, 1, 65536 + i), 1);
+		ck_assert_int_eq(c, 0); /* the hole */
+		close(fd);
+	}
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 /*
  * The end of file write_at goes by moves with truncate and pre_allocate:
  * a write past a shrunk end is an append (it must not be submitted from
@@ -562,9 +622,14 @@ int main(void)
 		tu_name("append_does_not_block", 0, NRUNS, run_name);
 		tcase_add_loop_test(tc, append_after_resize, 0, NRUNS);
 		tu_name("append_after_resize", 0, NRUNS, run_name);
+		tcase_add_loop_test(tc, write_copy_past_eof_does_not_block, 0,
+				    NRUNS);
+		tu_name("write_copy_past_eof_does_not_block", 0, NRUNS,
+			run_name);
 	} else {
 		tu_skip("append_does_not_block", why_write);
 		tu_skip("append_after_resize", why_write);
+		tu_skip("write_copy_past_eof_does_not_block", why_write);
 	}
 	if (tu_mount_image("btrfs", 4096, btrfs_dir, sizeof(btrfs_dir),
 			   &why_btrfs) == 0) {
