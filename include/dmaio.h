@@ -305,7 +305,12 @@ struct dmaio_writer_opts {
 	size_t   extent_hint;   /* extent-size hint set at creation (1 MiB); 0: none */
 	int      preallocate;   /* fallocate ahead of the writes (1) */
 	int      grow_ahead;    /* keep the file size ahead of the writes (1) */
+	/* Where the stream starts (1.1); bytes before it are never changed: */
+	uint64_t start;         /* first byte to write, any offset (0) */
+	unsigned flags;         /* DMAIO_WRITER_APPEND (0) */
 };
+/* Start at the file's size (not with a start of its own). */
+#define DMAIO_WRITER_APPEND 1u
 
 void dmaio_writer_opts_init(struct dmaio_writer_opts *o);
 /* Takes ownership of f (closed by dmaio_writer_close). o NULL: defaults. */
@@ -335,13 +340,16 @@ int dmaio_writer_flush_wait(struct dmaio_writer *w);
 int dmaio_writer_sync(struct dmaio_writer *w, dmaio_cb cb, void *arg);
 int dmaio_writer_sync_wait(struct dmaio_writer *w);
 /* Writes the tail, truncates to the exact size, syncs (if asked), closes
- * the file and frees the writer; res = total bytes, or the first error. */
+ * the file and frees the writer; res = bytes written, or the first error. */
 int dmaio_writer_close(struct dmaio_writer *w, dmaio_cb cb, void *arg);
 int64_t dmaio_writer_close_wait(struct dmaio_writer *w);
-/* Returns the bytes accepted so far. */
+/* Returns the file offset after the last byte accepted (start + bytes). */
 uint64_t dmaio_writer_position(const struct dmaio_writer *w);
 /* Returns the end of the contiguous range of bytes written to the file. */
 uint64_t dmaio_writer_flushed_position(const struct dmaio_writer *w);
+/* Returns the end of the stream the last successful sync made durable
+ * (start until one succeeds). */
+uint64_t dmaio_writer_synced_position(const struct dmaio_writer *w);
 
 /* ------------------------------------------------------------------ */
 /* Stream reader                                                       */

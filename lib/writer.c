@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +34,7 @@ static void writer_free(struct dmaio_writer *w)
 
 	if (w->cur)
 		dmaio_buf_unref(w->cur);
-	for (i = 0; i < w->ring_cap; i++)
+	for (i = 0; w->ring && i < w->ring_cap; i++)
 		dmaio_buf_unref(w->ring[i].buf); /* a write the loop gave up */
 	while (w->reqs) {
 		struct flush_req *r = w->reqs;
@@ -52,6 +53,42 @@ static void writer_drop(struct dmaio__owned *o)
 
 /* ------------------------------------------------------------------ */
 
+/* Fills o from the caller's options and checks them; 0 or -errno. */
+static int read_opts(const struct dmaio_file *f,
+		     const struct dmaio_writer_opts *uo,
+		     struct dmaio_writer_opts *o)
+{
+	dmaio_writer_opts_init(o);
+	if (dmaio__opts_read(o, sizeof(*o), uo))
+		return dmaio__fail(-EINVAL, "writer_new: opts->size is smaller "
+				   "than a size_t");
+	if (!o->buffer_size)
+		o->buffer_size = 128 * 1024;
+	if (!o->write_behind)
+		o->write_behind = 4;
+	if (o->buffer_size > (1u << 30))
+		return dmaio__fail(-EINVAL, "writer_new: buffer_size %zu is "
+				   "over 1 GiB", o->buffer_size);
+	if (o->write_behind > 4096)
+		return dmaio__fail(-EINVAL, "writer_new: write_behind %u is "
+				   "over 4096", o->write_behind);
+	if (o->flags & ~DMAIO_WRITER_APPEND)
+		return dmaio__fail(-EINVAL, "writer_new: flags 0x%x has bits "
+				   "other than DMAIO_WRITER_APPEND", o->flags);
+	if ((o->flags & DMAIO_WRITER_APPEND) && o->start)
+		return dmaio__fail(-EINVAL, "writer_new: start %" PRIu64 " and "
+				   "DMAIO_WRITER_APPEND both say where to "
+				   "start", o->start);
+	/* the size as open saw it and this file's operations changed it */
+	if (o->flags & DMAIO_WRITER_APPEND)
+		o->start = f->size_seen;
+	if (o->start > INT64_MAX)
+		return dmaio__fail(-EOVERFLOW, "writer_new: start %" PRIu64
+				   " is past the largest file offset",
+				   o->start);
+	return 0;
+}
+
 DMAIO_EXPORT int dmaio_writer_new(struct dmaio_file *f,
 				  const struct dmaio_writer_opts *uo,
 				  struct dmaio_writer **out)
@@ -68,20 +105,9 @@ DMAIO_EXPORT int dmaio_writer_new(struct dmaio_file *f,
 	if (f->accmode == O_RDONLY)
 		return dmaio__fail(-EBADF, "writer_new: the file was opened "
 				   "read-only");
-	dmaio_writer_opts_init(&o);
-	if (dmaio__opts_read(&o, sizeof(o), uo))
-		return dmaio__fail(-EINVAL, "writer_new: opts->size is smaller "
-				   "than a size_t");
-	if (!o.buffer_size)
-		o.buffer_size = 128 * 1024;
-	if (!o.write_behind)
-		o.write_behind = 4;
-	if (o.buffer_size > (1u << 30))
-		return dmaio__fail(-EINVAL, "writer_new: buffer_size %zu is "
-				   "over 1 GiB", o.buffer_size);
-	if (o.write_behind > 4096)
-		return dmaio__fail(-EINVAL, "writer_new: write_behind %u is "
-				   "over 4096", o.write_behind);
+	ret = read_opts(f, uo, &o);
+	if (ret)
+		return ret;
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return dmaio__fail(-ENOMEM, "writer_new: no memory");
@@ -95,9 +121,11 @@ DMAIO_EXPORT int dmaio_writer_new(struct dmaio_file *f,
 	w->grow_ahead = o.grow_ahead;
 	w->ring_cap = 2 * o.write_behind + 2;
 	w->ring = calloc(w->ring_cap, sizeof(*w->ring));
-	if (!w->ring) {
-		free(w);
-		return dmaio__fail(-ENOMEM, "writer_new: no memory");
+	ret = w->ring ? dmaio__writer_resume(w, o.start)
+		      : dmaio__fail(-ENOMEM, "writer_new: no memory");
+	if (ret) {
+		writer_free(w);
+		return ret;
 	}
 	/* extent hints turn off XFS delayed allocation: direct files only */
 	dmaio__own(w->loop, &w->own, writer_drop);
@@ -330,6 +358,11 @@ DMAIO_EXPORT uint64_t dmaio_writer_position(const struct dmaio_writer *w)
 DMAIO_EXPORT uint64_t dmaio_writer_flushed_position(const struct dmaio_writer *w)
 {
 	return w ? w->flushed : 0;
+}
+
+DMAIO_EXPORT uint64_t dmaio_writer_synced_position(const struct dmaio_writer *w)
+{
+	return w ? w->synced : 0;
 }
 
 /* ------------------------------------------------------------------ */

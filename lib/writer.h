@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The stream writer's parts: writer.c (the calls), writer_io.c (buffer
- * writes, grow-ahead, flush, sync and close steps).
+ * The stream writer's parts: writer.c (the calls), writer_resume.c (where
+ * the stream starts), writer_io.c (buffer writes, grow-ahead, flush, sync
+ * and close steps).
  */
 #ifndef DMAIO_WRITER_H
 #define DMAIO_WRITER_H
@@ -25,6 +26,7 @@ struct flush_req {
 	struct dmaio_writer *w;
 	struct flush_req *next;
 	uint64_t target;
+	uint64_t covers;         /* the flushed end its fdatasync covers */
 	int sync;
 	int syncing;
 	dmaio_cb cb;
@@ -44,7 +46,7 @@ struct dmaio_writer {
 	struct dmaio_buf *cur;   /* being filled; NULL until needed */
 	uint64_t cur_pos;        /* file offset of cur's first byte */
 	size_t fill;
-	uint64_t pos;            /* bytes accepted */
+	uint64_t pos;            /* end of the bytes accepted (file offset) */
 	int flush_pending;       /* write the partial buffer too */
 	size_t fill_written;     /* of fill, already written by a flush */
 	size_t granted;          /* dmaio_writer_get_space()'s last answer */
@@ -55,6 +57,11 @@ struct dmaio_writer {
 	uint64_t flushed;
 	int prefix_broken;       /* a write failed: flushed stops there */
 	int64_t err;             /* sticky */
+
+	uint64_t start;          /* file offset of the stream's first byte */
+	uint64_t size0;          /* the file's size before: close keeps it */
+	uint64_t synced;         /* the end the last good fdatasync covered */
+	int readback;            /* the block holding start is being read */
 
 	uint64_t ahead;          /* size the file was grown to */
 	unsigned meta_inflight;  /* hint, grow and sync calls not back yet */
@@ -84,5 +91,10 @@ void dmaio__writer_progress(struct dmaio_writer *w);
 int dmaio__writer_kick(struct dmaio_writer *w);
 /* Callback of the hint and other steps whose errors are ignored. */
 void dmaio__writer_on_meta(void *arg, int64_t res);
+
+/* writer_resume.c */
+/* Starts the stream at start: reads back the bytes of its first block
+ * that come before it. 0 or -errno (said in dmaio_last_error()). */
+int dmaio__writer_resume(struct dmaio_writer *w, uint64_t start);
 
 #endif /* DMAIO_WRITER_H */

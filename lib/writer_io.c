@@ -51,20 +51,22 @@ static void on_grow(void *arg, int64_t res)
 	if (res == -EOPNOTSUPP && w->preallocate)
 		w->preallocate = 0; /* grow by ftruncate from now on */
 	if (res < 0)
-		w->ahead = 0;       /* so the next write tries again */
+		w->ahead = w->size0; /* so the next write tries again */
 	dmaio__writer_on_meta(arg, res);
 }
 
 /* Keeps the file at least end bytes long before a write reaches there. */
 static void grow_for(struct dmaio_writer *w, uint64_t end)
 {
-	uint64_t stride, target;
+	uint64_t grown, stride, target;
 	int ret;
 
 	if (!w->grow_ahead || !w->f->direct || end <= w->ahead)
 		return;
-	stride = w->ahead < GROW_MIN ? GROW_MIN
-	       : w->ahead > GROW_MAX ? GROW_MAX : w->ahead;
+	/* doubling with this stream, not with what the file held before */
+	grown = w->ahead > w->start ? w->ahead - w->start : 0;
+	stride = grown < GROW_MIN ? GROW_MIN : grown > GROW_MAX ? GROW_MAX
+								: grown;
 	target = w->ahead + stride;
 	if (target < end)
 		target = end;
@@ -142,7 +144,8 @@ static void on_write(void *arg, int64_t res)
 /* Submits what may go: full buffers, and the partial one when flushing. */
 void dmaio__writer_submit(struct dmaio_writer *w)
 {
-	while (!w->err && w->cur) {
+	/* the first block's head is not back yet: it goes out whole */
+	while (!w->err && w->cur && !w->readback) {
 		struct dmaio_buf *buf = w->cur, *next = NULL;
 		int full = w->fill == w->bs;
 		uint64_t start = w->cur_pos;
@@ -218,6 +221,8 @@ static void on_sync(void *arg, int64_t res)
 	r->sync = 0;
 	if (res < 0)
 		dmaio__writer_set_err(r->w, res);
+	else if (r->covers > r->w->synced)
+		r->w->synced = r->covers;
 	r->w->meta_inflight--;
 	dmaio__writer_progress(r->w);
 }
@@ -241,6 +246,7 @@ static void finish_flushes(struct dmaio_writer *w)
 		if (!r->sync || r->syncing || w->flushed < r->target)
 			continue;
 		if (dmaio__internal(w->loop, dmaio_file_fdatasync(w->f, on_sync, r)) == 0) {
+			r->covers = w->flushed;
 			r->syncing = 1;
 			w->meta_inflight++;
 		} else {
@@ -266,6 +272,27 @@ static void on_close_step(void *arg, int64_t res)
 	dmaio__writer_progress(w);
 }
 
+/* sync_on_close: the end of the stream is durable now */
+static void on_close_sync(void *arg, int64_t res)
+{
+	struct dmaio_writer *w = arg;
+
+	if (res == 0 && !w->err && !w->close_err)
+		w->synced = w->flushed;
+	on_close_step(arg, res);
+}
+
+/*
+ * The file ends where the stream does, or after a failed write where its
+ * good prefix does; never before where the file ended when we began.
+ */
+static uint64_t final_size(const struct dmaio_writer *w)
+{
+	uint64_t end = w->err ? w->flushed : w->pos;
+
+	return end > w->size0 ? end : w->size0;
+}
+
 static void close_step(struct dmaio_writer *w)
 {
 	int ret = 0;
@@ -277,10 +304,9 @@ static void close_step(struct dmaio_writer *w)
 		if (w->inflight || w->meta_inflight || w->reqs ||
 		    (!w->err && w->cur && w->fill > w->fill_written))
 			return;
-		/* exactly what was written, or the good prefix after an error */
 		w->stage = TRUNCATING;
-		ret = dmaio__internal(w->loop, dmaio_file_truncate(w->f, w->err ? w->flushed : w->pos,
-					  on_close_step, w));
+		ret = dmaio__internal(w->loop, dmaio_file_truncate(w->f,
+					final_size(w), on_close_step, w));
 		break;
 	case TRUNCATING:
 		w->stage = SYNCING;
@@ -288,7 +314,8 @@ static void close_step(struct dmaio_writer *w)
 			close_step(w);
 			return;
 		}
-		ret = dmaio__internal(w->loop, dmaio_file_fdatasync(w->f, on_close_step, w));
+		ret = dmaio__internal(w->loop, dmaio_file_fdatasync(w->f,
+						on_close_sync, w));
 		break;
 	case SYNCING:
 		w->stage = CLOSING;
@@ -300,8 +327,9 @@ static void close_step(struct dmaio_writer *w)
 		}
 		break;
 	case CLOSING: {
+		/* the bytes this writer wrote */
 		int64_t res = w->err ? w->err : w->close_err ? w->close_err
-							     : (int64_t)w->pos;
+					      : (int64_t)(w->pos - w->start);
 
 		dmaio__owned_closed(w->loop, &w->own, w->close_cb, w->close_arg,
 				    res);

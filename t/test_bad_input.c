@@ -27,6 +27,9 @@ static struct dmaio_buf *ODD;   /* 100 bytes */
 static struct dmaio_reader *R;
 static struct dmaio_writer *W;
 static struct dmaio_iovec IOV[2] = { { 0, 10 }, { 10, 0 } };
+/* writer options: an unknown flag, start and APPEND both, a start past
+ * the largest offset, a start inside a block */
+static struct dmaio_writer_opts WFLAG, WBOTH, WFAR, WMID;
 
 struct row {
 	const char *what;
@@ -127,6 +130,11 @@ ROW(s10, -EINVAL, dmaio_reader_get_buffer(NULL, 1, NULL, NULL))
 ROW(s11, -EINVAL, dmaio_reader_skip(NULL, 1))
 ROW(s12, -EINVAL, dmaio_reader_close(NULL, NULL, NULL))
 ROW(s13, -EINVAL, dmaio_reader_read_wait(NULL, "x", 1))
+ROW(s14, -EINVAL, dmaio_writer_new(F, &WFLAG, &W))
+ROW(s15, -EINVAL, dmaio_writer_new(F, &WBOTH, &W))
+ROW(s16, -EOVERFLOW, dmaio_writer_new(F, &WFAR, &W))
+ROW(s17, -EBADF, dmaio_writer_new(WO, &WMID, &W))
+ROW(s18, 0, dmaio_writer_synced_position(NULL))
 
 static const struct row rows[] = {
 #define R(n, w) { #n, n, w, n##_expr }
@@ -153,7 +161,8 @@ static const struct row rows[] = {
 	R(s1, -EINVAL), R(s2, -EBADF), R(s3, -EBADF), R(s4, -EINVAL),
 	R(s5, -EINVAL), R(s6, -EINVAL), R(s7, -EINVAL), R(s8, -EINVAL),
 	R(s9, -EBADF), R(s10, -EINVAL), R(s11, -EINVAL), R(s12, -EINVAL),
-	R(s13, -EINVAL),
+	R(s13, -EINVAL), R(s14, -EINVAL), R(s15, -EINVAL), R(s16, -EOVERFLOW),
+	R(s17, -EBADF), R(s18, 0),
 #undef R
 };
 
@@ -171,6 +180,15 @@ static void setup(void)
 	memset(dmaio_buf_data(B), 0, 4096);
 	ck_assert_int_eq(dmaio_buf_trim(ODD, 100), 0);
 	ck_assert_int_eq(dmaio_file_close(C, NULL, NULL), 0); /* closing */
+	dmaio_writer_opts_init(&WFLAG);
+	WFLAG.flags = 2;
+	dmaio_writer_opts_init(&WBOTH);
+	WBOTH.flags = DMAIO_WRITER_APPEND;
+	WBOTH.start = 1;
+	dmaio_writer_opts_init(&WFAR);
+	WFAR.start = (uint64_t)INT64_MAX + 1;
+	dmaio_writer_opts_init(&WMID);
+	WMID.start = 100;
 }
 
 static void teardown(void)
