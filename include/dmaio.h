@@ -372,7 +372,14 @@ int dmaio_reader_new(struct dmaio_file *f, const struct dmaio_reader_opts *o,
  * an internal buffer; res 0 (v NULL) at end or EOF. One at a time. */
 int dmaio_reader_get_buffer(struct dmaio_reader *r, size_t max_len,
 			    dmaio_read_cb cb, void *arg);
-/* Copies up to len bytes; returns bytes copied, 0 at end, or -errno. */
+/*
+ * Copies len bytes at the position into dst, across internal buffers (1.1);
+ * res: bytes copied (len unless the stream ends first), 0 at end, or
+ * -errno. One get_buffer or read at a time.
+ */
+int dmaio_reader_read(struct dmaio_reader *r, void *dst, size_t len,
+		      dmaio_cb cb, void *arg);
+/* Blocking twin: returns bytes copied, 0 at end, or -errno. */
 int64_t dmaio_reader_read_wait(struct dmaio_reader *r, void *dst, size_t len);
 /* Moves the position n bytes forward. */
 int dmaio_reader_skip(struct dmaio_reader *r, uint64_t n);

@@ -25,6 +25,8 @@ static struct dmaio_file *C;    /* close submitted */
 static struct dmaio_buf *B;     /* 4 KiB */
 static struct dmaio_buf *ODD;   /* 100 bytes */
 static struct dmaio_reader *R;
+static struct dmaio_reader *RD; /* open, reads nothing ahead */
+static char BYTE;
 static struct dmaio_writer *W;
 static struct dmaio_iovec IOV[2] = { { 0, 10 }, { 10, 0 } };
 /* writer options: an unknown flag, start and APPEND both, a start past
@@ -135,6 +137,9 @@ ROW(s15, -EINVAL, dmaio_writer_new(F, &WBOTH, &W))
 ROW(s16, -EOVERFLOW, dmaio_writer_new(F, &WFAR, &W))
 ROW(s17, -EBADF, dmaio_writer_new(WO, &WMID, &W))
 ROW(s18, 0, dmaio_writer_synced_position(NULL))
+ROW(s19, -EINVAL, dmaio_reader_read(NULL, &BYTE, 1, NULL, NULL))
+ROW(s20, -EINVAL, dmaio_reader_read(RD, NULL, 1, NULL, NULL))
+ROW(s21, -EINVAL, dmaio_reader_read(RD, &BYTE, 0, NULL, NULL))
 
 static const struct row rows[] = {
 #define R(n, w) { #n, n, w, n##_expr }
@@ -162,7 +167,8 @@ static const struct row rows[] = {
 	R(s5, -EINVAL), R(s6, -EINVAL), R(s7, -EINVAL), R(s8, -EINVAL),
 	R(s9, -EBADF), R(s10, -EINVAL), R(s11, -EINVAL), R(s12, -EINVAL),
 	R(s13, -EINVAL), R(s14, -EINVAL), R(s15, -EINVAL), R(s16, -EOVERFLOW),
-	R(s17, -EBADF), R(s18, 0),
+	R(s17, -EBADF), R(s18, 0), R(s19, -EINVAL), R(s20, -EINVAL),
+	R(s21, -EINVAL),
 #undef R
 };
 
@@ -179,6 +185,15 @@ static void setup(void)
 	ODD = dmaio_file_alloc_buf(F, 4096);
 	memset(dmaio_buf_data(B), 0, 4096);
 	ck_assert_int_eq(dmaio_buf_trim(ODD, 100), 0);
+	{ /* before C's close: the loop runs while it opens */
+		struct dmaio_reader_opts ro;
+		struct dmaio_file *rf;
+
+		dmaio_reader_opts_init(&ro);
+		ro.read_ahead = 0;
+		ck_assert_int_eq(dmaio_file_open_wait(L, tu_path("f"), &rf), 0);
+		ck_assert_int_eq(dmaio_reader_new(rf, &ro, &RD), 0);
+	}
 	ck_assert_int_eq(dmaio_file_close(C, NULL, NULL), 0); /* closing */
 	dmaio_writer_opts_init(&WFLAG);
 	WFLAG.flags = 2;
