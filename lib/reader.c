@@ -32,6 +32,8 @@ struct rbuf {
 	uint64_t pos;           /* aligned file offset */
 	size_t want;
 	struct dmaio_view *v;
+	const char *data;       /* v's bytes, kept for the copy's hot path */
+	size_t len;
 	int done;
 	int dropped;            /* skipped or closed while in flight */
 };
@@ -229,15 +231,14 @@ static int serve_copy(struct dmaio_reader *r)
 		if (!b)
 			return 0; /* on_buf serves the rest */
 		off = (size_t)(r->pos - b->pos);
-		n = dmaio_view_len(b->v) > off ? dmaio_view_len(b->v) - off : 0;
+		n = b->len > off ? b->len - off : 0;
 		if (n > r->len - r->copied)
 			n = r->len - r->copied;
 		if (n > limit(r) - r->pos)
 			n = (size_t)(limit(r) - r->pos);
 		if (!n)
 			break; /* a short buffer: EOF, which limit() knows */
-		memcpy(r->dst + r->copied, (const char *)dmaio_view_data(b->v) + off,
-		       n);
+		memcpy(r->dst + r->copied, b->data + off, n);
 		r->copied += n;
 		r->pos += n;
 		if (r->copied == r->len)
@@ -291,6 +292,8 @@ static void on_buf(void *arg, struct dmaio_view *v, int64_t res)
 	}
 	b->done = 1;
 	b->v = v;
+	b->data = v ? dmaio_view_data(v) : NULL;
+	b->len = v ? dmaio_view_len(v) : 0;
 	if (res < 0) {
 		if (!r->err)
 			r->err = res;
