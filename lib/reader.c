@@ -217,11 +217,23 @@ static int serve_view(struct dmaio_reader *r)
  */
 static int serve_copy(struct dmaio_reader *r)
 {
+	struct rbuf *b = r->head;
+	size_t at = b && r->pos >= b->pos ? (size_t)(r->pos - b->pos) : 0;
 	dmaio_cb cb;
 	int64_t res;
 
+	/* most records: inside the buffer at hand, which stays at hand */
+	if (!r->copied && b && b->done && !r->err && r->pos >= b->pos &&
+	    at < b->len && r->len < b->len - at &&
+	    r->pos + r->len <= limit(r)) {
+		memcpy(r->dst, b->data + at, r->len);
+		r->pos += r->len;
+		r->req = REQ_NONE;
+		dmaio__call_cb(r->loop, r->copy_cb, r->req_arg,
+			       (int64_t)r->len);
+		return 1;
+	}
 	for (;;) {
-		struct rbuf *b;
 		size_t off, n;
 
 		drop_consumed(r);
