@@ -382,7 +382,12 @@ struct dmaio_writer_opts {
 	size_t   extent_hint;   /* extent-size hint set at creation (1 MiB); 0: none */
 	int      preallocate;   /* fallocate ahead of the writes (1) */
 	int      grow_ahead;    /* keep the file size ahead of the writes (1) */
+	/* Where the stream starts (1.1); bytes before it are never changed: */
+	uint64_t start;         /* first byte to write, any offset (0) */
+	unsigned flags;         /* DMAIO_WRITER_APPEND (0) */
 };
+/* Start at the file's size (not with a start of its own). */
+#define DMAIO_WRITER_APPEND 1u
 
 void dmaio_writer_opts_init(struct dmaio_writer_opts *o);
 /* Takes ownership of f (closed by dmaio_writer_close). o NULL: defaults. */
@@ -412,13 +417,16 @@ int dmaio_writer_flush_wait(struct dmaio_writer *w);
 int dmaio_writer_sync(struct dmaio_writer *w, dmaio_cb cb, void *arg);
 int dmaio_writer_sync_wait(struct dmaio_writer *w);
 /* Writes the tail, truncates to the exact size, syncs (if asked), closes
- * the file and frees the writer; res = total bytes, or the first error. */
+ * the file and frees the writer; res = bytes written, or the first error. */
 int dmaio_writer_close(struct dmaio_writer *w, dmaio_cb cb, void *arg);
 int64_t dmaio_writer_close_wait(struct dmaio_writer *w);
-/* Returns the bytes accepted so far. */
+/* Returns the file offset after the last byte accepted (start + bytes). */
 uint64_t dmaio_writer_position(const struct dmaio_writer *w);
 /* Returns the end of the contiguous range of bytes written to the file. */
 uint64_t dmaio_writer_flushed_position(const struct dmaio_writer *w);
+/* Returns the end of the stream the last successful sync made durable
+ * (start until one succeeds). */
+uint64_t dmaio_writer_synced_position(const struct dmaio_writer *w);
 
 /* ------------------------------------------------------------------ */
 /* Stream reader                                                       */
@@ -441,7 +449,14 @@ int dmaio_reader_new(struct dmaio_file *f, const struct dmaio_reader_opts *o,
  * an internal buffer; res 0 (v NULL) at end or EOF. One at a time. */
 int dmaio_reader_get_buffer(struct dmaio_reader *r, size_t max_len,
 			    dmaio_read_cb cb, void *arg);
-/* Copies up to len bytes; returns bytes copied, 0 at end, or -errno. */
+/*
+ * Copies len bytes at the position into dst, across internal buffers (1.1);
+ * res: bytes copied (len unless the stream ends first), 0 at end, or
+ * -errno. One get_buffer or read at a time.
+ */
+int dmaio_reader_read(struct dmaio_reader *r, void *dst, size_t len,
+		      dmaio_cb cb, void *arg);
+/* Blocking twin: returns bytes copied, 0 at end, or -errno. */
 int64_t dmaio_reader_read_wait(struct dmaio_reader *r, void *dst, size_t len);
 /* Moves the position n bytes forward. */
 int dmaio_reader_skip(struct dmaio_reader *r, uint64_t n);

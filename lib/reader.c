@@ -2,8 +2,16 @@
 /*
  * The stream reader: reads [start, end) in aligned buffers of buffer_size,
  * keeps read_ahead of them in flight beyond the one being consumed, and
- * hands out zero-copy slices that never cross a buffer. A read that comes
- * back short marks EOF; an error sticks and is reported by the next call.
+ * hands out zero-copy slices that never cross a buffer, or copies across
+ * them. A read that comes back short marks EOF; an error sticks and is
+ * reported by the next call.
+ *
+ * Reading a log one record at a time makes a request per record, most of
+ * them served from a buffer already here. Each is called back from the
+ * loop, never from inside the call; a request made from the reader's own
+ * callback is served by the same turn of the loop, up to SERVE_BATCH of
+ * them, so that a million of them cost no million loop iterations (each
+ * of which asks the kernel for events).
  */
 #include "internal.h"
 
@@ -13,12 +21,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* requests served in one turn of the loop before others get theirs */
+#define SERVE_BATCH 256
+
+enum req_kind { REQ_NONE, REQ_VIEW, REQ_COPY };
+
 struct rbuf {
 	struct dmaio_reader *r;
 	struct rbuf *next;
 	uint64_t pos;           /* aligned file offset */
 	size_t want;
 	struct dmaio_view *v;
+	const char *data;       /* v's bytes, kept for the copy's hot path */
+	size_t len;
 	int done;
 	int dropped;            /* skipped or closed while in flight */
 };
@@ -39,11 +54,15 @@ struct dmaio_reader {
 	unsigned inflight;      /* reads not back yet, dropped ones too */
 	int64_t err;
 
-	int req;                /* a get_buffer is waiting */
-	size_t req_max;
+	enum req_kind req;      /* the get_buffer or read that is waiting */
+	size_t req_max;         /* get_buffer: the most to hand out */
 	dmaio_read_cb req_cb;
+	char *dst;              /* read: where to, how much, how much done */
+	size_t len, copied;
+	dmaio_cb copy_cb;
 	void *req_arg;
 	int kick_posted;
+	int serving;            /* serve() runs: it sees new requests itself */
 
 	int closing, close_sent;
 	dmaio_cb close_cb;
@@ -68,6 +87,7 @@ static uint64_t limit(const struct dmaio_reader *r)
 }
 
 static void on_buf(void *arg, struct dmaio_view *v, int64_t res);
+static int kick(struct dmaio_reader *r);
 
 static void fill_ahead(struct dmaio_reader *r)
 {
@@ -135,7 +155,7 @@ static void complete_req(struct dmaio_reader *r, struct dmaio_view *v,
 {
 	dmaio_read_cb cb = r->req_cb;
 
-	r->req = 0;
+	r->req = REQ_NONE;
 	if (!cb || r->loop->freeing) {
 		dmaio_view_release(v);
 		return;
@@ -145,27 +165,32 @@ static void complete_req(struct dmaio_reader *r, struct dmaio_view *v,
 	dmaio__cb_leave(r->loop);
 }
 
-static void serve(struct dmaio_reader *r)
+/* The buffer holding the position, read already; NULL: wait for it. */
+static struct rbuf *ready_buf(struct dmaio_reader *r)
+{
+	fill_ahead(r);
+	return r->head && r->head->done ? r->head : NULL;
+}
+
+/* get_buffer: a slice of the buffer at the position. 0: wait for I/O. */
+static int serve_view(struct dmaio_reader *r)
 {
 	struct rbuf *b;
 	struct dmaio_view *s;
 	size_t off, vlen, n;
 
-	if (!r->req)
-		return;
 	drop_consumed(r);
 	if (r->err) {
 		complete_req(r, NULL, r->err);
-		return;
+		return 1;
 	}
 	if (r->pos >= limit(r)) {
 		complete_req(r, NULL, 0);
-		return;
+		return 1;
 	}
-	fill_ahead(r);
-	b = r->head;
-	if (!b || !b->done)
-		return; /* on_buf serves it */
+	b = ready_buf(r);
+	if (!b)
+		return 0; /* on_buf serves it */
 	off = (size_t)(r->pos - b->pos);
 	vlen = dmaio_view_len(b->v);
 	n = vlen > off ? vlen - off : 0;
@@ -176,12 +201,86 @@ static void serve(struct dmaio_reader *r)
 	s = dmaio_view_slice(b->v, off, n);
 	if (!s) {
 		complete_req(r, NULL, -ENOMEM);
-		return;
+		return 1;
 	}
 	r->pos += n;
 	drop_consumed(r);
 	fill_ahead(r);
 	complete_req(r, s, (int64_t)n);
+	return 1;
+}
+
+/*
+ * read: copies from the buffers here, across their edges, until len is
+ * done, the stream ends or an error stops it (bytes copied before it are
+ * returned; the error comes with the next call). 0: wait for I/O.
+ */
+static int serve_copy(struct dmaio_reader *r)
+{
+	struct rbuf *b = r->head;
+	size_t at = b && r->pos >= b->pos ? (size_t)(r->pos - b->pos) : 0;
+	dmaio_cb cb;
+	int64_t res;
+
+	/* most records: inside the buffer at hand, which stays at hand */
+	if (!r->copied && b && b->done && !r->err && r->pos >= b->pos &&
+	    at < b->len && r->len < b->len - at &&
+	    r->pos + r->len <= limit(r)) {
+		memcpy(r->dst, b->data + at, r->len);
+		r->pos += r->len;
+		r->req = REQ_NONE;
+		dmaio__call_cb(r->loop, r->copy_cb, r->req_arg,
+			       (int64_t)r->len);
+		return 1;
+	}
+	for (;;) {
+		size_t off, n;
+
+		drop_consumed(r);
+		if (r->err || r->pos >= limit(r))
+			break;
+		b = ready_buf(r);
+		if (!b)
+			return 0; /* on_buf serves the rest */
+		off = (size_t)(r->pos - b->pos);
+		n = b->len > off ? b->len - off : 0;
+		if (n > r->len - r->copied)
+			n = r->len - r->copied;
+		if (n > limit(r) - r->pos)
+			n = (size_t)(limit(r) - r->pos);
+		if (!n)
+			break; /* a short buffer: EOF, which limit() knows */
+		memcpy(r->dst + r->copied, b->data + off, n);
+		r->copied += n;
+		r->pos += n;
+		if (r->copied == r->len)
+			break;
+	}
+	drop_consumed(r);
+	fill_ahead(r);
+	res = r->copied ? (int64_t)r->copied : r->err;
+	cb = r->copy_cb;
+	r->req = REQ_NONE;
+	dmaio__call_cb(r->loop, cb, r->req_arg, res);
+	return 1;
+}
+
+/*
+ * Serves the waiting request and those its callback makes, up to a
+ * batch; the rest goes on in the loop's next turn.
+ */
+static void serve(struct dmaio_reader *r)
+{
+	unsigned n = 0;
+
+	r->serving = 1;
+	while (r->req != REQ_NONE && !r->closing && !r->loop->freeing) {
+		if (++n > SERVE_BATCH && kick(r) == 0)
+			break;
+		if (!(r->req == REQ_COPY ? serve_copy(r) : serve_view(r)))
+			break;
+	}
+	r->serving = 0;
 }
 
 static void maybe_close(struct dmaio_reader *r);
@@ -205,6 +304,8 @@ static void on_buf(void *arg, struct dmaio_view *v, int64_t res)
 	}
 	b->done = 1;
 	b->v = v;
+	b->data = v ? dmaio_view_data(v) : NULL;
+	b->len = v ? dmaio_view_len(v) : 0;
 	if (res < 0) {
 		if (!r->err)
 			r->err = res;
@@ -338,9 +439,23 @@ static int ready(const struct dmaio_reader *r, const char *what)
 	if (r->closing)
 		return dmaio__fail(-EBADF, "%s: close was already called on "
 				   "this reader", what);
-	if (r->req)
-		return dmaio__fail(-EBUSY, "%s: a get_buffer of this reader is "
-				   "still waiting for its callback", what);
+	if (r->req != REQ_NONE)
+		return dmaio__fail(-EBUSY, "%s: a %s of this reader is still "
+				   "waiting for its callback", what,
+				   r->req == REQ_COPY ? "read" : "get_buffer");
+	return 0;
+}
+
+/* Served from the loop, even when the bytes are here already: by the
+ * serve() under way when the reader's callback asks, else kicked. */
+static int start_req(struct dmaio_reader *r, enum req_kind kind, void *arg)
+{
+	int ret = r->serving ? 0 : kick(r);
+
+	if (ret)
+		return ret;
+	r->req = kind;
+	r->req_arg = arg;
 	return 0;
 }
 
@@ -355,14 +470,31 @@ DMAIO_EXPORT int dmaio_reader_get_buffer(struct dmaio_reader *r, size_t max_len,
 	ret = ready(r, "reader_get_buffer");
 	if (ret)
 		return ret;
-	/* served from the loop, even when the bytes are here already */
-	ret = kick(r);
+	ret = start_req(r, REQ_VIEW, arg);
 	if (ret)
 		return ret;
-	r->req = 1;
 	r->req_max = max_len;
 	r->req_cb = cb;
-	r->req_arg = arg;
+	return 0;
+}
+
+DMAIO_EXPORT int dmaio_reader_read(struct dmaio_reader *r, void *dst,
+				   size_t len, dmaio_cb cb, void *arg)
+{
+	int ret = ready(r, "reader_read");
+
+	if (ret)
+		return ret;
+	if (!dst || !len)
+		return dmaio__fail(-EINVAL, "reader_read: %s", !dst ?
+				   "dst is NULL" : "len is 0");
+	ret = start_req(r, REQ_COPY, arg);
+	if (ret)
+		return ret;
+	r->dst = dst;
+	r->len = len;
+	r->copied = 0;
+	r->copy_cb = cb;
 	return 0;
 }
 
@@ -410,7 +542,7 @@ DMAIO_EXPORT int dmaio_reader_close(struct dmaio_reader *r, dmaio_cb cb,
 DMAIO_EXPORT int64_t dmaio_reader_read_wait(struct dmaio_reader *r, void *dst,
 					    size_t len)
 {
-	size_t copied = 0;
+	struct dmaio__waiter x = DMAIO__WAITER_INIT;
 	int ret;
 
 	DMAIO__NOT_INHERITED(r ? r->loop : NULL, -EBADFD);
@@ -421,23 +553,10 @@ DMAIO_EXPORT int64_t dmaio_reader_read_wait(struct dmaio_reader *r, void *dst,
 	ret = dmaio__wait_check(r->loop, __func__);
 	if (ret)
 		return ret;
-	while (copied < len) {
-		struct dmaio__waiter x = DMAIO__WAITER_INIT;
-
-		ret = dmaio_reader_get_buffer(r, len - copied, dmaio__waiter_read, &x);
-		if (ret)
-			return copied ? (int64_t)copied : ret;
-		dmaio__wait_for(r->loop, &x);
-		if (x.res <= 0) {
-			if (x.res < 0 && !copied)
-				return x.res;
-			break;
-		}
-		memcpy((char *)dst + copied, dmaio_view_data(x.view), (size_t)x.res);
-		dmaio_view_release(x.view);
-		copied += (size_t)x.res;
-	}
-	return (int64_t)copied;
+	ret = dmaio_reader_read(r, dst, len, dmaio__waiter_res, &x);
+	if (ret)
+		return ret;
+	return dmaio__wait_for(r->loop, &x);
 }
 
 DMAIO_EXPORT int dmaio_reader_close_wait(struct dmaio_reader *r)

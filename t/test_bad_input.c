@@ -25,8 +25,13 @@ static struct dmaio_file *C;    /* close submitted */
 static struct dmaio_buf *B;     /* 4 KiB */
 static struct dmaio_buf *ODD;   /* 100 bytes */
 static struct dmaio_reader *R;
+static struct dmaio_reader *RD; /* open, reads nothing ahead */
+static char BYTE;
 static struct dmaio_writer *W;
 static struct dmaio_iovec IOV[2] = { { 0, 10 }, { 10, 0 } };
+/* writer options: an unknown flag, start and APPEND both, a start past
+ * the largest offset, a start inside a block */
+static struct dmaio_writer_opts WFLAG, WBOTH, WFAR, WMID;
 
 struct row {
 	const char *what;
@@ -150,6 +155,14 @@ ROW(s10, -EINVAL, dmaio_reader_get_buffer(NULL, 1, NULL, NULL))
 ROW(s11, -EINVAL, dmaio_reader_skip(NULL, 1))
 ROW(s12, -EINVAL, dmaio_reader_close(NULL, NULL, NULL))
 ROW(s13, -EINVAL, dmaio_reader_read_wait(NULL, "x", 1))
+ROW(s14, -EINVAL, dmaio_writer_new(F, &WFLAG, &W))
+ROW(s15, -EINVAL, dmaio_writer_new(F, &WBOTH, &W))
+ROW(s16, -EOVERFLOW, dmaio_writer_new(F, &WFAR, &W))
+ROW(s17, -EBADF, dmaio_writer_new(WO, &WMID, &W))
+ROW(s18, 0, dmaio_writer_synced_position(NULL))
+ROW(s19, -EINVAL, dmaio_reader_read(NULL, &BYTE, 1, NULL, NULL))
+ROW(s20, -EINVAL, dmaio_reader_read(RD, NULL, 1, NULL, NULL))
+ROW(s21, -EINVAL, dmaio_reader_read(RD, &BYTE, 0, NULL, NULL))
 
 static const struct row rows[] = {
 #define R(n, w) { #n, n, w, n##_expr }
@@ -182,7 +195,9 @@ static const struct row rows[] = {
 	R(s1, -EINVAL), R(s2, -EBADF), R(s3, -EBADF), R(s4, -EINVAL),
 	R(s5, -EINVAL), R(s6, -EINVAL), R(s7, -EINVAL), R(s8, -EINVAL),
 	R(s9, -EBADF), R(s10, -EINVAL), R(s11, -EINVAL), R(s12, -EINVAL),
-	R(s13, -EINVAL),
+	R(s13, -EINVAL), R(s14, -EINVAL), R(s15, -EINVAL), R(s16, -EOVERFLOW),
+	R(s17, -EBADF), R(s18, 0), R(s19, -EINVAL), R(s20, -EINVAL),
+	R(s21, -EINVAL),
 #undef R
 };
 
@@ -199,7 +214,25 @@ static void setup(void)
 	ODD = dmaio_file_alloc_buf(F, 4096);
 	memset(dmaio_buf_data(B), 0, 4096);
 	ck_assert_int_eq(dmaio_buf_trim(ODD, 100), 0);
+	{ /* before C's close: the loop runs while it opens */
+		struct dmaio_reader_opts ro;
+		struct dmaio_file *rf;
+
+		dmaio_reader_opts_init(&ro);
+		ro.read_ahead = 0;
+		ck_assert_int_eq(dmaio_file_open_wait(L, tu_path("f"), &rf), 0);
+		ck_assert_int_eq(dmaio_reader_new(rf, &ro, &RD), 0);
+	}
 	ck_assert_int_eq(dmaio_file_close(C, NULL, NULL), 0); /* closing */
+	dmaio_writer_opts_init(&WFLAG);
+	WFLAG.flags = 2;
+	dmaio_writer_opts_init(&WBOTH);
+	WBOTH.flags = DMAIO_WRITER_APPEND;
+	WBOTH.start = 1;
+	dmaio_writer_opts_init(&WFAR);
+	WFAR.start = (uint64_t)INT64_MAX + 1;
+	dmaio_writer_opts_init(&WMID);
+	WMID.start = 100;
 }
 
 static void teardown(void)
