@@ -24,7 +24,7 @@
 extern "C" {
 #endif
 
-#define DMAIO_VERSION_MAJOR 0
+#define DMAIO_VERSION_MAJOR 1
 #define DMAIO_VERSION_MINOR 1
 
 struct dmaio_loop;
