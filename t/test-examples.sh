@@ -6,7 +6,7 @@ b="${top_builddir:-.}"
 tmp=$(mktemp -d "$PWD/dmaio-examples.XXXXXX") || exit 1
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-echo "1..6"
+echo "1..12"
 i=0
 check() { i=$((i + 1)); if [ "$1" = 0 ]; then echo "ok $i - $2"; else echo "not ok $i - $2"; fi; }
 
@@ -57,3 +57,41 @@ pid=
 check $? "page_server shuts down cleanly (exit $rc)"
 [ ! -s "$tmp/ps.err" ]
 check $? "page_server wrote nothing to stderr"
+
+# wal: group commit from 4 client threads, recovery, append after it, and
+# a crash (SIGKILL) right after K acknowledgements: all K are recovered
+mkdir "$tmp/wal"
+out=$("$b/examples/wal" "$tmp/wal" append 1000 2>&1)
+[ "$out" = "1000 records acknowledged (log had 0)" ]
+check $? "wal: 1000 records acknowledged ($out)"
+out=$("$b/examples/wal" "$tmp/wal" recover 2>&1)
+case "$out" in "1000 records, end at "*) r=0 ;; *) r=1 ;; esac
+check $r "wal: recovery finds the 1000 ($out)"
+"$b/examples/wal" "$tmp/wal" append 500 > /dev/null 2>&1 &&
+	out=$("$b/examples/wal" "$tmp/wal" recover 2>&1)
+case "$out" in "1500 records, end at "*) r=0 ;; *) r=1 ;; esac
+check $r "wal: appends after the recovered end ($out)"
+"$b/examples/wal" "$tmp/wal" append 3000 --crash-at 1200 > /dev/null 2>&1
+rc=$?
+n=$("$b/examples/wal" "$tmp/wal" recover 2>&1 | sed -n 's/ records.*//p')
+[ "$rc" = 137 ] && [ "${n:-0}" -ge 2700 ]
+check $? "wal: after SIGKILL at 1200 acknowledged, all are there ($n of >= 2700, exit $rc)"
+
+# copy_range: unaligned offsets and length, into a new file and into the
+# middle of an existing one (the bytes around it unchanged)
+head -c 5000000 /dev/urandom > "$tmp/src"
+"$b/examples/copy_range" "$tmp/src" 12345 3000001 "$tmp/new" 777 > /dev/null &&
+	[ "$(stat -c %s "$tmp/new")" = 3000778 ] &&
+	cmp -s <(tail -c +12346 "$tmp/src" | head -c 3000001) \
+		<(tail -c +778 "$tmp/new") &&
+	[ -z "$(head -c 777 "$tmp/new" | tr -d '\0')" ]
+check $? "copy_range: into a new file at an unaligned offset, exact size and bytes"
+head -c 4000000 /dev/urandom > "$tmp/mid"
+cp "$tmp/mid" "$tmp/mid.orig"
+"$b/examples/copy_range" "$tmp/src" 1 100003 "$tmp/mid" 999999 > /dev/null &&
+	[ "$(stat -c %s "$tmp/mid")" = 4000000 ] &&
+	cmp -s <(head -c 999999 "$tmp/mid") <(head -c 999999 "$tmp/mid.orig") &&
+	cmp -s <(tail -c +1100003 "$tmp/mid") <(tail -c +1100003 "$tmp/mid.orig") &&
+	cmp -s <(tail -c +1000000 "$tmp/mid" | head -c 100003) \
+		<(tail -c +2 "$tmp/src" | head -c 100003)
+check $? "copy_range: into the middle of a file, the bytes around it unchanged"
