@@ -4,7 +4,8 @@
  * small, and batched submission that never puts more iocbs in the kernel
  * than the context holds.
  */
-#include "internal.h"
+#include "aio.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,15 +20,9 @@
 
 static long read_proc_long(const char *path)
 {
-	FILE *fp = fopen(path, "re");
-	long v = -1;
+	unsigned long long v;
 
-	if (fp) {
-		if (fscanf(fp, "%ld", &v) != 1)
-			v = -1;
-		fclose(fp);
-	}
-	return v;
+	return dmaio__read_number(path, &v) ? -1 : (long)v;
 }
 
 static void explain_eagain(unsigned depth)
@@ -140,7 +135,7 @@ void dmaio__aio_wake(struct dmaio_loop *loop)
  */
 static void set_resfd(struct dmaio_loop *loop, struct dmaio__op *op)
 {
-	if (!loop->lazy_eventfd || loop->nwatched || loop->helper.busy ||
+	if (!loop->lazy_eventfd || loop->watch.nwatched || loop->helper.busy ||
 	    loop->external) {
 		io_set_eventfd(&op->iocb, loop->aio_efd);
 		op->silent = 0;
@@ -239,4 +234,16 @@ void dmaio__aio_flush(struct dmaio_loop *loop)
 void dmaio__aio_flush_now(struct dmaio_loop *loop)
 {
 	flush(loop, SUBMIT_BATCH);
+}
+
+void dmaio__wake_remote(struct dmaio_loop *loop)
+{
+	uint64_t one = 1;
+
+	/* wakes an epoll wait, and makes dmaio_loop_fd() readable */
+	if (write(loop->wake_efd, &one, sizeof(one)) < 0) {
+		/* the counter is far from full: nothing to do */
+	}
+	if (__atomic_load_n(&loop->aio_sleeping, __ATOMIC_SEQ_CST))
+		dmaio__aio_wake(loop);
 }

@@ -20,7 +20,7 @@
  * descriptors. From one huge page it is one segment: +24% MiB/s for 1 MiB
  * O_DIRECT writes at depth 4 on virtio (8 alternating runs, 1212 -> 1500).
  */
-#include "internal.h"
+#include "buf.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -355,19 +355,4 @@ DMAIO_EXPORT void dmaio_buf_unref(struct dmaio_buf *b)
 		free(b);
 	}
 	dmaio__pool_unref(p);
-}
-
-DMAIO_EXPORT struct dmaio_buf *dmaio_file_alloc_buf(struct dmaio_file *f,
-						    size_t size)
-{
-	struct dmaio_buf *b;
-
-	DMAIO__NOT_INHERITED(f ? f->loop : NULL, NULL);
-	if (dmaio__file_check(f, "alloc_buf"))
-		return NULL;
-	b = dmaio__buf_alloc(f->loop->pool, size, f->mem_align);
-	if (!b)
-		dmaio__fail(-ENOMEM, size ? "alloc_buf: no memory for %zu bytes"
-					  : "alloc_buf: size is %zu", size);
-	return b;
 }

@@ -21,76 +21,16 @@
  * change) are kept for the process; DMAIO_DISABLE and opts.disable act
  * per loop, and a disabled feature is not probed.
  */
-#include "internal.h"
+#include "aio.h"
+#include "probe.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifdef HAVE_VALGRIND_VALGRIND_H
-#include <valgrind/valgrind.h>
-#endif
-
-/*
- * Old headers (RHEL 7's) lack these syscall numbers; a binary built with
- * them still meets newer kernels, so the numbers are ours.
- */
-#if !HAVE_DECL_SYS_STATX
-#if defined(__x86_64__)
-#define SYS_statx 332
-#elif defined(__aarch64__)
-#define SYS_statx 291
-#elif defined(__powerpc64__)
-#define SYS_statx 383
-#elif defined(__s390x__)
-#define SYS_statx 379
-#endif
-#endif
-#if !HAVE_DECL_SYS_MEMFD_CREATE
-#if defined(__x86_64__)
-#define SYS_memfd_create 319
-#elif defined(__aarch64__)
-#define SYS_memfd_create 279
-#elif defined(__powerpc64__)
-#define SYS_memfd_create 360
-#elif defined(__s390x__)
-#define SYS_memfd_create 350
-#endif
-#endif
-
-#ifndef AT_EMPTY_PATH
-#define AT_EMPTY_PATH 0x1000
-#endif
-
-int dmaio__running_on_valgrind(void)
-{
-	const char *p;
-
-#ifdef RUNNING_ON_VALGRIND
-	if (RUNNING_ON_VALGRIND)
-		return 1;
-#endif
-	/* built without valgrind.h: its preload library gives it away */
-	p = getenv("LD_PRELOAD");
-	return p && strstr(p, "vgpreload") != NULL;
-}
-
-long dmaio__statx(int dirfd, const char *path, int flags, unsigned mask,
-		  void *statxbuf)
-{
-#ifdef SYS_statx
-	long r = syscall(SYS_statx, dirfd, path, flags, mask, statxbuf);
-
-	return r < 0 ? -errno : r;
-#else
-	(void)dirfd; (void)path; (void)flags; (void)mask; (void)statxbuf;
-	return -ENOSYS;
-#endif
-}
 
 /*
  * What a probe learnt of the kernel, kept for the process (it cannot
@@ -143,16 +83,15 @@ static int probe_statx(struct probe *p)
  */
 static int probe_aio_fdsync(struct probe *p)
 {
-#ifdef SYS_memfd_create
 	struct dmaio_loop *loop = p->loop;
 	struct iocb cb, *cbs[1] = { &cb };
 	struct io_event ev;
 	struct timespec ts = { 5, 0 };
 	int fd, r, v;
 
-	fd = (int)syscall(SYS_memfd_create, "dmaio-probe", 0);
+	fd = dmaio__memfd_create("dmaio-probe");
 	if (fd < 0)
-		return errno == ENOSYS ? NO : UNKNOWN;
+		return fd == -ENOSYS ? NO : UNKNOWN;
 	io_prep_fdsync(&cb, fd);
 	r = io_submit(loop->ctx, 1, cbs);
 	if (r == 1) {
@@ -167,10 +106,6 @@ static int probe_aio_fdsync(struct probe *p)
 	}
 	close(fd);
 	return v;
-#else
-	(void)p;
-	return NO;
-#endif
 }
 
 /*
@@ -263,17 +198,10 @@ static int probe_user_reap(struct probe *p)
 static int probe_thp(void)
 {
 	char buf[128];
-	ssize_t n;
-	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled",
-		      O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
+	if (dmaio__read_small("/sys/kernel/mm/transparent_hugepage/enabled",
+			      buf, sizeof(buf)) <= 0)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
 	return strstr(buf, "[never]") == NULL;
 }
 

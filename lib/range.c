@@ -4,7 +4,7 @@
  * against a model: which aligned I/O covers a range, and which part of
  * what the kernel returned the caller may see.
  */
-#include "internal.h"
+#include "range.h"
 
 #include <errno.h>
 

@@ -4,7 +4,7 @@
  * is one dmaio_file_read_at_aligned (split further by the file layer if
  * the device needs it); each range gets a slice of its group's view.
  */
-#include "internal.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,13 +54,11 @@ static void deliver(struct read_many *rm, size_t idx, struct dmaio_view *v,
 {
 	struct dmaio_loop *loop = rm->f->loop;
 
-	if (!rm->cb || loop->freeing) {
+	if (!rm->cb || !dmaio__may_call(loop)) {
 		dmaio_view_release(v);
 		return;
 	}
-	dmaio__cb_enter(loop);
-	rm->cb(rm->arg, idx, v, res);
-	dmaio__cb_leave(loop);
+	DMAIO__DELIVER(loop, rm->cb(rm->arg, idx, v, res));
 }
 
 static void fail_group(struct group *g, int64_t err)

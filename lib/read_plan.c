@@ -7,7 +7,7 @@
  * range whose aligned blocks the group covers already always joins it,
  * so identical blocks are read once.
  */
-#include "internal.h"
+#include "range.h"
 
 #include <stdlib.h>
 

@@ -13,7 +13,8 @@
  * them, so that a million of them cost no million loop iterations (each
  * of which asks the kernel for events).
  */
-#include "internal.h"
+#include "file.h"
+#include "wait.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -156,13 +157,11 @@ static void complete_req(struct dmaio_reader *r, struct dmaio_view *v,
 	dmaio_read_cb cb = r->req_cb;
 
 	r->req = REQ_NONE;
-	if (!cb || r->loop->freeing) {
+	if (!cb || !dmaio__may_call(r->loop)) {
 		dmaio_view_release(v);
 		return;
 	}
-	dmaio__cb_enter(r->loop);
-	cb(r->req_arg, v, res);
-	dmaio__cb_leave(r->loop);
+	DMAIO__DELIVER(r->loop, cb(r->req_arg, v, res));
 }
 
 /* The buffer holding the position, read already; NULL: wait for it. */

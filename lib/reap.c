@@ -5,7 +5,8 @@
  * qualify, under valgrind (which cannot see the kernel's writes to it), or
  * when DMAIO_FEAT_USER_REAP is disabled.
  */
-#include "internal.h"
+#include "aio.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <string.h>

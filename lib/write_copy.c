@@ -24,7 +24,8 @@
  * written by a call that truncates after it. The file layer's size_seen
  * sees our writes and truncates as any others.
  */
-#include "internal.h"
+#include "file.h"
+#include "wait.h"
 
 #include <errno.h>
 #include <fcntl.h>
