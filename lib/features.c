@@ -109,9 +109,9 @@ static int probe_aio_fdsync(struct probe *p)
 }
 
 /*
- * DMAIO_DISABLE=user_reap,aio_fdsync,statx_dioalign (or "all"): what
- * opts.disable does, for an operator who cannot rebuild the program, say
- * on a kernel whose user-space reaping is known to be broken.
+ * DMAIO_DISABLE=user_reap,aio_fdsync,... (the words of features.def, or
+ * "all"): what opts.disable does, for an operator who cannot rebuild the
+ * program, say on a kernel whose user-space reaping is known to be broken.
  */
 static uint64_t env_disable(void)
 {
@@ -119,10 +119,8 @@ static uint64_t env_disable(void)
 		const char *name;
 		uint64_t bit;
 	} names[] = {
-		{ "user_reap", DMAIO_FEAT_USER_REAP },
-		{ "aio_fdsync", DMAIO_FEAT_AIO_FDSYNC },
-		{ "statx_dioalign", DMAIO_FEAT_STATX_DIOALIGN },
-		{ "huge_buffers", DMAIO_FEAT_HUGE_BUFFERS },
+#define DMAIO_FEATURE(bit, word, name, profile, desc, probe) { word, bit },
+#include "features.def"
 		{ "all", DMAIO_FEAT_ALL },
 	};
 	const char *p = getenv("DMAIO_DISABLE");
@@ -214,34 +212,61 @@ static int settle(struct probe *p)
 	return dmaio__aio_reset(p->loop);
 }
 
+/*
+ * The probes of features.def: 1 when the loop may use the feature. The
+ * kernel's verdict is kept (known); the ring itself is attached once
+ * every probe has run, to the context they left.
+ */
+static int have_user_reap(struct probe *p)
+{
+	return !dmaio__running_on_valgrind() &&
+	       known(p, &kernel_user_reap, probe_user_reap);
+}
+
+static int have_aio_fdsync(struct probe *p)
+{
+	return known(p, &kernel_aio_fdsync, probe_aio_fdsync);
+}
+
+static int have_statx_dioalign(struct probe *p)
+{
+	return known(p, &kernel_statx, probe_statx);
+}
+
+static int have_huge_buffers(struct probe *p)
+{
+	(void)p;
+	return probe_thp();
+}
+
+static const struct feature {
+	uint64_t bit;
+	int (*probe)(struct probe *p);
+} features[] = {
+#define DMAIO_FEATURE(bit, word, name, profile, desc, probe) { bit, probe },
+#include "features.def"
+};
+
 int dmaio__probe_features(struct dmaio_loop *loop, uint64_t disable)
 {
 	struct probe p = { loop, 0 };
 	uint64_t f = 0;
+	size_t i;
 	int ret;
 
 	disable |= env_disable();
-	if (!(disable & DMAIO_FEAT_AIO_FDSYNC) &&
-	    known(&p, &kernel_aio_fdsync, probe_aio_fdsync))
-		f |= DMAIO_FEAT_AIO_FDSYNC;
-	ret = settle(&p);
-	if (ret)
-		return ret;
+	for (i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
+		if (!(disable & features[i].bit) && features[i].probe(&p))
+			f |= features[i].bit;
+		ret = settle(&p);
+		if (ret)
+			return ret;
+	}
 	/* the ring: this context's, the verdict on the kernel's reaping */
-	if (!(disable & DMAIO_FEAT_USER_REAP) && !dmaio__running_on_valgrind() &&
-	    known(&p, &kernel_user_reap, probe_user_reap) &&
-	    dmaio__ring_attach(loop) == 0)
-		f |= DMAIO_FEAT_USER_REAP;
-	else
+	if ((f & DMAIO_FEAT_USER_REAP) && dmaio__ring_attach(loop))
+		f &= ~DMAIO_FEAT_USER_REAP;
+	if (!(f & DMAIO_FEAT_USER_REAP))
 		loop->ring = NULL;
-	ret = settle(&p);
-	if (ret)
-		return ret;
-	if (!(disable & DMAIO_FEAT_STATX_DIOALIGN) &&
-	    known(&p, &kernel_statx, probe_statx))
-		f |= DMAIO_FEAT_STATX_DIOALIGN;
-	if (!(disable & DMAIO_FEAT_HUGE_BUFFERS) && probe_thp())
-		f |= DMAIO_FEAT_HUGE_BUFFERS;
 	loop->features = f;
 	return 0;
 }
