@@ -44,6 +44,17 @@ static inline int dmaio__opts_read(void *dst, size_t dst_size,
 	return 0;
 }
 
+/* Alignment arithmetic; a is a power of two. */
+static inline uint64_t dmaio__align_down(uint64_t v, uint64_t a)
+{
+	return v & ~(a - 1);
+}
+
+static inline uint64_t dmaio__align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
 /* A "0 means the default" option field: v, or def when v is 0. */
 #define DMAIO__OR_DEFAULT(v, def) ((v) ? (v) : (def))
 

@@ -442,7 +442,7 @@ DMAIO_EXPORT uint64_t dmaio_file_align_up(const struct dmaio_file *f,
 {
 	uint64_t a = f ? f->align : DMAIO_MIN_ALIGN;
 
-	return (v + a - 1) & ~(a - 1);
+	return dmaio__align_up(v, a);
 }
 
 DMAIO_EXPORT uint64_t dmaio_file_align_down(const struct dmaio_file *f,
@@ -450,7 +450,7 @@ DMAIO_EXPORT uint64_t dmaio_file_align_down(const struct dmaio_file *f,
 {
 	uint64_t a = f ? f->align : DMAIO_MIN_ALIGN;
 
-	return v & ~(a - 1);
+	return dmaio__align_down(v, a);
 }
 
 DMAIO_EXPORT size_t dmaio_file_alignment(const struct dmaio_file *f)

@@ -40,6 +40,12 @@ struct dmaio_file {
 	struct dmaio__wcopy *wcopy; /* write_copy.c: NULL when none runs */
 };
 
+/* The streams' option defaults and limits (writer*.c, reader.c). */
+#define DMAIO__STREAM_BUFFER_SIZE (128 * 1024)
+#define DMAIO__STREAM_AHEAD 4          /* write_behind, read_ahead */
+#define DMAIO__STREAM_MAX_BUFFER ((size_t)1 << 30)
+#define DMAIO__STREAM_MAX_AHEAD 4096
+
 /* file.c */
 /* 0, or -EINVAL for NULL / -EBADF once closing, said in what's name. */
 int dmaio__file_check(const struct dmaio_file *f, const char *what);

@@ -243,7 +243,7 @@ static int read_submit(struct dmaio_file *f, uint64_t pos, size_t size,
 				   what);
 	if (!size) {
 		/* as pread: nothing to read, 0 bytes and an empty view */
-		start = pos & ~(uint64_t)(f->align - 1);
+		start = dmaio__align_down(pos, f->align);
 		len = 0;
 		if (pos > INT64_MAX)
 			return dmaio__fail(-EOVERFLOW, "%s: pos %" PRIu64

@@ -114,6 +114,33 @@ static void on_group(void *arg, struct dmaio_view *v, int64_t res)
 		free_rm(rm);
 }
 
+/* The options over their defaults, and the ranges, checked: 0 or -errno. */
+static int check_args(struct dmaio_file *f, const struct dmaio_iovec *iov,
+		      size_t n, const struct dmaio_read_many_opts *uo,
+		      struct dmaio_read_many_opts *o)
+{
+	size_t i;
+
+	dmaio_read_many_opts_init(o);
+	if (dmaio__opts_read(o, sizeof(*o), uo))
+		return dmaio__fail(-EINVAL, "read_many: opts->size is smaller "
+				   "than a size_t");
+	if (n > SIZE_MAX / sizeof(struct dmaio_iovec))
+		return dmaio__fail(-ENOMEM, "read_many: %zu ranges cannot be "
+				   "held in memory", n);
+	for (i = 0; i < n; i++) {
+		if (!iov[i].len)
+			return dmaio__fail(-EINVAL, "read_many: iov[%zu].len is "
+					   "0", i);
+		if (iov[i].pos > INT64_MAX || iov[i].len > INT64_MAX - iov[i].pos ||
+		    dmaio_file_align_up(f, iov[i].pos + iov[i].len) > INT64_MAX)
+			return dmaio__fail(-EOVERFLOW, "read_many: iov[%zu] "
+					   "ends past the largest file offset",
+					   i);
+	}
+	return 0;
+}
+
 DMAIO_EXPORT int dmaio_file_read_many(struct dmaio_file *f,
 				      const struct dmaio_iovec *iov, size_t n,
 				      const struct dmaio_read_many_opts *uo,
@@ -133,23 +160,9 @@ DMAIO_EXPORT int dmaio_file_read_many(struct dmaio_file *f,
 	if (f->accmode == O_WRONLY)
 		return dmaio__fail(-EBADF, "read_many: the file was opened "
 				   "write-only");
-	dmaio_read_many_opts_init(&o);
-	if (dmaio__opts_read(&o, sizeof(o), uo))
-		return dmaio__fail(-EINVAL, "read_many: opts->size is smaller "
-				   "than a size_t");
-	if (n > SIZE_MAX / sizeof(struct dmaio_iovec))
-		return dmaio__fail(-ENOMEM, "read_many: %zu ranges cannot be "
-				   "held in memory", n);
-	for (i = 0; i < n; i++) {
-		if (!iov[i].len)
-			return dmaio__fail(-EINVAL, "read_many: iov[%zu].len is "
-					   "0", i);
-		if (iov[i].pos > INT64_MAX || iov[i].len > INT64_MAX - iov[i].pos ||
-		    dmaio_file_align_up(f, iov[i].pos + iov[i].len) > INT64_MAX)
-			return dmaio__fail(-EOVERFLOW, "read_many: iov[%zu] "
-					   "ends past the largest file offset",
-					   i);
-	}
+	ret = check_args(f, iov, n, uo, &o);
+	if (ret)
+		return ret;
 	max_merged = o.max_merged_buffer_size == DMAIO_MERGE_DEVICE_MAX
 			     ? f->max_io
 			     : o.max_merged_buffer_size;

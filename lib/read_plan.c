@@ -26,16 +26,6 @@ static int key_cmp(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-static uint64_t down(uint64_t v, uint64_t a)
-{
-	return v & ~(a - 1);
-}
-
-static uint64_t up(uint64_t v, uint64_t a)
-{
-	return (v + a - 1) & ~(a - 1);
-}
-
 size_t dmaio__read_plan(uint64_t align, const struct dmaio_iovec *iov,
 			size_t n, size_t max_merged, size_t max_amp,
 			size_t *order, struct dmaio__plan_group *groups)
@@ -53,8 +43,8 @@ size_t dmaio__read_plan(uint64_t align, const struct dmaio_iovec *iov,
 	qsort(keys, n, sizeof(*keys), key_cmp);
 	for (i = 0; i < n; i++) {
 		const struct dmaio_iovec *io = &iov[keys[i].idx];
-		uint64_t s = down(io->pos, align);
-		uint64_t e = up(io->pos + io->len, align);
+		uint64_t s = dmaio__align_down(io->pos, align);
+		uint64_t e = dmaio__align_up(io->pos + io->len, align);
 
 		order[i] = keys[i].idx;
 		if (g) {
