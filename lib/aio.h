@@ -12,6 +12,23 @@
 
 struct dmaio__ring;
 
+/* A loop's AIO state (struct dmaio_loop's aio). */
+struct dmaio__aio {
+	io_context_t ctx;
+	struct dmaio__ring *ring; /* NULL: reap with io_getevents */
+	int efd;                  /* IOCB_FLAG_RESFD target */
+	int zero_fd;              /* /dev/zero: wakes a wait in io_getevents */
+	char zero_byte;
+	unsigned depth;           /* most iocbs in the kernel at once */
+	unsigned inflight;        /* iocbs in the kernel now */
+	unsigned inflight_silent; /* of those, ones that signal no eventfd */
+	int lazy_eventfd;         /* DMAIO_LOOP_LAZY_EVENTFD */
+	unsigned submit_batch;    /* opts.submit_batch */
+	struct dmaio__opq subq;   /* waiting for io_submit */
+	unsigned eagain_streak;
+	int sleeping;             /* in io_getevents; any thread reads: atomic */
+};
+
 /* aio.c */
 int dmaio__aio_setup(struct dmaio_loop *loop);
 /* Replaces the context by a new one (after a probe): 0 or -errno. */
@@ -28,7 +45,7 @@ void dmaio__aio_wake(struct dmaio_loop *loop);
 /* Any thread: wakes the loop wherever it waits (stop, post). */
 void dmaio__wake_remote(struct dmaio_loop *loop);
 /* The io_event data of that completion: not an operation. */
-#define DMAIO__WAKE_DATA(loop) ((void *)&(loop)->zero_byte)
+#define DMAIO__WAKE_DATA(loop) ((void *)&(loop)->aio.zero_byte)
 
 /* reap.c */
 int dmaio__ring_attach(struct dmaio_loop *loop);

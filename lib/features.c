@@ -93,9 +93,9 @@ static int probe_aio_fdsync(struct probe *p)
 	if (fd < 0)
 		return fd == -ENOSYS ? NO : UNKNOWN;
 	io_prep_fdsync(&cb, fd);
-	r = io_submit(loop->ctx, 1, cbs);
+	r = io_submit(loop->aio.ctx, 1, cbs);
 	if (r == 1) {
-		if (io_getevents(loop->ctx, 1, 1, &ev, &ts) == 1) {
+		if (io_getevents(loop->aio.ctx, 1, 1, &ev, &ts) == 1) {
 			v = (long)ev.res == 0 ? YES : NO;
 		} else {
 			v = UNKNOWN;
@@ -164,7 +164,7 @@ static int user_reap_self_test(struct probe *p)
 		int r;
 
 		io_prep_pread(&cb, fd, &byte, 1, 0);
-		r = io_submit(loop->ctx, 1, cbs);
+		r = io_submit(loop->aio.ctx, 1, cbs);
 		if (r == 1) {
 			done++;
 			stalls = 0;
@@ -266,7 +266,7 @@ int dmaio__probe_features(struct dmaio_loop *loop, uint64_t disable)
 	if ((f & DMAIO_FEAT_USER_REAP) && dmaio__ring_attach(loop))
 		f &= ~DMAIO_FEAT_USER_REAP;
 	if (!(f & DMAIO_FEAT_USER_REAP))
-		loop->ring = NULL;
+		loop->aio.ring = NULL;
 	loop->features = f;
 	return 0;
 }

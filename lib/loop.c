@@ -87,12 +87,12 @@ static int spin(struct dmaio_loop *loop, int with_epoll,
 
 	if (*timeout_ms >= 0 && (uint64_t)*timeout_ms * 1000000 < budget)
 		budget = (uint64_t)*timeout_ms * 1000000;
-	while (loop->inflight && !dmaio__loop_stop_requested(loop)) {
-		if (loop->ring && dmaio__ring_ready(loop)) {
+	while (loop->aio.inflight && !dmaio__loop_stop_requested(loop)) {
+		if (loop->aio.ring && dmaio__ring_ready(loop)) {
 			*reap_aio = 1;
 			return 0;
 		}
-		if (!loop->ring && dmaio__reap(loop))
+		if (!loop->aio.ring && dmaio__reap(loop))
 			return 0;
 		if (with_epoll) {
 			n = epoll_wait(loop->epfd, evs, EPOLL_BATCH, 0);
@@ -113,17 +113,17 @@ static int spin(struct dmaio_loop *loop, int with_epoll,
 
 /*
  * Waits in io_getevents, where an eventfd cannot reach us. stop() or
- * post() from another thread sees aio_sleeping and submits a read of
+ * post() from another thread sees aio.sleeping and submits a read of
  * /dev/zero, whose completion ends the wait; with both sides sequentially
  * consistent, either we see its stop (or post) or it sees us sleeping.
  */
 static void wait_aio(struct dmaio_loop *loop, int timeout_ms)
 {
-	__atomic_store_n(&loop->aio_sleeping, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&loop->aio.sleeping, 1, __ATOMIC_SEQ_CST);
 	if (!(loop->running && __atomic_load_n(&loop->stop, __ATOMIC_SEQ_CST)) &&
 	    !dmaio__posts_waiting(loop))
 		dmaio__reap_wait(loop, timeout_ms);
-	__atomic_store_n(&loop->aio_sleeping, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&loop->aio.sleeping, 0, __ATOMIC_RELAXED);
 }
 
 /* Waits for whatever comes first; returns epoll's events in evs. */
@@ -132,18 +132,18 @@ static int wait_events(struct dmaio_loop *loop, int timeout_ms,
 {
 	int n;
 
-	if (loop->ring && dmaio__ring_ready(loop) &&
+	if (loop->aio.ring && dmaio__ring_ready(loop) &&
 	    loop->epoll_skips < MAX_EPOLL_SKIPS && !helper_has_done(loop)) {
 		/* completions are waiting: no need to ask the kernel */
 		loop->epoll_skips++;
 		/* drained first: what completes after the reap signals again */
 		if (loop->external)
-			drain_eventfd(loop->aio_efd);
+			drain_eventfd(loop->aio.efd);
 		*reap_aio = 1;
 		return 0;
 	}
 	loop->epoll_skips = 0;
-	if (timeout_ms != 0 && loop->inflight && !loop->watch.nwatched &&
+	if (timeout_ms != 0 && loop->aio.inflight && !loop->watch.nwatched &&
 	    !loop->helper.busy && !loop->external) {
 		/* only AIO can wake us: wait for it directly */
 		if (!loop->poll_ns ||
@@ -154,7 +154,7 @@ static int wait_events(struct dmaio_loop *loop, int timeout_ms,
 		return 0;
 	}
 	/* completions that signal nothing are looked for every 1 ms */
-	if (loop->inflight_silent) {
+	if (loop->aio.inflight_silent) {
 		if (timeout_ms < 0 || timeout_ms > 1)
 			timeout_ms = 1;
 		*reap_aio = 1;
@@ -188,12 +188,12 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 		drain_eventfd(loop->wake_efd);
 		loop->wake_pending = 0;
 	}
-	if (loop->subq.n)
+	if (loop->aio.subq.n)
 		dmaio__aio_flush(loop);
 
 	if (loop->deferred.n || dmaio__posts_waiting(loop))
 		timeout_ms = 0;
-	else if (loop->eagain_streak)
+	else if (loop->aio.eagain_streak)
 		timeout_ms = 1; /* io_submit EAGAIN, nothing in flight: retry */
 	else if (!loop->pending && !loop->watch.nwatched && !loop->timers.n)
 		timeout_ms = 0; /* nothing could ever wake us */
@@ -213,7 +213,7 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 		uint64_t tag = evs[i].data.u64;
 
 		if (tag == DMAIO__TAG_AIO) {
-			drain_eventfd(loop->aio_efd);
+			drain_eventfd(loop->aio.efd);
 			reap_aio = 1;
 		} else if (tag == DMAIO__TAG_HELPER) {
 			drain_eventfd(loop->helper.efd);
@@ -224,7 +224,7 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 			dmaio__watch_dispatch(loop, (int)tag, evs[i].events);
 		}
 	}
-	if (reap_aio || (loop->ring && dmaio__ring_ready(loop)))
+	if (reap_aio || (loop->aio.ring && dmaio__ring_ready(loop)))
 		dmaio__reap(loop);
 	if (reap_helper || helper_has_done(loop))
 		dmaio__helper_reap(loop);
@@ -234,7 +234,7 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 		dmaio__timers_run(loop, dmaio__now_ns());
 	if (dmaio__posts_waiting(loop))
 		dmaio__posts_run(loop);
-	if (loop->subq.n)
+	if (loop->aio.subq.n)
 		dmaio__aio_flush(loop);
 	loop->in_run = 0;
 	callbacks = (int)loop->callbacks;
@@ -287,7 +287,7 @@ DMAIO_EXPORT int dmaio_loop_fd(struct dmaio_loop *loop)
 		return dmaio__fail(-EINVAL, "loop_fd: loop is NULL");
 	/* someone else will poll it: every completion must make it readable */
 	loop->external = 1;
-	if (loop->subq.n || loop->deferred.n)
+	if (loop->aio.subq.n || loop->deferred.n)
 		dmaio__wake_poller(loop);
 	return loop->epfd;
 }

@@ -8,6 +8,7 @@
 #define DMAIO_LOOP_H
 
 #include "op.h"
+#include "aio.h"
 #include "helper.h"
 #include "post.h"
 #include "timer.h"
@@ -16,22 +17,11 @@
 struct dmaio_loop {
 	struct dmaio__owned *owned; /* writers and readers not closed yet */
 	int epfd;
-	int aio_efd;              /* IOCB_FLAG_RESFD target */
 	int wake_efd;             /* makes the epoll fd readable: see wake() */
-	int zero_fd;              /* /dev/zero: wakes a wait in io_getevents */
-	char zero_byte;
-	io_context_t ctx;
-	struct dmaio__ring *ring; /* NULL: reap with io_getevents */
-	unsigned depth;           /* most iocbs in the kernel at once */
-	unsigned inflight;        /* iocbs in the kernel now */
-	unsigned inflight_silent; /* of those, ones that signal no eventfd */
 	int external;             /* dmaio_loop_fd() was asked for */
-	int lazy_eventfd;         /* DMAIO_LOOP_LAZY_EVENTFD */
-	unsigned submit_batch;    /* opts.submit_batch */
 	uint64_t poll_ns;         /* opts.poll_us */
-	struct dmaio__opq subq;   /* waiting for io_submit */
 	struct dmaio__opq deferred; /* finished, callback not yet run */
-	unsigned eagain_streak;
+	struct dmaio__aio aio;
 	struct dmaio__helper helper;
 	struct dmaio__pool *pool;
 	struct dmaio__op *free_ops;
@@ -43,7 +33,6 @@ struct dmaio_loop {
 	unsigned callbacks;       /* counted for run_once's result */
 	int in_run;
 	int stop;                 /* any thread: atomic */
-	int aio_sleeping;         /* in io_getevents; any thread reads: atomic */
 	unsigned drivers;         /* run and _wait calls driving run_once */
 	int running;              /* inside dmaio_loop_run */
 	int slept;                /* this iteration waited: stats.wakeups */

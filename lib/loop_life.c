@@ -120,7 +120,7 @@ static int setup(struct dmaio_loop *loop, const struct dmaio_loop_opts *o)
 	ret = dmaio__aio_setup(loop);
 	if (ret)
 		return ret;
-	ret = epoll_add(loop->epfd, loop->aio_efd, EPOLLIN, DMAIO__TAG_AIO);
+	ret = epoll_add(loop->epfd, loop->aio.efd, EPOLLIN, DMAIO__TAG_AIO);
 	if (ret)
 		return ret;
 	loop->wake_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -130,7 +130,7 @@ static int setup(struct dmaio_loop *loop, const struct dmaio_loop_opts *o)
 	if (ret)
 		return ret;
 	/* without it, stop() from another thread waits for a completion */
-	loop->zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	loop->aio.zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
 	ret = dmaio__helper_start(&loop->helper, o->helper_threads);
 	if (ret)
 		return ret;
@@ -174,12 +174,12 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 		return dmaio__fail(ret, "loop_new: pthread_once");
 	}
 	loop->owner = getpid();
-	loop->epfd = loop->aio_efd = loop->helper.efd = -1;
-	loop->wake_efd = loop->zero_fd = -1;
-	loop->depth = o.queue_depth;
-	loop->submit_batch = o.submit_batch;
+	loop->epfd = loop->aio.efd = loop->helper.efd = -1;
+	loop->wake_efd = loop->aio.zero_fd = -1;
+	loop->aio.depth = o.queue_depth;
+	loop->aio.submit_batch = o.submit_batch;
 	loop->poll_ns = (uint64_t)o.poll_us * 1000;
-	loop->lazy_eventfd = !!(o.flags & DMAIO_LOOP_LAZY_EVENTFD);
+	loop->aio.lazy_eventfd = !!(o.flags & DMAIO_LOOP_LAZY_EVENTFD);
 	ret = setup(loop, &o);
 	if (ret) {
 		dmaio_loop_free(loop);
@@ -207,8 +207,8 @@ static void release(struct dmaio_loop *loop, int inherited)
 		free(loop->helper.threads);
 		if (loop->helper.efd >= 0)
 			close(loop->helper.efd);
-		if (loop->aio_efd >= 0)
-			close(loop->aio_efd);
+		if (loop->aio.efd >= 0)
+			close(loop->aio.efd);
 	} else {
 		if (loop->helper.threads)
 			dmaio__helper_stop(&loop->helper);
@@ -218,8 +218,8 @@ static void release(struct dmaio_loop *loop, int inherited)
 		close(loop->epfd);
 	if (loop->wake_efd >= 0)
 		close(loop->wake_efd);
-	if (loop->zero_fd >= 0)
-		close(loop->zero_fd);
+	if (loop->aio.zero_fd >= 0)
+		close(loop->aio.zero_fd);
 	dmaio__op_pool_free(loop);
 	free(loop->watch.slot);
 	dmaio__timers_free_all(loop);
@@ -244,7 +244,7 @@ static void destroy(struct dmaio_loop *loop)
 	 * run (read_many and the streams free themselves), the user's do not.
 	 */
 	loop->freeing = 1;
-	while (loop->pending && loop->ctx)
+	while (loop->pending && loop->aio.ctx)
 		if (dmaio_loop_run_once(loop, -1) < 0)
 			break;
 	release(loop, 0);
@@ -302,7 +302,8 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 	if (!loop->drivers && dmaio__free_if_requested(loop))
 		return callbacks;
 	/* what the next run_once(loop, 0) would do at once */
-	if (loop->deferred.n || (loop->subq.n && loop->inflight < loop->depth))
+	if (loop->deferred.n ||
+	    (loop->aio.subq.n && loop->aio.inflight < loop->aio.depth))
 		dmaio__wake_poller(loop);
 	return callbacks;
 }

@@ -31,7 +31,7 @@ struct dmaio__op *dmaio__op_get(struct dmaio_loop *loop)
 void dmaio__op_put(struct dmaio_loop *loop, struct dmaio__op *op)
 {
 	/* keep about two context's worth: beyond that, memory goes back */
-	if (loop->nfree_ops >= 2 * (size_t)loop->depth + 64) {
+	if (loop->nfree_ops >= 2 * (size_t)loop->aio.depth + 64) {
 		free(op);
 		return;
 	}

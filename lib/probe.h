@@ -9,7 +9,7 @@
 
 #include "base.h"
 
-/* Sets loop->features (and drops loop->ring without USER_REAP). */
+/* Sets loop->features (and drops loop->aio.ring without USER_REAP). */
 int dmaio__probe_features(struct dmaio_loop *loop, uint64_t disable);
 
 #endif /* DMAIO_PROBE_H */

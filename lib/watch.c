@@ -67,7 +67,7 @@ DMAIO_EXPORT int dmaio_loop_watch(struct dmaio_loop *loop, int fd,
 	if (!loop || fd < 0 || !cb)
 		return dmaio__fail(-EINVAL, "watch: %s", !loop ? "loop is NULL"
 				   : fd < 0 ? "fd is negative" : "cb is NULL");
-	if (fd == loop->epfd || fd == loop->aio_efd ||
+	if (fd == loop->epfd || fd == loop->aio.efd ||
 	    fd == loop->helper.efd || fd == loop->wake_efd)
 		return dmaio__fail(-EINVAL, "watch: fd %d is the loop's own",
 				   fd);
