@@ -4,7 +4,8 @@
  * small, and batched submission that never puts more iocbs in the kernel
  * than the context holds.
  */
-#include "internal.h"
+#include "aio.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,15 +20,9 @@
 
 static long read_proc_long(const char *path)
 {
-	FILE *fp = fopen(path, "re");
-	long v = -1;
+	unsigned long long v;
 
-	if (fp) {
-		if (fscanf(fp, "%ld", &v) != 1)
-			v = -1;
-		fclose(fp);
-	}
-	return v;
+	return dmaio__read_number(path, &v) ? -1 : (long)v;
 }
 
 static void explain_eagain(unsigned depth)
@@ -55,14 +50,15 @@ static int setup_ctx(struct dmaio_loop *loop)
 {
 	int ret;
 
-	loop->ctx = 0;
-	ret = io_setup(loop->depth, &loop->ctx);
+	loop->aio.ctx = 0;
+	ret = io_setup(loop->aio.depth, &loop->aio.ctx);
 	if (ret < 0) {
-		loop->ctx = 0;
+		loop->aio.ctx = 0;
 		if (ret == -EAGAIN)
-			explain_eagain(loop->depth);
+			explain_eagain(loop->aio.depth);
 		else
-			dmaio__set_last_error("io_setup(%u): %s", loop->depth,
+			dmaio__set_last_error("io_setup(%u): %s",
+					      loop->aio.depth,
 					      dmaio_strerror(ret));
 		return ret;
 	}
@@ -71,8 +67,8 @@ static int setup_ctx(struct dmaio_loop *loop)
 
 int dmaio__aio_setup(struct dmaio_loop *loop)
 {
-	loop->aio_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (loop->aio_efd < 0)
+	loop->aio.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (loop->aio.efd < 0)
 		return -errno;
 	return setup_ctx(loop);
 }
@@ -85,28 +81,28 @@ int dmaio__aio_setup(struct dmaio_loop *loop)
  */
 int dmaio__aio_reset(struct dmaio_loop *loop)
 {
-	if (loop->ctx)
-		io_destroy(loop->ctx);
-	loop->ring = NULL;
+	if (loop->aio.ctx)
+		io_destroy(loop->aio.ctx);
+	loop->aio.ring = NULL;
 	return setup_ctx(loop);
 }
 
 void dmaio__aio_teardown(struct dmaio_loop *loop)
 {
 	/* io_destroy waits for what the kernel still has */
-	if (loop->ctx)
-		io_destroy(loop->ctx);
-	loop->ctx = 0;
-	loop->ring = NULL;
-	if (loop->aio_efd >= 0)
-		close(loop->aio_efd);
-	loop->aio_efd = -1;
+	if (loop->aio.ctx)
+		io_destroy(loop->aio.ctx);
+	loop->aio.ctx = 0;
+	loop->aio.ring = NULL;
+	if (loop->aio.efd >= 0)
+		close(loop->aio.efd);
+	loop->aio.efd = -1;
 }
 
 void dmaio__aio_queue(struct dmaio_loop *loop, struct dmaio__op *op)
 {
 	op->iocb.data = op;
-	dmaio__opq_push(&loop->subq, op);
+	dmaio__opq_push(&loop->aio.subq, op);
 	if (!loop->in_run)
 		dmaio__wake_poller(loop);
 }
@@ -121,11 +117,11 @@ void dmaio__aio_wake(struct dmaio_loop *loop)
 {
 	struct iocb cb, *cbs[1] = { &cb };
 
-	if (loop->zero_fd < 0)
+	if (loop->aio.zero_fd < 0)
 		return;
-	io_prep_pread(&cb, loop->zero_fd, &loop->zero_byte, 1, 0);
+	io_prep_pread(&cb, loop->aio.zero_fd, &loop->aio.zero_byte, 1, 0);
 	cb.data = DMAIO__WAKE_DATA(loop);
-	if (io_submit(loop->ctx, 1, cbs) != 1) {
+	if (io_submit(loop->aio.ctx, 1, cbs) != 1) {
 		/* EAGAIN: the context is full, so completions are coming */
 	}
 }
@@ -140,9 +136,9 @@ void dmaio__aio_wake(struct dmaio_loop *loop)
  */
 static void set_resfd(struct dmaio_loop *loop, struct dmaio__op *op)
 {
-	if (!loop->lazy_eventfd || loop->nwatched || loop->helper.busy ||
-	    loop->external) {
-		io_set_eventfd(&op->iocb, loop->aio_efd);
+	if (!loop->aio.lazy_eventfd || loop->watch.nwatched ||
+	    loop->helper.busy || loop->external) {
+		io_set_eventfd(&op->iocb, loop->aio.efd);
 		op->silent = 0;
 	} else {
 		op->iocb.u.c.flags &= ~(1u << 0); /* IOCB_FLAG_RESFD */
@@ -159,7 +155,7 @@ static int timed_submit(struct dmaio_loop *loop, int n, struct iocb **iocbs)
 {
 	struct dmaio_loop_stats *st = &loop->stats;
 	uint64_t t0 = dmaio__now_ns(), dt;
-	int ret = io_submit(loop->ctx, n, iocbs);
+	int ret = io_submit(loop->aio.ctx, n, iocbs);
 
 	dt = dmaio__now_ns() - t0;
 	st->submit_calls++;
@@ -190,9 +186,9 @@ static void flush(struct dmaio_loop *loop, int batch)
 {
 	struct iocb *iocbs[SUBMIT_BATCH];
 
-	while (loop->subq.n && loop->inflight < loop->depth) {
-		struct dmaio__op *op = loop->subq.head;
-		unsigned room = loop->depth - loop->inflight;
+	while (loop->aio.subq.n && loop->aio.inflight < loop->aio.depth) {
+		struct dmaio__op *op = loop->aio.subq.head;
+		unsigned room = loop->aio.depth - loop->aio.inflight;
 		int i, n = 0, ret;
 
 		while (op && n < batch && (unsigned)n < room) {
@@ -203,10 +199,10 @@ static void flush(struct dmaio_loop *loop, int batch)
 		ret = timed_submit(loop, n, iocbs);
 		if (ret > 0) {
 			for (i = 0; i < ret; i++)
-				loop->inflight_silent +=
-					dmaio__opq_pop(&loop->subq)->silent;
-			loop->inflight += ret;
-			loop->eagain_streak = 0;
+				loop->aio.inflight_silent +=
+					dmaio__opq_pop(&loop->aio.subq)->silent;
+			loop->aio.inflight += ret;
+			loop->aio.eagain_streak = 0;
 			if (batch < SUBMIT_BATCH)
 				batch *= 2;
 			continue;
@@ -219,14 +215,14 @@ static void flush(struct dmaio_loop *loop, int batch)
 			 * nothing in flight, retry a while (the loop polls with
 			 * a short timeout), then fail rather than hang.
 			 */
-			if (loop->inflight)
+			if (loop->aio.inflight)
 				break;
-			if (++loop->eagain_streak <= MAX_IDLE_EAGAIN)
+			if (++loop->aio.eagain_streak <= MAX_IDLE_EAGAIN)
 				break;
 			ret = -EAGAIN;
 		}
-		loop->eagain_streak = 0;
-		op = dmaio__opq_pop(&loop->subq);
+		loop->aio.eagain_streak = 0;
+		op = dmaio__opq_pop(&loop->aio.subq);
 		dmaio__defer(op, ret);
 	}
 }
@@ -239,4 +235,16 @@ void dmaio__aio_flush(struct dmaio_loop *loop)
 void dmaio__aio_flush_now(struct dmaio_loop *loop)
 {
 	flush(loop, SUBMIT_BATCH);
+}
+
+void dmaio__wake_remote(struct dmaio_loop *loop)
+{
+	uint64_t one = 1;
+
+	/* wakes an epoll wait, and makes dmaio_loop_fd() readable */
+	if (write(loop->wake_efd, &one, sizeof(one)) < 0) {
+		/* the counter is far from full: nothing to do */
+	}
+	if (__atomic_load_n(&loop->aio.sleeping, __ATOMIC_SEQ_CST))
+		dmaio__aio_wake(loop);
 }

@@ -10,7 +10,7 @@
  * Never below 512; always a power of two. The largest request comes from
  * the same device's queue/max_sectors_kb.
  */
-#include "internal.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,19 +69,12 @@ static int is_pow2(uint64_t v)
 static unsigned long read_sys_ulong(const char *dir, const char *name)
 {
 	char path[PATH_MAX];
-	unsigned long v = 0;
-	FILE *fp;
+	unsigned long long v;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    (int)sizeof(path))
 		return 0;
-	fp = fopen(path, "re");
-	if (!fp)
-		return 0;
-	if (fscanf(fp, "%lu", &v) != 1)
-		v = 0;
-	fclose(fp);
-	return v;
+	return dmaio__read_number(path, &v) ? 0 : (unsigned long)v;
 }
 
 /*

@@ -6,7 +6,7 @@
  * names it). The library opens no directory as a DmaFile, so this is the
  * way to do it: an fsync of the directory on a helper thread.
  */
-#include "internal.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -121,32 +121,4 @@ DMAIO_EXPORT int dmaio_file_sync_parent(struct dmaio_file *f, dmaio_cb cb,
 	op->work = sync_parent_work;
 	dmaio__file_start(op);
 	return 0;
-}
-
-/* ------------------------------------------------------------------ */
-
-DMAIO_EXPORT int dmaio_dir_sync_wait(struct dmaio_loop *loop, const char *path)
-{
-	struct dmaio__waiter w = DMAIO__WAITER_INIT;
-	int ret = dmaio__wait_check(loop, "dir_sync_wait");
-
-	if (ret)
-		return ret;
-	ret = dmaio_dir_sync(loop, path, dmaio__waiter_res, &w);
-	if (ret)
-		return ret;
-	return (int)dmaio__wait_for(loop, &w);
-}
-
-DMAIO_EXPORT int dmaio_file_sync_parent_wait(struct dmaio_file *f)
-{
-	struct dmaio__waiter w = DMAIO__WAITER_INIT;
-	int ret = dmaio__wait_check(f ? f->loop : NULL, "sync_parent_wait");
-
-	if (ret)
-		return ret;
-	ret = dmaio_file_sync_parent(f, dmaio__waiter_res, &w);
-	if (ret)
-		return ret;
-	return (int)dmaio__wait_for(f->loop, &w);
 }

@@ -3,7 +3,7 @@
  * Error text. Return codes carry the error; this only describes it, plus a
  * per-thread message for failures with more to say (aio-max-nr).
  */
-#include "internal.h"
+#include "base.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -21,76 +21,16 @@
  * change) are kept for the process; DMAIO_DISABLE and opts.disable act
  * per loop, and a disabled feature is not probed.
  */
-#include "internal.h"
+#include "aio.h"
+#include "probe.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifdef HAVE_VALGRIND_VALGRIND_H
-#include <valgrind/valgrind.h>
-#endif
-
-/*
- * Old headers (RHEL 7's) lack these syscall numbers; a binary built with
- * them still meets newer kernels, so the numbers are ours.
- */
-#if !HAVE_DECL_SYS_STATX
-#if defined(__x86_64__)
-#define SYS_statx 332
-#elif defined(__aarch64__)
-#define SYS_statx 291
-#elif defined(__powerpc64__)
-#define SYS_statx 383
-#elif defined(__s390x__)
-#define SYS_statx 379
-#endif
-#endif
-#if !HAVE_DECL_SYS_MEMFD_CREATE
-#if defined(__x86_64__)
-#define SYS_memfd_create 319
-#elif defined(__aarch64__)
-#define SYS_memfd_create 279
-#elif defined(__powerpc64__)
-#define SYS_memfd_create 360
-#elif defined(__s390x__)
-#define SYS_memfd_create 350
-#endif
-#endif
-
-#ifndef AT_EMPTY_PATH
-#define AT_EMPTY_PATH 0x1000
-#endif
-
-int dmaio__running_on_valgrind(void)
-{
-	const char *p;
-
-#ifdef RUNNING_ON_VALGRIND
-	if (RUNNING_ON_VALGRIND)
-		return 1;
-#endif
-	/* built without valgrind.h: its preload library gives it away */
-	p = getenv("LD_PRELOAD");
-	return p && strstr(p, "vgpreload") != NULL;
-}
-
-long dmaio__statx(int dirfd, const char *path, int flags, unsigned mask,
-		  void *statxbuf)
-{
-#ifdef SYS_statx
-	long r = syscall(SYS_statx, dirfd, path, flags, mask, statxbuf);
-
-	return r < 0 ? -errno : r;
-#else
-	(void)dirfd; (void)path; (void)flags; (void)mask; (void)statxbuf;
-	return -ENOSYS;
-#endif
-}
 
 /*
  * What a probe learnt of the kernel, kept for the process (it cannot
@@ -143,20 +83,19 @@ static int probe_statx(struct probe *p)
  */
 static int probe_aio_fdsync(struct probe *p)
 {
-#ifdef SYS_memfd_create
 	struct dmaio_loop *loop = p->loop;
 	struct iocb cb, *cbs[1] = { &cb };
 	struct io_event ev;
 	struct timespec ts = { 5, 0 };
 	int fd, r, v;
 
-	fd = (int)syscall(SYS_memfd_create, "dmaio-probe", 0);
+	fd = dmaio__memfd_create("dmaio-probe");
 	if (fd < 0)
-		return errno == ENOSYS ? NO : UNKNOWN;
+		return fd == -ENOSYS ? NO : UNKNOWN;
 	io_prep_fdsync(&cb, fd);
-	r = io_submit(loop->ctx, 1, cbs);
+	r = io_submit(loop->aio.ctx, 1, cbs);
 	if (r == 1) {
-		if (io_getevents(loop->ctx, 1, 1, &ev, &ts) == 1) {
+		if (io_getevents(loop->aio.ctx, 1, 1, &ev, &ts) == 1) {
 			v = (long)ev.res == 0 ? YES : NO;
 		} else {
 			v = UNKNOWN;
@@ -167,16 +106,12 @@ static int probe_aio_fdsync(struct probe *p)
 	}
 	close(fd);
 	return v;
-#else
-	(void)p;
-	return NO;
-#endif
 }
 
 /*
- * DMAIO_DISABLE=user_reap,aio_fdsync,statx_dioalign (or "all"): what
- * opts.disable does, for an operator who cannot rebuild the program, say
- * on a kernel whose user-space reaping is known to be broken.
+ * DMAIO_DISABLE=user_reap,aio_fdsync,... (the words of features.def, or
+ * "all"): what opts.disable does, for an operator who cannot rebuild the
+ * program, say on a kernel whose user-space reaping is known to be broken.
  */
 static uint64_t env_disable(void)
 {
@@ -184,10 +119,8 @@ static uint64_t env_disable(void)
 		const char *name;
 		uint64_t bit;
 	} names[] = {
-		{ "user_reap", DMAIO_FEAT_USER_REAP },
-		{ "aio_fdsync", DMAIO_FEAT_AIO_FDSYNC },
-		{ "statx_dioalign", DMAIO_FEAT_STATX_DIOALIGN },
-		{ "huge_buffers", DMAIO_FEAT_HUGE_BUFFERS },
+#define DMAIO_FEATURE(bit, word, name, profile, desc, probe) { word, bit },
+#include "features.def"
 		{ "all", DMAIO_FEAT_ALL },
 	};
 	const char *p = getenv("DMAIO_DISABLE");
@@ -231,7 +164,7 @@ static int user_reap_self_test(struct probe *p)
 		int r;
 
 		io_prep_pread(&cb, fd, &byte, 1, 0);
-		r = io_submit(loop->ctx, 1, cbs);
+		r = io_submit(loop->aio.ctx, 1, cbs);
 		if (r == 1) {
 			done++;
 			stalls = 0;
@@ -263,17 +196,10 @@ static int probe_user_reap(struct probe *p)
 static int probe_thp(void)
 {
 	char buf[128];
-	ssize_t n;
-	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled",
-		      O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
+	if (dmaio__read_small("/sys/kernel/mm/transparent_hugepage/enabled",
+			      buf, sizeof(buf)) <= 0)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
 	return strstr(buf, "[never]") == NULL;
 }
 
@@ -286,34 +212,61 @@ static int settle(struct probe *p)
 	return dmaio__aio_reset(p->loop);
 }
 
+/*
+ * The probes of features.def: 1 when the loop may use the feature. The
+ * kernel's verdict is kept (known); the ring itself is attached once
+ * every probe has run, to the context they left.
+ */
+static int have_user_reap(struct probe *p)
+{
+	return !dmaio__running_on_valgrind() &&
+	       known(p, &kernel_user_reap, probe_user_reap);
+}
+
+static int have_aio_fdsync(struct probe *p)
+{
+	return known(p, &kernel_aio_fdsync, probe_aio_fdsync);
+}
+
+static int have_statx_dioalign(struct probe *p)
+{
+	return known(p, &kernel_statx, probe_statx);
+}
+
+static int have_huge_buffers(struct probe *p)
+{
+	(void)p;
+	return probe_thp();
+}
+
+static const struct feature {
+	uint64_t bit;
+	int (*probe)(struct probe *p);
+} features[] = {
+#define DMAIO_FEATURE(bit, word, name, profile, desc, probe) { bit, probe },
+#include "features.def"
+};
+
 int dmaio__probe_features(struct dmaio_loop *loop, uint64_t disable)
 {
 	struct probe p = { loop, 0 };
 	uint64_t f = 0;
+	size_t i;
 	int ret;
 
 	disable |= env_disable();
-	if (!(disable & DMAIO_FEAT_AIO_FDSYNC) &&
-	    known(&p, &kernel_aio_fdsync, probe_aio_fdsync))
-		f |= DMAIO_FEAT_AIO_FDSYNC;
-	ret = settle(&p);
-	if (ret)
-		return ret;
+	for (i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
+		if (!(disable & features[i].bit) && features[i].probe(&p))
+			f |= features[i].bit;
+		ret = settle(&p);
+		if (ret)
+			return ret;
+	}
 	/* the ring: this context's, the verdict on the kernel's reaping */
-	if (!(disable & DMAIO_FEAT_USER_REAP) && !dmaio__running_on_valgrind() &&
-	    known(&p, &kernel_user_reap, probe_user_reap) &&
-	    dmaio__ring_attach(loop) == 0)
-		f |= DMAIO_FEAT_USER_REAP;
-	else
-		loop->ring = NULL;
-	ret = settle(&p);
-	if (ret)
-		return ret;
-	if (!(disable & DMAIO_FEAT_STATX_DIOALIGN) &&
-	    known(&p, &kernel_statx, probe_statx))
-		f |= DMAIO_FEAT_STATX_DIOALIGN;
-	if (!(disable & DMAIO_FEAT_HUGE_BUFFERS) && probe_thp())
-		f |= DMAIO_FEAT_HUGE_BUFFERS;
+	if ((f & DMAIO_FEAT_USER_REAP) && dmaio__ring_attach(loop))
+		f &= ~DMAIO_FEAT_USER_REAP;
+	if (!(f & DMAIO_FEAT_USER_REAP))
+		loop->aio.ring = NULL;
 	loop->features = f;
 	return 0;
 }

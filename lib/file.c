@@ -11,7 +11,8 @@
  * system holds the inode lock across fsync, or across a direct write that
  * extends the file, those are barriers too (see fs_quirks).
  */
-#include "internal.h"
+#include "aio.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -139,7 +140,7 @@ void dmaio__finish_cb(struct dmaio__op *op, int64_t res)
 	dmaio__op_call_cb(op, op->u.cb, res);
 }
 
-void dmaio__file_unlink(struct dmaio_file *f)
+static void file_unlink(struct dmaio_file *f)
 {
 	struct dmaio_loop *loop = f->loop;
 
@@ -152,10 +153,38 @@ void dmaio__file_unlink(struct dmaio_file *f)
 	f->next = f->prev = NULL;
 }
 
-void dmaio__file_free(struct dmaio_file *f)
+static void file_free(struct dmaio_file *f)
 {
 	free(f->path);
 	free(f);
+}
+
+void dmaio__files_release(struct dmaio_loop *loop)
+{
+	while (loop->files) {
+		struct dmaio_file *f = loop->files;
+
+		file_unlink(f);
+		if (f->fd >= 0)
+			close(f->fd);
+		file_free(f);
+	}
+}
+
+/* A buffer for f's I/O: aligned as its memory must be. */
+DMAIO_EXPORT struct dmaio_buf *dmaio_file_alloc_buf(struct dmaio_file *f,
+						    size_t size)
+{
+	struct dmaio_buf *b;
+
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, NULL);
+	if (dmaio__file_check(f, "alloc_buf"))
+		return NULL;
+	b = dmaio__buf_alloc(f->loop->pool, size, f->mem_align);
+	if (!b)
+		dmaio__fail(-ENOMEM, size ? "alloc_buf: no memory for %zu bytes"
+					  : "alloc_buf: size is %zu", size);
+	return b;
 }
 
 /* ------------------------------------------------------------------ */
@@ -244,7 +273,7 @@ static void open_done(struct dmaio__op *op, int64_t res)
 
 	loop->pending--;
 	if (res < 0) {
-		dmaio__file_free(f);
+		file_free(f);
 		f = NULL;
 	} else {
 		f->next = loop->files;
@@ -252,11 +281,8 @@ static void open_done(struct dmaio__op *op, int64_t res)
 			f->next->prev = f;
 		loop->files = f;
 	}
-	if (op->u.open_cb && !loop->freeing) {
-		dmaio__cb_enter(loop);
-		op->u.open_cb(op->arg, f, (int)res);
-		dmaio__cb_leave(loop);
-	}
+	if (op->u.open_cb)
+		DMAIO__CALL_USER(loop, op->u.open_cb(op->arg, f, (int)res));
 	dmaio__op_put(loop, op);
 }
 
@@ -328,7 +354,7 @@ DMAIO_EXPORT int dmaio_file_open_flags(struct dmaio_loop *l, const char *path,
 	f->path = strdup(path);
 	op = dmaio__op_get(l);
 	if (!f->path || !op) {
-		dmaio__file_free(f);
+		file_free(f);
 		if (op)
 			dmaio__op_put(l, op);
 		return dmaio__fail(-ENOMEM, "open: no memory");
@@ -375,9 +401,9 @@ static void close_finish(struct dmaio__op *op, int64_t res)
 	struct dmaio_file *f = op->file;
 
 	f->fd = -1;
-	dmaio__file_unlink(f);
+	file_unlink(f);
 	dmaio__op_call_cb(op, op->u.cb, res);
-	dmaio__file_free(f);
+	file_free(f);
 }
 
 DMAIO_EXPORT int dmaio_file_close(struct dmaio_file *f, dmaio_cb cb, void *arg)
@@ -416,7 +442,7 @@ DMAIO_EXPORT uint64_t dmaio_file_align_up(const struct dmaio_file *f,
 {
 	uint64_t a = f ? f->align : DMAIO_MIN_ALIGN;
 
-	return (v + a - 1) & ~(a - 1);
+	return dmaio__align_up(v, a);
 }
 
 DMAIO_EXPORT uint64_t dmaio_file_align_down(const struct dmaio_file *f,
@@ -424,7 +450,7 @@ DMAIO_EXPORT uint64_t dmaio_file_align_down(const struct dmaio_file *f,
 {
 	uint64_t a = f ? f->align : DMAIO_MIN_ALIGN;
 
-	return v & ~(a - 1);
+	return dmaio__align_down(v, a);
 }
 
 DMAIO_EXPORT size_t dmaio_file_alignment(const struct dmaio_file *f)

@@ -7,7 +7,8 @@
  * Buffered-fallback files do their I/O on the helper threads, since
  * io_submit on them would block the loop.
  */
-#include "internal.h"
+#include "aio.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -217,9 +218,7 @@ static void read_finish(struct dmaio__op *op, int64_t res)
 		dmaio_view_release(v);
 		return;
 	}
-	dmaio__cb_enter(loop);
-	op->u.read_cb(op->arg, v, res);
-	dmaio__cb_leave(loop);
+	DMAIO__DELIVER(loop, op->u.read_cb(op->arg, v, res));
 }
 
 /* A read of nothing still completes from the loop, in order with I/O. */
@@ -244,7 +243,7 @@ static int read_submit(struct dmaio_file *f, uint64_t pos, size_t size,
 				   what);
 	if (!size) {
 		/* as pread: nothing to read, 0 bytes and an empty view */
-		start = pos & ~(uint64_t)(f->align - 1);
+		start = dmaio__align_down(pos, f->align);
 		len = 0;
 		if (pos > INT64_MAX)
 			return dmaio__fail(-EOVERFLOW, "%s: pos %" PRIu64

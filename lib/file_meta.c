@@ -5,7 +5,7 @@
  * on a helper thread; those that change the file's blocks or name are
  * barriers (see file.c).
  */
-#include "internal.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>

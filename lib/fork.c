@@ -10,7 +10,7 @@
  * plain compare per call, where getpid() would be a syscall (glibc stopped
  * caching the pid in 2.25).
  */
-#include "internal.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <pthread.h>

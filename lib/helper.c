@@ -5,7 +5,7 @@
  * fdatasync on old kernels). Finished work comes back to the loop through
  * an eventfd in its epoll set, so the loop thread never blocks on it.
  */
-#include "internal.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -6,7 +6,8 @@
  * at most one /dev/zero read when the loop sleeps in io_getevents), and
  * the loop takes the whole batch under one lock.
  */
-#include "internal.h"
+#include "aio.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -85,11 +86,7 @@ void dmaio__posts_run(struct dmaio_loop *loop)
 	while (e) {
 		struct dmaio__post *next = e->next;
 
-		if (!loop->freeing) {
-			dmaio__cb_enter(loop);
-			e->cb(e->arg);
-			dmaio__cb_leave(loop);
-		}
+		DMAIO__CALL_USER(loop, e->cb(e->arg));
 		free(e);
 		e = next;
 	}

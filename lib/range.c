@@ -4,7 +4,7 @@
  * against a model: which aligned I/O covers a range, and which part of
  * what the kernel returned the caller may see.
  */
-#include "internal.h"
+#include "range.h"
 
 #include <errno.h>
 
@@ -17,10 +17,10 @@ int dmaio__range_cover(uint64_t align, uint64_t pos, size_t size,
 		return -EINVAL;
 	if (pos > INT64_MAX || size > INT64_MAX - pos)
 		return -EOVERFLOW;
-	end = (pos + size + align - 1) & ~(align - 1);
+	end = dmaio__align_up(pos + size, align);
 	if (end > INT64_MAX)
 		return -EOVERFLOW;
-	*start = pos & ~(align - 1);
+	*start = dmaio__align_down(pos, align);
 	if (end - *start > SIZE_MAX)
 		return -EOVERFLOW;
 	*len = end - *start;

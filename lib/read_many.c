@@ -4,7 +4,7 @@
  * is one dmaio_file_read_at_aligned (split further by the file layer if
  * the device needs it); each range gets a slice of its group's view.
  */
-#include "internal.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,13 +54,11 @@ static void deliver(struct read_many *rm, size_t idx, struct dmaio_view *v,
 {
 	struct dmaio_loop *loop = rm->f->loop;
 
-	if (!rm->cb || loop->freeing) {
+	if (!rm->cb || !dmaio__may_call(loop)) {
 		dmaio_view_release(v);
 		return;
 	}
-	dmaio__cb_enter(loop);
-	rm->cb(rm->arg, idx, v, res);
-	dmaio__cb_leave(loop);
+	DMAIO__DELIVER(loop, rm->cb(rm->arg, idx, v, res));
 }
 
 static void fail_group(struct group *g, int64_t err)
@@ -116,6 +114,33 @@ static void on_group(void *arg, struct dmaio_view *v, int64_t res)
 		free_rm(rm);
 }
 
+/* The options over their defaults, and the ranges, checked: 0 or -errno. */
+static int check_args(struct dmaio_file *f, const struct dmaio_iovec *iov,
+		      size_t n, const struct dmaio_read_many_opts *uo,
+		      struct dmaio_read_many_opts *o)
+{
+	size_t i;
+
+	dmaio_read_many_opts_init(o);
+	if (dmaio__opts_read(o, sizeof(*o), uo))
+		return dmaio__fail(-EINVAL, "read_many: opts->size is smaller "
+				   "than a size_t");
+	if (n > SIZE_MAX / sizeof(struct dmaio_iovec))
+		return dmaio__fail(-ENOMEM, "read_many: %zu ranges cannot be "
+				   "held in memory", n);
+	for (i = 0; i < n; i++) {
+		if (!iov[i].len)
+			return dmaio__fail(-EINVAL, "read_many: iov[%zu].len is "
+					   "0", i);
+		if (iov[i].pos > INT64_MAX || iov[i].len > INT64_MAX - iov[i].pos ||
+		    dmaio_file_align_up(f, iov[i].pos + iov[i].len) > INT64_MAX)
+			return dmaio__fail(-EOVERFLOW, "read_many: iov[%zu] "
+					   "ends past the largest file offset",
+					   i);
+	}
+	return 0;
+}
+
 DMAIO_EXPORT int dmaio_file_read_many(struct dmaio_file *f,
 				      const struct dmaio_iovec *iov, size_t n,
 				      const struct dmaio_read_many_opts *uo,
@@ -135,23 +160,9 @@ DMAIO_EXPORT int dmaio_file_read_many(struct dmaio_file *f,
 	if (f->accmode == O_WRONLY)
 		return dmaio__fail(-EBADF, "read_many: the file was opened "
 				   "write-only");
-	dmaio_read_many_opts_init(&o);
-	if (dmaio__opts_read(&o, sizeof(o), uo))
-		return dmaio__fail(-EINVAL, "read_many: opts->size is smaller "
-				   "than a size_t");
-	if (n > SIZE_MAX / sizeof(struct dmaio_iovec))
-		return dmaio__fail(-ENOMEM, "read_many: %zu ranges cannot be "
-				   "held in memory", n);
-	for (i = 0; i < n; i++) {
-		if (!iov[i].len)
-			return dmaio__fail(-EINVAL, "read_many: iov[%zu].len is "
-					   "0", i);
-		if (iov[i].pos > INT64_MAX || iov[i].len > INT64_MAX - iov[i].pos ||
-		    dmaio_file_align_up(f, iov[i].pos + iov[i].len) > INT64_MAX)
-			return dmaio__fail(-EOVERFLOW, "read_many: iov[%zu] "
-					   "ends past the largest file offset",
-					   i);
-	}
+	ret = check_args(f, iov, n, uo, &o);
+	if (ret)
+		return ret;
 	max_merged = o.max_merged_buffer_size == DMAIO_MERGE_DEVICE_MAX
 			     ? f->max_io
 			     : o.max_merged_buffer_size;

@@ -7,7 +7,7 @@
  * range whose aligned blocks the group covers already always joins it,
  * so identical blocks are read once.
  */
-#include "internal.h"
+#include "range.h"
 
 #include <stdlib.h>
 
@@ -24,16 +24,6 @@ static int key_cmp(const void *a, const void *b)
 	if (x->pos != y->pos)
 		return x->pos < y->pos ? -1 : 1;
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-static uint64_t down(uint64_t v, uint64_t a)
-{
-	return v & ~(a - 1);
-}
-
-static uint64_t up(uint64_t v, uint64_t a)
-{
-	return (v + a - 1) & ~(a - 1);
 }
 
 size_t dmaio__read_plan(uint64_t align, const struct dmaio_iovec *iov,
@@ -53,8 +43,8 @@ size_t dmaio__read_plan(uint64_t align, const struct dmaio_iovec *iov,
 	qsort(keys, n, sizeof(*keys), key_cmp);
 	for (i = 0; i < n; i++) {
 		const struct dmaio_iovec *io = &iov[keys[i].idx];
-		uint64_t s = down(io->pos, align);
-		uint64_t e = up(io->pos + io->len, align);
+		uint64_t s = dmaio__align_down(io->pos, align);
+		uint64_t e = dmaio__align_up(io->pos + io->len, align);
 
 		order[i] = keys[i].idx;
 		if (g) {

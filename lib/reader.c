@@ -13,7 +13,8 @@
  * them, so that a million of them cost no million loop iterations (each
  * of which asks the kernel for events).
  */
-#include "internal.h"
+#include "file.h"
+#include "wait.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -77,8 +78,8 @@ DMAIO_EXPORT void dmaio_reader_opts_init(struct dmaio_reader_opts *o)
 	o->size = sizeof(*o);
 	o->start = 0;
 	o->end = 0;
-	o->buffer_size = 128 * 1024;
-	o->read_ahead = 4;
+	o->buffer_size = DMAIO__STREAM_BUFFER_SIZE;
+	o->read_ahead = DMAIO__STREAM_AHEAD;
 }
 
 static uint64_t limit(const struct dmaio_reader *r)
@@ -156,13 +157,11 @@ static void complete_req(struct dmaio_reader *r, struct dmaio_view *v,
 	dmaio_read_cb cb = r->req_cb;
 
 	r->req = REQ_NONE;
-	if (!cb || r->loop->freeing) {
+	if (!cb || !dmaio__may_call(r->loop)) {
 		dmaio_view_release(v);
 		return;
 	}
-	dmaio__cb_enter(r->loop);
-	cb(r->req_arg, v, res);
-	dmaio__cb_leave(r->loop);
+	DMAIO__DELIVER(r->loop, cb(r->req_arg, v, res));
 }
 
 /* The buffer holding the position, read already; NULL: wait for it. */
@@ -400,14 +399,14 @@ DMAIO_EXPORT int dmaio_reader_new(struct dmaio_file *f,
 	if (dmaio__opts_read(&o, sizeof(o), uo))
 		return dmaio__fail(-EINVAL, "reader_new: opts->size is smaller "
 				   "than a size_t");
-	if (!o.buffer_size)
-		o.buffer_size = 128 * 1024;
-	if (o.buffer_size > (1u << 30))
+	o.buffer_size = DMAIO__OR_DEFAULT(o.buffer_size,
+					  DMAIO__STREAM_BUFFER_SIZE);
+	if (o.buffer_size > DMAIO__STREAM_MAX_BUFFER)
 		return dmaio__fail(-EINVAL, "reader_new: buffer_size %zu is "
 				   "over 1 GiB", o.buffer_size);
-	if (o.read_ahead > 4096)
+	if (o.read_ahead > DMAIO__STREAM_MAX_AHEAD)
 		return dmaio__fail(-EINVAL, "reader_new: read_ahead %u is over "
-				   "4096", o.read_ahead);
+				   "%u", o.read_ahead, DMAIO__STREAM_MAX_AHEAD);
 	if (o.end && o.end < o.start)
 		return dmaio__fail(-EINVAL, "reader_new: end %" PRIu64 " is "
 				   "before start %" PRIu64, o.end, o.start);

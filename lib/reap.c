@@ -5,7 +5,8 @@
  * qualify, under valgrind (which cannot see the kernel's writes to it), or
  * when DMAIO_FEAT_USER_REAP is disabled.
  */
-#include "internal.h"
+#include "aio.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <string.h>
@@ -30,24 +31,24 @@ struct dmaio__ring {
 
 int dmaio__ring_attach(struct dmaio_loop *loop)
 {
-	struct dmaio__ring *ring = (struct dmaio__ring *)loop->ctx;
+	struct dmaio__ring *ring = (struct dmaio__ring *)loop->aio.ctx;
 
 	if (!ring || ring->magic != AIO_RING_MAGIC ||
 	    ring->incompat_features != 0 || ring->nr == 0 ||
 	    ring->header_length != sizeof(*ring))
 		return -ENOTSUP;
-	loop->ring = ring;
+	loop->aio.ring = ring;
 	return 0;
 }
 
 unsigned dmaio__ring_size(struct dmaio_loop *loop)
 {
-	return loop->ring ? loop->ring->nr : 0;
+	return loop->aio.ring ? loop->aio.ring->nr : 0;
 }
 
 void dmaio__ring_drop(struct dmaio_loop *loop)
 {
-	struct dmaio__ring *ring = loop->ring;
+	struct dmaio__ring *ring = loop->aio.ring;
 
 	__atomic_store_n(&ring->head,
 			 __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE),
@@ -56,7 +57,7 @@ void dmaio__ring_drop(struct dmaio_loop *loop)
 
 int dmaio__ring_ready(struct dmaio_loop *loop)
 {
-	struct dmaio__ring *ring = loop->ring;
+	struct dmaio__ring *ring = loop->aio.ring;
 
 	return ring->head != __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
 }
@@ -71,8 +72,8 @@ static void complete_events(struct dmaio_loop *loop, struct io_event *ev,
 
 		if (ev[i].data == DMAIO__WAKE_DATA(loop))
 			continue; /* dmaio_loop_stop() woke us: no operation */
-		loop->inflight--;
-		loop->inflight_silent -= op->silent;
+		loop->aio.inflight--;
+		loop->aio.inflight_silent -= op->silent;
 		/* res is the syscall's return value in an unsigned long */
 		op->done(op, (int64_t)(long)ev[i].res);
 		/*
@@ -81,7 +82,8 @@ static void complete_events(struct dmaio_loop *loop, struct io_event *ev,
 		 * IOPS at depth 32 than one io_submit per iteration, measured
 		 * against fio on virtio) for one io_submit per I/O.
 		 */
-		if (loop->subq.n && loop->subq.n >= loop->submit_batch)
+		if (loop->aio.subq.n &&
+		    loop->aio.subq.n >= loop->aio.submit_batch)
 			dmaio__aio_flush_now(loop);
 	}
 }
@@ -92,7 +94,7 @@ static void complete_events(struct dmaio_loop *loop, struct io_event *ev,
  */
 static unsigned reap_ring(struct dmaio_loop *loop)
 {
-	struct dmaio__ring *ring = loop->ring;
+	struct dmaio__ring *ring = loop->aio.ring;
 	struct io_event ev[REAP_BATCH];
 	unsigned total = 0;
 
@@ -123,8 +125,8 @@ static unsigned reap_syscall(struct dmaio_loop *loop)
 	struct timespec zero = { 0, 0 };
 	unsigned total = 0;
 
-	while (loop->inflight) {
-		int n = io_getevents(loop->ctx, 0, REAP_BATCH, ev, &zero);
+	while (loop->aio.inflight) {
+		int n = io_getevents(loop->aio.ctx, 0, REAP_BATCH, ev, &zero);
 
 		if (n == -EINTR)
 			continue;
@@ -141,7 +143,7 @@ static unsigned reap_syscall(struct dmaio_loop *loop)
 
 unsigned dmaio__reap(struct dmaio_loop *loop)
 {
-	return loop->ring ? reap_ring(loop) : reap_syscall(loop);
+	return loop->aio.ring ? reap_ring(loop) : reap_syscall(loop);
 }
 
 /*
@@ -160,7 +162,7 @@ unsigned dmaio__reap_wait(struct dmaio_loop *loop, int timeout_ms)
 		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000;
 		tsp = &ts;
 	}
-	n = io_getevents(loop->ctx, 1, REAP_BATCH, ev, tsp);
+	n = io_getevents(loop->aio.ctx, 1, REAP_BATCH, ev, tsp);
 	if (n <= 0)
 		return 0; /* EINTR or timeout: the caller's loop goes on */
 	loop->stats.reaped_syscall += (unsigned)n;

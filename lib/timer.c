@@ -6,7 +6,7 @@
  * so ten thousand armed timers cost an iteration what a handful do: the
  * loop only ever looks at the top.
  */
-#include "internal.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -23,14 +23,6 @@ struct dmaio_timer {
 };
 
 #define NOT_ARMED ((size_t)-1)
-
-uint64_t dmaio__now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int earlier(const struct dmaio_timer *a, const struct dmaio_timer *b)
 {
@@ -211,7 +203,8 @@ void dmaio__timers_run(struct dmaio_loop *loop, uint64_t now)
 {
 	struct dmaio__timers *h = &loop->timers;
 
-	while (h->n && h->heap[0]->deadline <= now && !loop->freeing) {
+	while (h->n && h->heap[0]->deadline <= now &&
+	       dmaio__may_call(loop)) {
 		struct dmaio_timer *t = h->heap[0];
 
 		unarm(h, t);
@@ -225,9 +218,7 @@ void dmaio__timers_run(struct dmaio_loop *loop, uint64_t now)
 			if (arm(h, t))
 				t->slot = NOT_ARMED; /* no memory: once more */
 		}
-		dmaio__cb_enter(loop);
-		t->cb(t->arg);
-		dmaio__cb_leave(loop);
+		DMAIO__DELIVER(loop, t->cb(t->arg));
 	}
 }
 

@@ -3,7 +3,7 @@
  * Read views (glommio's ReadResult): a zero-copy window into a buffer that
  * keeps the buffer alive. View records are recycled through the pool.
  */
-#include "internal.h"
+#include "buf.h"
 
 #include <stdlib.h>
 

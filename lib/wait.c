@@ -4,7 +4,8 @@
  * fills a waiter on the stack, then run the loop until it is filled. Other
  * operations and watched fds keep being served meanwhile.
  */
-#include "internal.h"
+#include "file.h"
+#include "wait.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,17 +61,6 @@ static void on_open(void *arg, struct dmaio_file *f, int err)
  * The callback will write into *w, so we may not return before it has:
  * errors of an iteration (a signal, say) are retried.
  */
-/*
- * A _wait drives the loop as run does: a callback that frees the loop
- * meanwhile only asks for it, and the loop is freed here, on the way out.
- * Returns 1 when it was.
- */
-int dmaio__drive_end(struct dmaio_loop *loop)
-{
-	loop->drivers--;
-	return !loop->drivers && dmaio__free_if_requested(loop);
-}
-
 int64_t dmaio__wait_for(struct dmaio_loop *loop, struct dmaio__waiter *w)
 {
 	loop->drivers++;
@@ -282,4 +272,32 @@ DMAIO_EXPORT int dmaio_file_read_many_wait(struct dmaio_file *f,
 	while (w.left && !loop->free_requested)
 		dmaio_loop_run_once(loop, -1);
 	return dmaio__drive_end(loop) ? -ECANCELED : 0;
+}
+
+/* the twins of dir_sync.c's calls */
+
+DMAIO_EXPORT int dmaio_dir_sync_wait(struct dmaio_loop *loop, const char *path)
+{
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
+	int ret = dmaio__wait_check(loop, "dir_sync_wait");
+
+	if (ret)
+		return ret;
+	ret = dmaio_dir_sync(loop, path, dmaio__waiter_res, &w);
+	if (ret)
+		return ret;
+	return (int)dmaio__wait_for(loop, &w);
+}
+
+DMAIO_EXPORT int dmaio_file_sync_parent_wait(struct dmaio_file *f)
+{
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
+	int ret = dmaio__wait_check(f ? f->loop : NULL, "sync_parent_wait");
+
+	if (ret)
+		return ret;
+	ret = dmaio_file_sync_parent(f, dmaio__waiter_res, &w);
+	if (ret)
+		return ret;
+	return (int)dmaio__wait_for(f->loop, &w);
 }

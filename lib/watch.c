@@ -6,7 +6,7 @@
  * errors and hang-ups even for an empty mask and would wake the loop for
  * them on every wait.
  */
-#include "internal.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -17,30 +17,30 @@
 
 static int is_watched(const struct dmaio_loop *loop, int fd)
 {
-	return fd < loop->nwatch_slots && loop->watch[fd].cb;
+	return fd < loop->watch.nslots && loop->watch.slot[fd].cb;
 }
 
 static int grow(struct dmaio_loop *loop, int fd)
 {
-	int n = loop->nwatch_slots ? loop->nwatch_slots : 64;
+	int n = loop->watch.nslots ? loop->watch.nslots : 64;
 	struct dmaio_watch *w;
 
 	while (n <= fd)
 		n *= 2;
-	w = realloc(loop->watch, n * sizeof(*w));
+	w = realloc(loop->watch.slot, n * sizeof(*w));
 	if (!w)
 		return -ENOMEM;
-	memset(w + loop->nwatch_slots, 0,
-	       (n - loop->nwatch_slots) * sizeof(*w));
-	loop->watch = w;
-	loop->nwatch_slots = n;
+	memset(w + loop->watch.nslots, 0,
+	       (n - loop->watch.nslots) * sizeof(*w));
+	loop->watch.slot = w;
+	loop->watch.nslots = n;
 	return 0;
 }
 
 /* Tells the kernel fd's new mask: ADD, MOD or DEL from the old one. */
 static int set_mask(struct dmaio_loop *loop, int fd, uint32_t events)
 {
-	uint32_t old = loop->watch[fd].mask;
+	uint32_t old = loop->watch.slot[fd].mask;
 	struct epoll_event ev;
 	int op;
 
@@ -54,7 +54,7 @@ static int set_mask(struct dmaio_loop *loop, int fd, uint32_t events)
 	if (epoll_ctl(loop->epfd, op, fd, &ev) &&
 	    !(op == EPOLL_CTL_DEL && (errno == EBADF || errno == ENOENT)))
 		return -errno;
-	loop->watch[fd].mask = events;
+	loop->watch.slot[fd].mask = events;
 	return 0;
 }
 
@@ -67,7 +67,7 @@ DMAIO_EXPORT int dmaio_loop_watch(struct dmaio_loop *loop, int fd,
 	if (!loop || fd < 0 || !cb)
 		return dmaio__fail(-EINVAL, "watch: %s", !loop ? "loop is NULL"
 				   : fd < 0 ? "fd is negative" : "cb is NULL");
-	if (fd == loop->epfd || fd == loop->aio_efd ||
+	if (fd == loop->epfd || fd == loop->aio.efd ||
 	    fd == loop->helper.efd || fd == loop->wake_efd)
 		return dmaio__fail(-EINVAL, "watch: fd %d is the loop's own",
 				   fd);
@@ -75,15 +75,15 @@ DMAIO_EXPORT int dmaio_loop_watch(struct dmaio_loop *loop, int fd,
 	if (!events)
 		return dmaio__fail(-EINVAL, "watch: events has none of "
 				   "EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP");
-	if (fd >= loop->nwatch_slots && grow(loop, fd))
+	if (fd >= loop->watch.nslots && grow(loop, fd))
 		return dmaio__fail(-ENOMEM, "watch: no memory");
 	ret = set_mask(loop, fd, events);
 	if (ret)
 		return dmaio__fail(ret, "watch: epoll_ctl of fd %d", fd);
-	if (!loop->watch[fd].cb)
-		loop->nwatched++;
-	loop->watch[fd].cb = cb;
-	loop->watch[fd].arg = arg;
+	if (!loop->watch.slot[fd].cb)
+		loop->watch.nwatched++;
+	loop->watch.slot[fd].cb = cb;
+	loop->watch.slot[fd].arg = arg;
 	return 0;
 }
 
@@ -123,8 +123,8 @@ DMAIO_EXPORT int dmaio_loop_unwatch(struct dmaio_loop *loop, int fd)
 	ret = set_mask(loop, fd, 0);
 	if (ret)
 		return dmaio__fail(ret, "unwatch: epoll_ctl of fd %d", fd);
-	loop->watch[fd].cb = NULL;
-	loop->nwatched--;
+	loop->watch.slot[fd].cb = NULL;
+	loop->watch.nwatched--;
 	return 0;
 }
 
@@ -134,9 +134,10 @@ void dmaio__watch_dispatch(struct dmaio_loop *loop, int fd, uint32_t events)
 	uint32_t got;
 
 	/* unwatched or paused by an earlier callback of this batch */
-	if (!is_watched(loop, fd) || !loop->watch[fd].mask || loop->freeing)
+	if (!is_watched(loop, fd) || !loop->watch.slot[fd].mask ||
+	    !dmaio__may_call(loop))
 		return;
-	w = &loop->watch[fd];
+	w = &loop->watch.slot[fd];
 	got = events & w->mask;
 	/* errors and hang-ups wake readers and writers alike */
 	if (events & (EPOLLERR | EPOLLHUP))
@@ -144,7 +145,5 @@ void dmaio__watch_dispatch(struct dmaio_loop *loop, int fd, uint32_t events)
 		       (events & (EPOLLERR | EPOLLHUP));
 	if (!got)
 		return;
-	dmaio__cb_enter(loop);
-	w->cb(w->arg, fd, got);
-	dmaio__cb_leave(loop);
+	DMAIO__DELIVER(loop, w->cb(w->arg, fd, got));
 }

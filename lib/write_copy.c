@@ -24,7 +24,8 @@
  * written by a call that truncates after it. The file layer's size_seen
  * sees our writes and truncates as any others.
  */
-#include "internal.h"
+#include "file.h"
+#include "wait.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -353,7 +354,7 @@ static int check_args(struct dmaio_file *f, uint64_t pos, const void *data,
 		return dmaio__fail(-EINVAL, "write_copy: data is NULL");
 	a = f->align;
 	if (pos > INT64_MAX || len > INT64_MAX - pos ||
-	    ((pos + len + a - 1) & ~(a - 1)) > INT64_MAX)
+	    dmaio__align_up(pos + len, a) > INT64_MAX)
 		return dmaio__fail(-EOVERFLOW, "write_copy: pos %" PRIu64
 				   " + len %zu is past the largest file "
 				   "offset", pos, len);
@@ -383,8 +384,8 @@ DMAIO_EXPORT int dmaio_file_write_copy(struct dmaio_file *f, uint64_t pos,
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return dmaio__fail(-ENOMEM, "write_copy: no memory");
-	j->start = pos & ~(uint64_t)(f->align - 1);
-	j->end = (pos + len + f->align - 1) & ~(uint64_t)(f->align - 1);
+	j->start = dmaio__align_down(pos, f->align);
+	j->end = dmaio__align_up(pos + len, f->align);
 	j->buf = dmaio__buf_alloc(f->loop->pool, (size_t)(j->end - j->start),
 				  f->mem_align);
 	w = f->wcopy ? f->wcopy : calloc(1, sizeof(*w));

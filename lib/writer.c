@@ -19,8 +19,8 @@ DMAIO_EXPORT void dmaio_writer_opts_init(struct dmaio_writer_opts *o)
 		return;
 	memset(o, 0, sizeof(*o));
 	o->size = sizeof(*o);
-	o->buffer_size = 128 * 1024;
-	o->write_behind = 4;
+	o->buffer_size = DMAIO__STREAM_BUFFER_SIZE;
+	o->write_behind = DMAIO__STREAM_AHEAD;
 	o->sync_on_close = 1;
 	o->extent_hint = MIB;
 	o->preallocate = 1;
@@ -62,16 +62,17 @@ static int read_opts(const struct dmaio_file *f,
 	if (dmaio__opts_read(o, sizeof(*o), uo))
 		return dmaio__fail(-EINVAL, "writer_new: opts->size is smaller "
 				   "than a size_t");
-	if (!o->buffer_size)
-		o->buffer_size = 128 * 1024;
-	if (!o->write_behind)
-		o->write_behind = 4;
-	if (o->buffer_size > (1u << 30))
+	o->buffer_size = DMAIO__OR_DEFAULT(o->buffer_size,
+					   DMAIO__STREAM_BUFFER_SIZE);
+	o->write_behind = DMAIO__OR_DEFAULT(o->write_behind,
+					    DMAIO__STREAM_AHEAD);
+	if (o->buffer_size > DMAIO__STREAM_MAX_BUFFER)
 		return dmaio__fail(-EINVAL, "writer_new: buffer_size %zu is "
 				   "over 1 GiB", o->buffer_size);
-	if (o->write_behind > 4096)
+	if (o->write_behind > DMAIO__STREAM_MAX_AHEAD)
 		return dmaio__fail(-EINVAL, "writer_new: write_behind %u is "
-				   "over 4096", o->write_behind);
+				   "over %u", o->write_behind,
+				   DMAIO__STREAM_MAX_AHEAD);
 	if (o->flags & ~DMAIO_WRITER_APPEND)
 		return dmaio__fail(-EINVAL, "writer_new: flags 0x%x has bits "
 				   "other than DMAIO_WRITER_APPEND", o->flags);

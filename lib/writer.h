@@ -7,7 +7,8 @@
 #ifndef DMAIO_WRITER_H
 #define DMAIO_WRITER_H
 
-#include "internal.h"
+#include "file.h"
+#include "wait.h"
 
 #define MIB (1024ULL * 1024)
 /* smallest and largest stride by which the file is grown ahead */

@@ -70,7 +70,7 @@ static void grow_for(struct dmaio_writer *w, uint64_t end)
 	target = w->ahead + stride;
 	if (target < end)
 		target = end;
-	target = (target + MIB - 1) & ~(MIB - 1);
+	target = dmaio__align_up(target, MIB);
 	if (w->preallocate)
 		ret = dmaio__internal(w->loop, dmaio_file_pre_allocate(w->f, target, on_grow, w));
 	else

@@ -12,15 +12,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* a features.def line's profile, if it has one */
+#define TU_PROFILE_1(x) x,
+#define TU_PROFILE_0(x)
+#define TU_PROFILE(profile, x) TU_PROFILE_##profile(x)
+
 const uint64_t tu_profile_disable[TU_NPROFILES] = {
 	0,
-	DMAIO_FEAT_USER_REAP,
-	DMAIO_FEAT_AIO_FDSYNC,
-	DMAIO_FEAT_STATX_DIOALIGN,
+#define DMAIO_FEATURE(bit, word, name, profile, desc, probe) \
+	TU_PROFILE(profile, bit)
+#include "features.def"
 	DMAIO_FEAT_ALL,
 };
 const char *const tu_profile_name[TU_NPROFILES] = {
-	"all features", "no user reap", "no aio fdsync", "no statx",
+	"all features",
+#define DMAIO_FEATURE(bit, word, name, profile, desc, probe) \
+	TU_PROFILE(profile, "no " name)
+#include "features.def"
 	"all fallbacks",
 };
 

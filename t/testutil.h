@@ -17,7 +17,16 @@
 #include "dmaio.h"
 
 /* Feature masks the file tests run under: every fallback is exercised. */
-#define TU_NPROFILES 5
+/*
+ * The kernel-feature profiles: every feature, each one of features.def
+ * marked for a profile turned off ("no <name>"), and every fallback.
+ */
+enum {
+	TU_NFEATURE_PROFILES = 0
+#define DMAIO_FEATURE(bit, word, name, profile, desc, probe) + (profile)
+#include "features.def"
+};
+#define TU_NPROFILES (2 + TU_NFEATURE_PROFILES)
 extern const uint64_t tu_profile_disable[TU_NPROFILES];
 extern const char *const tu_profile_name[TU_NPROFILES];
 

@@ -166,14 +166,9 @@ int main(int argc, char **argv)
 	feat = dmaio_loop_features(loop);
 	if (getenv("DMAIO_DISABLE"))
 		printf("  (DMAIO_DISABLE=%s)\n", getenv("DMAIO_DISABLE"));
-	printf("  %-28s %s\n", "user-space reaping:",
-	       yes(feat & DMAIO_FEAT_USER_REAP));
-	printf("  %-28s %s\n", "AIO fdatasync (4.18+):",
-	       yes(feat & DMAIO_FEAT_AIO_FDSYNC));
-	printf("  %-28s %s\n", "statx DIO alignment:",
-	       yes(feat & DMAIO_FEAT_STATX_DIOALIGN));
-	printf("  %-28s %s\n", "huge-page buffers (THP):",
-	       yes(feat & DMAIO_FEAT_HUGE_BUFFERS));
+#define DMAIO_FEATURE(bit, word, name, profile, desc, probe) \
+	printf("  %-28s %s\n", desc ":", yes(feat & (bit)));
+#include "features.def"
 	if (argc < 2)
 		bad |= probe_path(loop, ".");
 	for (i = 1; i < argc; i++)

@@ -7,7 +7,7 @@
  * group; neighbours in order with identical blocks share a group.
  */
 #include "config.h"
-#include "internal.h"
+#include "range.h"
 
 #include <stdlib.h>
 #include <string.h>

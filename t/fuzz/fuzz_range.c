@@ -6,7 +6,7 @@
  * of that I/O clamps to exactly the bytes both asked for and returned.
  */
 #include "config.h"
-#include "internal.h"
+#include "range.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 1, the kernel's AIO: aio.c (the context, batched submission,
+ * waking a loop from another thread) and reap.c (the user-space
+ * completion ring, io_getevents otherwise). reap.c may call aio.c, not
+ * the reverse.
+ */
+#ifndef DMAIO_AIO_H
+#define DMAIO_AIO_H
+
+#include "op.h"
+
+struct dmaio__ring;
+
+/* A loop's AIO state (struct dmaio_loop's aio). */
+struct dmaio__aio {
+	io_context_t ctx;
+	struct dmaio__ring *ring; /* NULL: reap with io_getevents */
+	int efd;                  /* IOCB_FLAG_RESFD target */
+	int zero_fd;              /* /dev/zero: wakes a wait in io_getevents */
+	char zero_byte;
+	unsigned depth;           /* most iocbs in the kernel at once */
+	unsigned inflight;        /* iocbs in the kernel now */
+	unsigned inflight_silent; /* of those, ones that signal no eventfd */
+	int lazy_eventfd;         /* DMAIO_LOOP_LAZY_EVENTFD */
+	unsigned submit_batch;    /* opts.submit_batch */
+	struct dmaio__opq subq;   /* waiting for io_submit */
+	unsigned eagain_streak;
+	int sleeping;             /* in io_getevents; any thread reads: atomic */
+};
+
+/* aio.c */
+int dmaio__aio_setup(struct dmaio_loop *loop);
+/* Replaces the context by a new one (after a probe): 0 or -errno. */
+int dmaio__aio_reset(struct dmaio_loop *loop);
+void dmaio__aio_teardown(struct dmaio_loop *loop);
+/* Queues op (its iocb prepared) for the next batched io_submit. */
+void dmaio__aio_queue(struct dmaio_loop *loop, struct dmaio__op *op);
+/* Submits what is queued, within the context's depth, in calls of 1, 2, 4.. */
+void dmaio__aio_flush(struct dmaio_loop *loop);
+/* The same in as few calls as possible: what completions just queued. */
+void dmaio__aio_flush_now(struct dmaio_loop *loop);
+/* Any thread: ends a wait in io_getevents with a completion of nothing. */
+void dmaio__aio_wake(struct dmaio_loop *loop);
+/* Any thread: wakes the loop wherever it waits (stop, post). */
+void dmaio__wake_remote(struct dmaio_loop *loop);
+/* The io_event data of that completion: not an operation. */
+#define DMAIO__WAKE_DATA(loop) ((void *)&(loop)->aio.zero_byte)
+
+/* reap.c */
+int dmaio__ring_attach(struct dmaio_loop *loop);
+unsigned dmaio__ring_size(struct dmaio_loop *loop);
+/* Throws away what the ring holds (the self-test's own completions). */
+void dmaio__ring_drop(struct dmaio_loop *loop);
+/* True when the ring holds completions not yet reaped. */
+int dmaio__ring_ready(struct dmaio_loop *loop);
+/* Reaps every completion available now; returns how many. */
+unsigned dmaio__reap(struct dmaio_loop *loop);
+/* Blocks in io_getevents for at least one completion; returns how many. */
+unsigned dmaio__reap_wait(struct dmaio_loop *loop, int timeout_ms);
+
+#endif /* DMAIO_AIO_H */

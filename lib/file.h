@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 4, files: struct dmaio_file and a file operation's life (file.c:
+ * open, close, start, complete, deliver), alignment discovery (align.c);
+ * file_io.c, file_meta.c and dir_sync.c build the public calls on them.
+ */
+#ifndef DMAIO_FILE_H
+#define DMAIO_FILE_H
+
+#include "loop.h"
+#include "buf.h"
+#include "range.h"
+
+struct dmaio_file {
+	struct dmaio_loop *loop;
+	int fd;
+	int accmode;          /* O_RDONLY, O_WRONLY or O_RDWR */
+	int direct;
+	int closing;
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	size_t align;         /* position and size alignment */
+	size_t mem_align;
+	size_t max_io;        /* largest single request */
+	const char *align_source; /* where align came from, for dmaio-info */
+	unsigned io_inflight; /* operations other than barriers */
+	struct dmaio__op *barrier;   /* waiting for io_inflight to drain */
+	int barrier_running;
+	struct dmaio__opq held;      /* submitted behind a barrier */
+	/* what the file system makes io_submit sleep on (file.c) */
+	int fsync_blocks_submit;     /* fdatasync is a barrier */
+	int append_blocks_submit;    /* a direct write past size_seen too */
+	uint64_t size_seen;   /* EOF as open and our own operations left it */
+	struct dmaio_file *next, *prev;
+	/* calls above this layer with operations still to submit (write_copy
+	 * holds the file for each call): close waits until they are none */
+	unsigned holds;
+	struct dmaio__op *parked_close;
+	struct dmaio__wcopy *wcopy; /* write_copy.c: NULL when none runs */
+};
+
+/* The streams' option defaults and limits (writer*.c, reader.c). */
+#define DMAIO__STREAM_BUFFER_SIZE (128 * 1024)
+#define DMAIO__STREAM_AHEAD 4          /* write_behind, read_ahead */
+#define DMAIO__STREAM_MAX_BUFFER ((size_t)1 << 30)
+#define DMAIO__STREAM_MAX_AHEAD 4096
+
+/* file.c */
+/* 0, or -EINVAL for NULL / -EBADF once closing, said in what's name. */
+int dmaio__file_check(const struct dmaio_file *f, const char *what);
+struct dmaio__op *dmaio__file_op(struct dmaio_file *f, dmaio__done_fn finish,
+				 void *arg);
+void dmaio__file_start(struct dmaio__op *op);
+/* finish for operations whose callback is a plain dmaio_cb */
+void dmaio__finish_cb(struct dmaio__op *op, int64_t res);
+/* Keeps close waiting while a layer above has operations to submit. */
+void dmaio__file_hold(struct dmaio_file *f);
+void dmaio__file_unhold(struct dmaio_file *f);
+/* Closes and frees every file of the loop, calling nobody (its end). */
+void dmaio__files_release(struct dmaio_loop *loop);
+/* align.c */
+void dmaio__file_discover(struct dmaio_file *f, uint64_t features);
+
+#endif /* DMAIO_FILE_H */

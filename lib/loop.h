@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 2, the loop: struct dmaio_loop, made of the parts its layers own
+ * (the helper threads, the watched fds, the timers, the posts), and the
+ * iteration (loop.c). Its creation and end are loop_life.c's, at the top.
+ */
+#ifndef DMAIO_LOOP_H
+#define DMAIO_LOOP_H
+
+#include "op.h"
+#include "aio.h"
+#include "helper.h"
+#include "post.h"
+#include "timer.h"
+#include "watch.h"
+
+struct dmaio_loop {
+	struct dmaio__owned *owned; /* writers and readers not closed yet */
+	int epfd;
+	int wake_efd;             /* makes the epoll fd readable: see wake() */
+	int external;             /* dmaio_loop_fd() was asked for */
+	uint64_t poll_ns;         /* opts.poll_us */
+	struct dmaio__opq deferred; /* finished, callback not yet run */
+	struct dmaio__aio aio;
+	struct dmaio__helper helper;
+	struct dmaio__pool *pool;
+	struct dmaio__op *free_ops;
+	size_t nfree_ops;
+	struct dmaio__watches watch;
+	uint64_t features;
+	size_t pending;           /* user-visible operations not called back */
+	unsigned cb_depth;        /* > 0 while a user callback runs */
+	unsigned callbacks;       /* counted for run_once's result */
+	int in_run;
+	int stop;                 /* any thread: atomic */
+	unsigned drivers;         /* run and _wait calls driving run_once */
+	int running;              /* inside dmaio_loop_run */
+	int slept;                /* this iteration waited: stats.wakeups */
+	unsigned internal_calls;  /* > 0: ops started are the library's own */
+	int free_requested;       /* loop_free from a callback: free on return */
+	int freeing;              /* loop_free: finish work, call nobody */
+	int wake_pending;         /* wake_efd written, not yet drained */
+	unsigned epoll_skips;
+	struct dmaio_file *files; /* open files, closed by loop_free */
+	struct dmaio__timers timers;
+	struct dmaio__posts posts;
+	struct dmaio_loop_stats stats; /* loop thread only: no atomics */
+	unsigned fork_gen;        /* dmaio__fork_gen when it was made */
+	pid_t owner;              /* the process that made it */
+};
+
+/* epoll_data tags of the loop's own fds; user fds are stored as themselves */
+#define DMAIO__TAG_AIO    (1ULL << 62)
+#define DMAIO__TAG_HELPER (1ULL << 63)
+#define DMAIO__TAG_WAKE   (1ULL << 61)
+
+/* loop.c */
+/* One iteration (run_once without its end: see loop_life.c); the number
+ * of callbacks made, or -errno. */
+int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms);
+/* What could still wake the loop: dmaio_loop_run goes on while true. */
+int dmaio__loop_has_work(struct dmaio_loop *loop);
+int dmaio__loop_stop_requested(struct dmaio_loop *loop);
+
+/* loop_life.c, the top: nothing below calls it (wait.c excepted) */
+/* After loop_free from a callback: frees the loop now; 1 if it did. */
+int dmaio__free_if_requested(struct dmaio_loop *loop);
+/* Ends a _wait's turn at driving the loop (drivers++ began it); 1 when
+ * a callback had freed the loop and it is gone now. */
+int dmaio__drive_end(struct dmaio_loop *loop);
+
+#endif /* DMAIO_LOOP_H */
