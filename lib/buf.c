@@ -55,15 +55,78 @@
 #include <sanitizer/asan_interface.h>
 #define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#include <pthread.h>
+
+/*
+ * A forked child has none of the slabs (MADV_DONTFORK) but inherits their
+ * poisoned shadow, so its own mappings at those addresses (the AIO ring
+ * of a loop it makes) would be reported: the child unpoisons every slab
+ * mapped at the fork. The lock is held across fork() so that the list is
+ * whole in the child.
+ */
+static pthread_mutex_t mapped_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t mapped_once = PTHREAD_ONCE_INIT;
+static struct dmaio__slab *mapped;
+
+static void mapped_prepare(void)
+{
+	pthread_mutex_lock(&mapped_lock);
+}
+
+static void mapped_parent(void)
+{
+	pthread_mutex_unlock(&mapped_lock);
+}
+
+static void mapped_child(void)
+{
+	struct dmaio__slab *s;
+
+	for (s = mapped; s; s = s->mapped_next)
+		ASAN_UNPOISON_MEMORY_REGION(s->base, s->len);
+	pthread_mutex_unlock(&mapped_lock);
+}
+
+static void mapped_setup(void)
+{
+	pthread_atfork(mapped_prepare, mapped_parent, mapped_child);
+}
+
+static void mapped_add(struct dmaio__slab *s)
+{
+	pthread_once(&mapped_once, mapped_setup);
+	pthread_mutex_lock(&mapped_lock);
+	s->mapped_prev = NULL;
+	s->mapped_next = mapped;
+	if (mapped)
+		mapped->mapped_prev = s;
+	mapped = s;
+	pthread_mutex_unlock(&mapped_lock);
+}
+
+static void mapped_remove(struct dmaio__slab *s)
+{
+	pthread_mutex_lock(&mapped_lock);
+	if (s->mapped_prev)
+		s->mapped_prev->mapped_next = s->mapped_next;
+	else
+		mapped = s->mapped_next;
+	if (s->mapped_next)
+		s->mapped_next->mapped_prev = s->mapped_prev;
+	pthread_mutex_unlock(&mapped_lock);
+}
 #else
 #define POISON(p, n) ((void)(p), (void)(n))
 #define UNPOISON(p, n) ((void)(p), (void)(n))
+#define mapped_add(s) ((void)(s))
+#define mapped_remove(s) ((void)(s))
 #endif
 
 static void slab_put(struct dmaio__pool *p, struct dmaio__slab *s)
 {
 	if (--s->live)
 		return;
+	mapped_remove(s);
 	UNPOISON(s->base, s->len);
 	/*
 	 * In a forked child the pages were never there (MADV_DONTFORK), and
@@ -128,6 +191,7 @@ static struct dmaio__slab *slab_new(struct dmaio__pool *p, size_t len,
 	s->base = base;
 	s->len = len;
 	s->live = 1; /* the pool's while it carves, or the one buffer's */
+	mapped_add(s);
 	return s;
 }
 

@@ -18,6 +18,8 @@ struct dmaio__slab {
 	char *base;
 	size_t len;
 	unsigned live;         /* buffers carved from it, +1 while carving */
+	/* under ASan, every slab mapped (buf.c: a forked child's shadow) */
+	struct dmaio__slab *mapped_prev, *mapped_next;
 };
 
 struct dmaio_buf {
