@@ -11,6 +11,7 @@
  * fallback.
  */
 #include "testutil.h"
+#include "runs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,42 +27,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define NRUNS (TU_NPROFILES + 1)
-#define BUFFERED_RUN TU_NPROFILES
-static const char *const run_name[NRUNS] = {
-	"all features", "no user reap", "no aio fdsync", "no statx",
-	"all fallbacks", "buffered fallback",
-};
-
-/* As in test_file_io.c: refuse O_DIRECT the way tmpfs did before 6.6. */
-static int refuse_o_direct;
-
-int fcntl(int fd, int cmd, ...)
-{
-	va_list ap;
-	long arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, long);
-	va_end(ap);
-	if (refuse_o_direct && cmd == F_SETFL && (arg & O_DIRECT)) {
-		errno = EINVAL;
-		return -1;
-	}
-	return (int)syscall(SYS_fcntl, fd, cmd, arg);
-}
-
 static struct dmaio_loop *start(int run)
 {
-	refuse_o_direct = run == BUFFERED_RUN;
-	return tu_loop(run == BUFFERED_RUN ? 0 : tu_profile_disable[run], 0);
+	return run_loop(run);
 }
-
-#define ADD_RUNS(tc, fn)                                 \
-	do {                                             \
-		tcase_add_loop_test(tc, fn, 0, NRUNS);   \
-		tu_name(#fn, 0, NRUNS, run_name);        \
-	} while (0)
 
 #define BS 4096
 #define SEED 7
@@ -472,7 +441,7 @@ START_TEST(fork_storm)
 		"fork storm [%s]: %d forks; %llu reads verified (%llu bytes), "
 		"%llu writes complete, %u blocks read back holding their "
 		"last write; %llu I/Os completed during the forks\n",
-		run_name[_i], s->forks, (unsigned long long)s->reads_ok,
+		run_names()[_i], s->forks, (unsigned long long)s->reads_ok,
 		(unsigned long long)s->bytes_verified,
 		(unsigned long long)s->writes_ok, W_BLOCKS,
 		(unsigned long long)during);

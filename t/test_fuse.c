@@ -12,6 +12,7 @@
  * that refuse it do).
  */
 #include "testutil.h"
+#include "runs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,31 +39,6 @@
 #define WRITE_MS 300
 /* longest a single call may keep the loop thread */
 #define MAX_CALL_MS 100
-
-#define NRUNS (TU_NPROFILES + 1)
-#define BUFFERED_RUN TU_NPROFILES
-static const char *const run_name[NRUNS] = {
-	"all features", "no user reap", "no aio fdsync", "no statx",
-	"all fallbacks", "buffered fallback",
-};
-
-/* defined here, it takes precedence over libc's: see test_file_io.c */
-static int refuse_o_direct;
-
-int fcntl(int fd, int cmd, ...)
-{
-	va_list ap;
-	long arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, long);
-	va_end(ap);
-	if (refuse_o_direct && cmd == F_SETFL && (arg & O_DIRECT)) {
-		errno = EINVAL;
-		return -1;
-	}
-	return (int)syscall(SYS_fcntl, fd, cmd, arg);
-}
 
 static uint64_t now_ns(void)
 {
@@ -239,11 +215,10 @@ static void poll_for(struct dmaio_loop *loop, unsigned ms,
 
 static struct dmaio_loop *start(int run)
 {
-	refuse_o_direct = run == BUFFERED_RUN;
 	worst_ns = 0;
 	worst_call = "nothing";
 	seq = 0;
-	return tu_loop(run == BUFFERED_RUN ? 0 : tu_profile_disable[run], 0);
+	return run_loop(run);
 }
 
 static struct dmaio_file *open_on(struct dmaio_loop *loop,
@@ -612,20 +587,20 @@ int main(void)
 		tcase_add_loop_test(tc, fdatasync_does_not_block_writes, 0,
 				    NRUNS);
 		tu_name("fdatasync_does_not_block_writes", 0, NRUNS,
-			run_name);
+			run_names());
 	} else {
 		tu_skip("fdatasync_does_not_block_writes", why_sync);
 	}
 	snprintf(opts, sizeof(opts), "fsync_ms=0,write_ms=%d", WRITE_MS);
 	if (slowfs_mount(&write_fs, opts, &why_write) == 0) {
 		tcase_add_loop_test(tc, append_does_not_block, 0, NRUNS);
-		tu_name("append_does_not_block", 0, NRUNS, run_name);
+		tu_name("append_does_not_block", 0, NRUNS, run_names());
 		tcase_add_loop_test(tc, append_after_resize, 0, NRUNS);
-		tu_name("append_after_resize", 0, NRUNS, run_name);
+		tu_name("append_after_resize", 0, NRUNS, run_names());
 		tcase_add_loop_test(tc, write_copy_past_eof_does_not_block, 0,
 				    NRUNS);
 		tu_name("write_copy_past_eof_does_not_block", 0, NRUNS,
-			run_name);
+			run_names());
 	} else {
 		tu_skip("append_does_not_block", why_write);
 		tu_skip("append_after_resize", why_write);
@@ -636,7 +611,7 @@ int main(void)
 		tcase_add_loop_test(tc, btrfs_fdatasync_does_not_block_writes,
 				    0, NRUNS);
 		tu_name("btrfs_fdatasync_does_not_block_writes", 0, NRUNS,
-			run_name);
+			run_names());
 	} else {
 		tu_skip("btrfs_fdatasync_does_not_block_writes", why_btrfs);
 	}

@@ -10,6 +10,7 @@
  * model byte by byte, and its size exactly.
  */
 #include "testutil.h"
+#include "runs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,42 +22,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define NRUNS (TU_NPROFILES + 1)
-#define BUFFERED_RUN TU_NPROFILES
-static const char *const run_name[NRUNS] = {
-	"all features", "no user reap", "no aio fdsync", "no statx",
-	"all fallbacks", "buffered fallback",
-};
-
-/* Refuses O_DIRECT in fcntl, as tmpfs did before 6.6 (see test_file_io). */
-static int refuse_o_direct;
-
-int fcntl(int fd, int cmd, ...)
-{
-	va_list ap;
-	long arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, long);
-	va_end(ap);
-	if (refuse_o_direct && cmd == F_SETFL && (arg & O_DIRECT)) {
-		errno = EINVAL;
-		return -1;
-	}
-	return (int)syscall(SYS_fcntl, fd, cmd, arg);
-}
-
 static struct dmaio_loop *start(int run)
 {
-	refuse_o_direct = run == BUFFERED_RUN;
-	return tu_loop(run == BUFFERED_RUN ? 0 : tu_profile_disable[run], 0);
+	return run_loop(run);
 }
-
-#define ADD_RUNS(tc, fn)                                 \
-	do {                                             \
-		tcase_add_loop_test(tc, fn, 0, NRUNS);   \
-		tu_name(#fn, 0, NRUNS, run_name);        \
-	} while (0)
 
 /* ------------------------------------------------------------------ */
 /* the model                                                           */
