@@ -639,6 +639,36 @@ START_TEST(writer_close_cancels_a_waiting_on_writable_once)
 }
 END_TEST
 
+/*
+ * With grow_ahead the file is kept ahead of the writes in whole MiB, so
+ * that writes land in allocated blocks; close leaves the exact size.
+ */
+START_TEST(writer_grows_the_file_ahead_in_whole_mebibytes)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	struct dmaio_writer *w;
+	struct dmaio_file *f;
+	const size_t total = (6 << 20) + 5;
+	unsigned char *data = malloc(total);
+	struct stat st;
+
+	tu_fill(data, total, 0, 87);
+	ck_assert_int_eq(dmaio_file_create_wait(loop, tu_path("g"), &f), 0);
+	ck_assert_int_eq(dmaio_writer_new(f, NULL, &w), 0);
+	ck_assert_int_eq(dmaio_writer_write_wait(w, data, total),
+			 (int64_t)total);
+	ck_assert_int_eq(dmaio_writer_flush_wait(w), 0);
+	ck_assert_int_eq(stat(tu_path("g"), &st), 0);
+	ck_assert_int_ge(st.st_size, (off_t)total);
+	ck_assert_msg(st.st_size % (1 << 20) == 0, "grown to %lld bytes",
+		      (long long)st.st_size);
+	ck_assert_int_eq(dmaio_writer_close_wait(w), (int64_t)total);
+	check_file(tu_path("g"), total, 87);
+	free(data);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* reads split for the device                                          */
 
@@ -1117,6 +1147,7 @@ int main(void)
 	TU_ADD_PROFILES(tc, writer_continues_a_short_write_where_it_stopped);
 	TU_ADD_PROFILES(tc, writer_flush_padding_never_lands_after_newer_bytes);
 	TU_ADD(tc, writer_close_cancels_a_waiting_on_writable_once);
+	TU_ADD_PROFILES(tc, writer_grows_the_file_ahead_in_whole_mebibytes);
 	tcase_add_loop_test(tc,
 			    read_split_past_eof_returns_eof_in_any_completion_order,
 			    0, 3);
