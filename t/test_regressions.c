@@ -15,6 +15,7 @@
  */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,10 +26,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/valgrind.h>
+#endif
 
 #define NEXT(name) \
 	static __typeof__(name) *next; \
@@ -62,6 +68,8 @@ static long overlapping_writes; /* writes sent over a held write */
 
 /* 3.10: slots are given back by io_getevents only */
 static int leak_model;
+/* the next context's ring header gets this magic (0: left alone) */
+static unsigned ring_magic;
 static struct {
 	io_context_t ctx;
 	long nr, out;
@@ -112,6 +120,11 @@ int io_setup(int nr, io_context_t *ctx)
 
 	NEXT(io_setup);
 	r = next(nr, ctx);
+	if (r == 0 && ring_magic) {
+		/* struct aio_ring: id, nr, head, tail, magic, ... */
+		((unsigned *)*ctx)[4] = ring_magic;
+		ring_magic = 0;
+	}
 	if (r == 0 && (i = slot_index(0)) >= 0) {
 		slots[i].ctx = *ctx;
 		slots[i].nr = nr;
@@ -230,6 +243,8 @@ static int refuse_o_direct;
 static int memalign_fail_at;        /* fail the n-th call from now */
 static int spurious_wakeups;        /* cond waits that return at once */
 static int rendezvous_armed;        /* fdatasyncs meet: 1 + those inside */
+static int epoll_create_err;        /* fail the next epoll_create1 */
+static int eventfd_fail_at;         /* fail the n-th eventfd from now */
 
 int fdatasync(int fd)
 {
@@ -310,6 +325,27 @@ int posix_memalign(void **p, size_t align, size_t size)
 	return next(p, align, size);
 }
 
+int epoll_create1(int flags)
+{
+	NEXT(epoll_create1);
+	if (epoll_create_err) {
+		errno = epoll_create_err;
+		epoll_create_err = 0;
+		return -1;
+	}
+	return next(flags);
+}
+
+int eventfd(unsigned int count, int flags)
+{
+	NEXT(eventfd);
+	if (eventfd_fail_at && --eventfd_fail_at == 0) {
+		errno = EMFILE;
+		return -1;
+	}
+	return next(count, flags);
+}
+
 int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
 	NEXT(pthread_cond_wait);
@@ -330,6 +366,8 @@ static void disarm(void)
 	memalign_fail_at = 0;
 	spurious_wakeups = 0;
 	rendezvous_armed = 0;
+	epoll_create_err = eventfd_fail_at = 0;
+	ring_magic = 0;
 }
 
 static void setup(void)
@@ -640,10 +678,64 @@ START_TEST(writer_close_cancels_a_waiting_on_writable_once)
 END_TEST
 
 /*
- * With grow_ahead the file is kept ahead of the writes in whole MiB, so
- * that writes land in allocated blocks; close leaves the exact size.
+ * on_writable calls back once a buffer is free, not at the first event
+ * (here: a flush) while every buffer is still busy.
  */
-START_TEST(writer_grows_the_file_ahead_in_whole_mebibytes)
+START_TEST(writer_on_writable_waits_for_a_free_buffer)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct dmaio_writer *w = plain_writer(loop, tu_path("f"), WB, 1);
+	unsigned char data[2 * WB];
+	struct got wr = { 0, 0, NULL };
+
+	tu_fill(data, sizeof(data), 0, 88);
+	add_rule(HOLD, IO_CMD_PWRITE, 0, 1, 1);
+	ck_assert_int_eq(dmaio_writer_write(w, data, sizeof(data)), 2 * WB);
+	ck_assert_int_eq(dmaio_writer_on_writable(w, on_res, &wr), 0);
+	ck_assert_int_eq(dmaio_writer_flush(w, NULL, NULL), 0);
+	run_for(loop, 0.05);
+	ck_assert_int_eq(wr.calls, 0);
+	release_held(0);
+	run_until(loop, 0, 5);
+	ck_assert_int_eq(wr.calls, 1);
+	ck_assert_int_eq(wr.res, 0);
+	ck_assert_int_eq(dmaio_writer_close_wait(w), 2 * WB);
+	check_file(tu_path("f"), 2 * WB, 88);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/*
+ * No memory for a buffer: the write says so (it takes nothing), and the
+ * writer works once memory is back.
+ */
+START_TEST(writer_write_reports_no_memory_for_a_buffer)
+{
+	struct dmaio_loop *loop = tu_loop(DMAIO_FEAT_HUGE_BUFFERS, 0);
+	struct dmaio_writer *w = plain_writer(loop, tu_path("n"), 16 * WB, 2);
+	unsigned char data[1000];
+	void *p;
+
+	tu_fill(data, sizeof(data), 0, 89);
+	memalign_fail_at = 1;
+	ck_assert_int_eq(dmaio_writer_write(w, data, sizeof(data)), -ENOMEM);
+	memalign_fail_at = 1;
+	ck_assert_int_eq(dmaio_writer_get_space(w, &p), -ENOMEM);
+	ck_assert_int_eq(dmaio_writer_position(w), 0);
+	ck_assert_int_eq(dmaio_writer_write_wait(w, data, sizeof(data)),
+			 sizeof(data));
+	ck_assert_int_eq(dmaio_writer_close_wait(w), sizeof(data));
+	check_file(tu_path("n"), sizeof(data), 89);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/*
+ * With grow_ahead the file is kept ahead of the writes in doubling strides
+ * from 4 MiB, so that writes land in allocated blocks: past 4 MiB it is
+ * 8 MiB long. Close leaves the exact size.
+ */
+START_TEST(writer_grows_the_file_ahead_in_doubling_strides)
 {
 	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
 	struct dmaio_writer *w;
@@ -659,8 +751,7 @@ START_TEST(writer_grows_the_file_ahead_in_whole_mebibytes)
 			 (int64_t)total);
 	ck_assert_int_eq(dmaio_writer_flush_wait(w), 0);
 	ck_assert_int_eq(stat(tu_path("g"), &st), 0);
-	ck_assert_int_ge(st.st_size, (off_t)total);
-	ck_assert_msg(st.st_size % (1 << 20) == 0, "grown to %lld bytes",
+	ck_assert_msg(st.st_size == 8 << 20, "grown to %lld bytes",
 		      (long long)st.st_size);
 	ck_assert_int_eq(dmaio_writer_close_wait(w), (int64_t)total);
 	check_file(tu_path("g"), total, 87);
@@ -1131,6 +1222,89 @@ START_TEST(buffered_io_continues_short_transfers_where_they_stopped)
 }
 END_TEST
 
+static int count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/*
+ * dmaio_loop_new() that cannot make one of its descriptors returns that
+ * errno, and closes what it made: no more, no less.
+ */
+START_TEST(loop_new_fails_cleanly_without_descriptors)
+{
+	struct dmaio_loop *loop = (struct dmaio_loop *)1;
+	int before = count_fds();
+
+	if (_i == 0)
+		epoll_create_err = EMFILE;
+	else
+		eventfd_fail_at = _i; /* AIO, wake-up, helpers */
+	ck_assert_int_eq(dmaio_loop_new(&loop, NULL), -EMFILE);
+	ck_assert_ptr_null(loop);
+	ck_assert_int_eq(epoll_create_err + eventfd_fail_at, 0);
+	ck_assert_int_eq(count_fds(), before);
+	ck_assert_int_ge(fcntl(0, F_GETFD), 0); /* stdin is not ours */
+	loop = tu_loop(0, 0);
+	dmaio_loop_free(loop);
+	ck_assert_int_eq(count_fds(), before);
+}
+END_TEST
+
+static int on_valgrind(void)
+{
+	const char *p = getenv("LD_PRELOAD");
+
+#ifdef RUNNING_ON_VALGRIND
+	if (RUNNING_ON_VALGRIND)
+		return 1;
+#endif
+	return p && strstr(p, "vgpreload");
+}
+
+/*
+ * The loop reaps from the kernel's completion ring when it recognises it
+ * (and valgrind, which cannot see the kernel's writes, is not running);
+ * a ring of another magic is never read: io_getevents, and I/O works.
+ */
+START_TEST(loop_reaps_from_the_ring_only_when_it_recognises_it)
+{
+	struct dmaio_loop *loop;
+	struct dmaio_file *f;
+	int p[2];
+
+	tu_make_file(tu_path("q"), 16 * 4096, 80);
+	loop = tu_loop(0, 0);
+	if (!on_valgrind())
+		ck_assert_uint_ne(dmaio_loop_features(loop) &
+					  DMAIO_FEAT_USER_REAP,
+				  0);
+	dmaio_loop_free(loop);
+	ring_magic = _i ? 0x12345678 : 0xa10a10a1 + 1;
+	loop = tu_loop(0, 16);
+	ck_assert_uint_eq(dmaio_loop_features(loop) & DMAIO_FEAT_USER_REAP, 0);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("q"), &f), 0);
+	read_many_times(loop, f, 300, 0);
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(dmaio_loop_watch(loop, p[0], EPOLLIN, on_pipe, NULL),
+			 0);
+	read_many_times(loop, f, 300, 1);
+	ck_assert_int_eq(dmaio_loop_unwatch(loop, p[0]), 0);
+	close(p[0]);
+	close(p[1]);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("regressions");
@@ -1147,7 +1321,9 @@ int main(void)
 	TU_ADD_PROFILES(tc, writer_continues_a_short_write_where_it_stopped);
 	TU_ADD_PROFILES(tc, writer_flush_padding_never_lands_after_newer_bytes);
 	TU_ADD(tc, writer_close_cancels_a_waiting_on_writable_once);
-	TU_ADD_PROFILES(tc, writer_grows_the_file_ahead_in_whole_mebibytes);
+	TU_ADD(tc, writer_on_writable_waits_for_a_free_buffer);
+	TU_ADD(tc, writer_write_reports_no_memory_for_a_buffer);
+	TU_ADD_PROFILES(tc, writer_grows_the_file_ahead_in_doubling_strides);
 	tcase_add_loop_test(tc,
 			    read_split_past_eof_returns_eof_in_any_completion_order,
 			    0, 3);
@@ -1158,6 +1334,14 @@ int main(void)
 	TU_ADD_PROFILES(tc, lazy_eventfd_loop_finds_silent_completions_while_in_epoll);
 	TU_ADD(tc, helper_threads_survive_spurious_wakeups);
 	TU_ADD(tc, loop_after_failed_user_reap_self_test_reaps_with_io_getevents);
+	tcase_add_loop_test(tc, loop_new_fails_cleanly_without_descriptors, 0,
+			    4);
+	tu_name("loop_new_fails_cleanly_without_descriptors", 0, 4, NULL);
+	tcase_add_loop_test(tc,
+			    loop_reaps_from_the_ring_only_when_it_recognises_it,
+			    0, 2);
+	tu_name("loop_reaps_from_the_ring_only_when_it_recognises_it", 0, 2,
+		NULL);
 	TU_ADD(tc, read_many_calls_back_every_range_when_a_group_cannot_start);
 	TU_ADD(tc, read_many_merges_up_to_the_limits_inclusive);
 	TU_ADD_PROFILES(tc, buffered_io_continues_short_transfers_where_they_stopped);
