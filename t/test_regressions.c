@@ -22,7 +22,9 @@
 #include <libaio.h>
 #include <poll.h>
 #include <pthread.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -1259,6 +1261,135 @@ START_TEST(loop_new_fails_cleanly_without_descriptors)
 }
 END_TEST
 
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+/* mounted by main() around the suite, so a failure leaves no mount */
+static char part_dir[PATH_MAX], part_disk[64];
+
+/*
+ * A disk image with one partition, attached to a loop device with
+ * partition scanning, the partition formatted ext4 and mounted at dir;
+ * 0, or -1 with *why set. *disk: the loop device's name (loopN).
+ */
+static int mount_partition(char *dir, size_t dirlen, char *disk,
+			   size_t disklen, const char **why)
+{
+	unsigned char mbr[66] = { 0 };
+	char cmd[1024], path[PATH_MAX + 8];
+	FILE *fp;
+	int fd;
+
+	if (geteuid() != 0 || access("/dev/loop-control", F_OK) ||
+	    system("{ command -v losetup && command -v mkfs.ext4 && "
+		   "command -v partx; } >/dev/null") != 0) {
+		*why = "needs root, loop devices, losetup, partx, mkfs.ext4";
+		return -1;
+	}
+	snprintf(dir, dirlen, "/tmp/dmaio-part.XXXXXX");
+	if (!mkdtemp(dir)) {
+		*why = "mkdtemp failed";
+		return -1;
+	}
+	/* an MS-DOS partition table: one Linux partition from 1 MiB on */
+	mbr[4] = 0x83;
+	put_le32(mbr + 8, 2048);       /* first sector */
+	put_le32(mbr + 12, 63 * 2048); /* sectors */
+	mbr[64] = 0x55;
+	mbr[65] = 0xaa;
+	snprintf(path, sizeof(path), "%s.img", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, 64 << 20) ||
+	    pwrite(fd, mbr, sizeof(mbr), 446) != sizeof(mbr)) {
+		*why = "could not write the disk image";
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	/* the partition's node, made here: /dev may not get one */
+	snprintf(cmd, sizeof(cmd),
+		 "d=$(losetup -f --show -P %s.img) && echo \"$d\" > %s.dev && "
+		 "{ partx -a \"$d\" || blockdev --rereadpt \"$d\"; } && "
+		 "n=${d#/dev/} && "
+		 "s=/sys/block/$n/${n}p1/dev && "
+		 "for i in $(seq 50); do [ -e $s ] && break; sleep 0.1; done && "
+		 "mknod %s.p1 b $(cut -d: -f1 $s) $(cut -d: -f2 $s) && "
+		 "mkfs.ext4 -q -F %s.p1 && mount %s.p1 %s",
+		 dir, dir, dir, dir, dir, dir);
+	if (system(cmd) != 0) {
+		*why = "no partition on a loop device here";
+		return -1;
+	}
+	/* (no ck_assert here: this runs before the suite) */
+	snprintf(path, sizeof(path), "%s.dev", dir);
+	fp = fopen(path, "r");
+	if (!fp || disklen < 64 || fscanf(fp, "/dev/%63s", disk) != 1) {
+		*why = "losetup named no device";
+		if (fp)
+			fclose(fp);
+		return -1;
+	}
+	fclose(fp);
+	return 0;
+}
+
+static void umount_partition(const char *dir)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd),
+		 "umount %s; losetup -d $(cat %s.dev); "
+		 "rm -f %s.img %s.dev %s.p1; rmdir %s",
+		 dir, dir, dir, dir, dir, dir);
+	if (system(cmd)) {
+		/* best effort: the next run uses a new name */
+	}
+}
+
+/*
+ * A file on a partition takes the request size and logical block size
+ * of the partition's disk (a partition has no queue of its own).
+ */
+START_TEST(file_on_a_partition_takes_its_disks_limits)
+{
+	char qfile[PATH_MAX], path[PATH_MAX + 8];
+	struct dmaio_loop *loop;
+	struct dmaio_file *f;
+	unsigned long kb = 0, lbs = 0;
+	FILE *fp;
+
+	snprintf(qfile, sizeof(qfile), "/sys/block/%s/queue/max_sectors_kb",
+		 part_disk);
+	fp = fopen(qfile, "r");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_eq(fscanf(fp, "%lu", &kb), 1);
+	fclose(fp);
+	snprintf(qfile, sizeof(qfile),
+		 "/sys/block/%s/queue/logical_block_size", part_disk);
+	fp = fopen(qfile, "r");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_eq(fscanf(fp, "%lu", &lbs), 1);
+	fclose(fp);
+	/* statx would answer first: the disk's own answer is wanted */
+	loop = tu_loop(DMAIO_FEAT_STATX_DIOALIGN, 0);
+	snprintf(path, sizeof(path), "%s/f", part_dir);
+	tu_make_file(path, 4096, 90);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, path, &f), 0);
+	ck_assert_str_eq(dmaio_file_alignment_source(f), "block-device");
+	ck_assert_uint_eq(dmaio_file_alignment(f), lbs);
+	ck_assert_uint_eq(dmaio_file_max_io(f), kb * 1024);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+	unlink(path);
+}
+END_TEST
+
 static int on_valgrind(void)
 {
 	const char *p = getenv("LD_PRELOAD");
@@ -1309,6 +1440,8 @@ int main(void)
 {
 	Suite *s = suite_create("regressions");
 	TCase *tc = tu_tcase(s, "regressions");
+	const char *why = NULL;
+	int ret;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, writer_flushed_position_stops_at_a_failed_write,
@@ -1342,8 +1475,20 @@ int main(void)
 			    0, 2);
 	tu_name("loop_reaps_from_the_ring_only_when_it_recognises_it", 0, 2,
 		NULL);
+	if (mount_partition(part_dir, sizeof(part_dir), part_disk,
+			    sizeof(part_disk), &why) == 0) {
+		TU_ADD(tc, file_on_a_partition_takes_its_disks_limits);
+	} else {
+		if (part_dir[0])
+			umount_partition(part_dir); /* what was made */
+		part_dir[0] = '\0';
+		tu_skip("file_on_a_partition_takes_its_disks_limits", why);
+	}
 	TU_ADD(tc, read_many_calls_back_every_range_when_a_group_cannot_start);
 	TU_ADD(tc, read_many_merges_up_to_the_limits_inclusive);
 	TU_ADD_PROFILES(tc, buffered_io_continues_short_transfers_where_they_stopped);
-	return tu_run(s);
+	ret = tu_run(s);
+	if (part_dir[0])
+		umount_partition(part_dir);
+	return ret;
 }
