@@ -47,7 +47,7 @@
 /* ------------------------------------------------------------------ */
 /* io_submit: iocbs held, shortened or failed; 3.10's slot leak        */
 
-enum action { HOLD = 1, SHRINK, FAIL_IN_KERNEL, FAIL_AT_SUBMIT };
+enum action { HOLD = 1, SHRINK, EMPTY, FAIL_IN_KERNEL, FAIL_AT_SUBMIT };
 
 /* The next `times` iocbs of opcode at offsets [lo, hi) get act. */
 struct rule {
@@ -155,6 +155,8 @@ static void apply(const struct rule *r, struct iocb *cb)
 {
 	if (r->act == SHRINK)
 		cb->u.c.nbytes /= 2;
+	else if (r->act == EMPTY)
+		cb->u.c.nbytes = 0; /* the kernel completes it with 0 */
 	else if (r->act == FAIL_IN_KERNEL)
 		cb->u.c.buf = (char *)cb->u.c.buf + 1;
 	else if (r->act == FAIL_AT_SUBMIT)
@@ -701,6 +703,29 @@ START_TEST(writer_continues_a_short_write_where_it_stopped)
 	ck_assert_int_eq(rules[0].times + rules[1].times, 0);
 	ck_assert_int_eq(dmaio_writer_close_wait(w), (int64_t)total);
 	check_file(tu_path("h"), total, 74);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/*
+ * A write the kernel completes with nothing written fails the writer
+ * (-EIO): continuing it could go on forever.
+ */
+START_TEST(writer_fails_a_write_that_wrote_nothing)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	struct dmaio_writer *w = plain_writer(loop, tu_path("z"), WB, 4);
+	unsigned char data[3 * WB];
+
+	tu_fill(data, sizeof(data), 0, 94);
+	add_rule(EMPTY, IO_CMD_PWRITE, WB, WB + 1, 1);
+	ck_assert_int_eq(dmaio_writer_write_wait(w, data, sizeof(data)),
+			 sizeof(data));
+	ck_assert_int_eq(dmaio_writer_flush_wait(w), -EIO);
+	ck_assert_int_eq(rules[0].times, 0);
+	ck_assert_uint_eq(dmaio_writer_flushed_position(w), WB);
+	ck_assert_int_eq(dmaio_writer_close_wait(w), -EIO);
+	check_file(tu_path("z"), WB, 94);
 	dmaio_loop_free(loop);
 }
 END_TEST
@@ -1791,6 +1816,7 @@ int main(void)
 	tcase_add_loop_test(tc, writer_sync_reports_a_failed_fdatasync, 0, 2);
 	tu_name("writer_sync_reports_a_failed_fdatasync", 0, 2, NULL);
 	TU_ADD_PROFILES(tc, writer_continues_a_short_write_where_it_stopped);
+	TU_ADD_PROFILES(tc, writer_fails_a_write_that_wrote_nothing);
 	TU_ADD_PROFILES(tc, writer_flush_padding_never_lands_after_newer_bytes);
 	TU_ADD(tc, writer_close_cancels_a_waiting_on_writable_once);
 	TU_ADD(tc, writer_on_writable_waits_for_a_free_buffer);
