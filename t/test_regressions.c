@@ -103,7 +103,8 @@ static struct rule *match(const struct iocb *cb)
 		uint64_t off = (uint64_t)cb->u.c.offset;
 
 		if (r->times && cb->aio_lio_opcode == r->opcode &&
-		    (r->opcode == IO_CMD_FDSYNC || (off >= r->lo && off < r->hi))) {
+		    (r->opcode == IO_CMD_FDSYNC ||
+		     (off >= r->lo && off < r->hi))) {
 			r->times--;
 			return r;
 		}
@@ -271,7 +272,8 @@ int fdatasync(int fd)
 		/* two helpers must be in here at once: 2 s at most */
 		__atomic_add_fetch(&rendezvous_armed, 1, __ATOMIC_SEQ_CST);
 		for (i = 0; i < 200 && n < 3; i++) {
-			n = __atomic_load_n(&rendezvous_armed, __ATOMIC_SEQ_CST);
+			n = __atomic_load_n(&rendezvous_armed,
+					    __ATOMIC_SEQ_CST);
 			nanosleep(&ts, NULL);
 		}
 		if (n < 3) {
@@ -1102,7 +1104,8 @@ static void read_many_times(struct dmaio_loop *loop, struct dmaio_file *f,
 	int i, ok = 0;
 
 	for (i = 0; i < n; i++)
-		ck_assert_int_eq(dmaio_file_read_at(f, (uint64_t)(i % 16) * 4096,
+		ck_assert_int_eq(dmaio_file_read_at(f,
+						    (uint64_t)(i % 16) * 4096,
 						    4096, on_view_res, &r),
 				 0);
 	if (watched)
@@ -1434,7 +1437,8 @@ static int mount_partition(char *dir, size_t dirlen, char *disk,
 		 "{ partx -a \"$d\" || blockdev --rereadpt \"$d\"; } && "
 		 "n=${d#/dev/} && "
 		 "s=/sys/block/$n/${n}p1/dev && "
-		 "for i in $(seq 50); do [ -e $s ] && break; sleep 0.1; done && "
+		 "for i in $(seq 50); do [ -e $s ] && break; sleep 0.1; "
+		 "done && "
 		 "mknod %s.p1 b $(cut -d: -f1 $s) $(cut -d: -f2 $s) && "
 		 "mkfs.ext4 -q -F %s.p1 && mount %s.p1 %s",
 		 dir, dir, dir, dir, dir, dir);
@@ -1579,7 +1583,8 @@ START_TEST(loop_never_puts_more_than_queue_depth_iocbs_in_the_kernel)
 	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("d"), &f), 0);
 	iocbs_submitted = iocbs_done = most_in_flight = 0;
 	for (i = 0; i < 200; i++)
-		ck_assert_int_eq(dmaio_file_read_at(f, (uint64_t)(i % 16) * 4096,
+		ck_assert_int_eq(dmaio_file_read_at(f,
+						    (uint64_t)(i % 16) * 4096,
 						    4096, on_read_done, &r),
 				 0);
 	ck_assert_int_eq(dmaio_loop_run(loop), 0);
@@ -1780,14 +1785,17 @@ START_TEST(calls_without_memory_fail_cleanly_or_complete)
 		struct dmaio_writer *w = NULL;
 		struct dmaio_file *wf;
 
-		ck_assert_int_eq(dmaio_file_create_wait(loop, tu_path("w"), &wf),
+		ck_assert_int_eq(dmaio_file_create_wait(loop, tu_path("w"),
+							&wf),
 				 0);
 		__atomic_store_n(&malloc_fail_at, k, __ATOMIC_SEQ_CST);
 		ret = dmaio_writer_new(wf, NULL, &w);
 		__atomic_store_n(&malloc_fail_at, 0, __ATOMIC_SEQ_CST);
-		ck_assert_msg(ret == 0 || ret == -ENOMEM, "writer_new: %d", ret);
+		ck_assert_msg(ret == 0 || ret == -ENOMEM, "writer_new: %d",
+			      ret);
 		if (ret == 0) {
-			ck_assert_int_eq(dmaio_writer_write_wait(w, "abc", 3), 3);
+			ck_assert_int_eq(dmaio_writer_write_wait(w, "abc", 3),
+					 3);
 			ck_assert_int_eq(dmaio_writer_close_wait(w), 3);
 		} else {
 			ck_assert_ptr_null(w);
@@ -1812,7 +1820,8 @@ int main(void)
 			    0, 4);
 	tu_name("writer_flushed_position_stops_at_a_failed_write", 0, 4,
 		NULL);
-	TU_ADD_PROFILES(tc, writer_flushed_position_stops_at_a_write_that_fails_last);
+	TU_ADD_PROFILES(tc,
+		writer_flushed_position_stops_at_a_write_that_fails_last);
 	tcase_add_loop_test(tc, writer_sync_reports_a_failed_fdatasync, 0, 2);
 	tu_name("writer_sync_reports_a_failed_fdatasync", 0, 2, NULL);
 	TU_ADD_PROFILES(tc, writer_continues_a_short_write_where_it_stopped);
@@ -1828,10 +1837,13 @@ int main(void)
 	tu_name("read_split_past_eof_returns_eof_in_any_completion_order", 0,
 		3, NULL);
 	TU_ADD(tc, loop_free_waits_for_helper_work_before_closing_files);
-	TU_ADD_PROFILES(tc, loop_fd_is_readable_for_each_batch_queued_from_outside);
-	TU_ADD_PROFILES(tc, lazy_eventfd_loop_finds_silent_completions_while_in_epoll);
+	TU_ADD_PROFILES(tc,
+		loop_fd_is_readable_for_each_batch_queued_from_outside);
+	TU_ADD_PROFILES(tc,
+		lazy_eventfd_loop_finds_silent_completions_while_in_epoll);
 	TU_ADD(tc, helper_threads_survive_spurious_wakeups);
-	TU_ADD(tc, loop_after_failed_user_reap_self_test_reaps_with_io_getevents);
+	TU_ADD(tc,
+		loop_after_failed_user_reap_self_test_reaps_with_io_getevents);
 	tcase_add_loop_test(tc, loop_new_fails_cleanly_without_descriptors, 0,
 			    4);
 	tu_name("loop_new_fails_cleanly_without_descriptors", 0, 4, NULL);
@@ -1849,14 +1861,16 @@ int main(void)
 		part_dir[0] = '\0';
 		tu_skip("file_on_a_partition_takes_its_disks_limits", why);
 	}
-	TU_ADD_PROFILES(tc, loop_never_puts_more_than_queue_depth_iocbs_in_the_kernel);
+	TU_ADD_PROFILES(tc,
+		loop_never_puts_more_than_queue_depth_iocbs_in_the_kernel);
 	TU_ADD(tc, loop_features_are_what_the_kernel_offers);
 	TU_ADD(tc, open_reports_a_failed_fstat);
 	TU_ADD(tc, extent_hint_succeeds_only_when_the_file_system_keeps_it);
 	TU_ADD(tc, calls_without_memory_fail_cleanly_or_complete);
 	TU_ADD(tc, read_many_calls_back_every_range_when_a_group_cannot_start);
 	TU_ADD(tc, read_many_merges_up_to_the_limits_inclusive);
-	TU_ADD_PROFILES(tc, buffered_io_continues_short_transfers_where_they_stopped);
+	TU_ADD_PROFILES(tc,
+		buffered_io_continues_short_transfers_where_they_stopped);
 	ret = tu_run(s);
 	if (part_dir[0])
 		umount_partition(part_dir);
