@@ -334,9 +334,12 @@ int fcntl(int fd, int cmd, ...)
 	return (int)syscall(SYS_fcntl, fd, cmd, arg);
 }
 
+static long memalign_calls;
+
 int posix_memalign(void **p, size_t align, size_t size)
 {
 	NEXT(posix_memalign);
+	memalign_calls++;
 	if (memalign_fail_at && --memalign_fail_at == 0)
 		return ENOMEM;
 	return next(p, align, size);
@@ -1808,6 +1811,64 @@ START_TEST(calls_without_memory_fail_cleanly_or_complete)
 }
 END_TEST
 
+/*
+ * A buffer given back is kept for the next allocation of its size, cycle
+ * after cycle: steady I/O does not call the allocator.
+ */
+START_TEST(buffer_pool_reuses_freed_buffers_without_end)
+{
+	struct dmaio_loop *loop = tu_loop(DMAIO_FEAT_HUGE_BUFFERS, 0);
+	struct dmaio_file *f;
+	int i;
+
+	ck_assert_int_eq(dmaio_file_create_wait(loop, tu_path("p"), &f), 0);
+	dmaio_buf_unref(dmaio_file_alloc_buf(f, 4096));
+	memalign_calls = 0;
+	for (i = 0; i < 1000; i++) {
+		struct dmaio_buf *b = dmaio_file_alloc_buf(f, 4096);
+
+		ck_assert_ptr_nonnull(b);
+		dmaio_buf_unref(b);
+	}
+	ck_assert_int_eq(memalign_calls, 0);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+static void on_fd(void *arg, int fd, uint32_t events)
+{
+	struct got *g = arg;
+
+	ck_assert_int_eq(fd, 0);
+	ck_assert_uint_ne(events & EPOLLIN, 0);
+	g->calls++;
+}
+
+/* fd 0 is an fd like any other: it can be watched and unwatched. */
+START_TEST(fd_0_can_be_watched_like_any_other)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct got g = { 0, 0, NULL };
+	int p[2], saved = dup(0);
+
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(dup2(p[0], 0), 0);
+	ck_assert_int_eq(dmaio_loop_unwatch(loop, 0), -ENOENT);
+	ck_assert_int_eq(dmaio_loop_watch(loop, 0, EPOLLIN, on_fd, &g), 0);
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	ck_assert_int_ge(dmaio_loop_run_once(loop, 1000), 0);
+	ck_assert_int_eq(g.calls, 1);
+	ck_assert_int_eq(dmaio_loop_unwatch(loop, 0), 0);
+	ck_assert_int_eq(dup2(saved, 0), 0);
+	close(saved);
+	close(p[0]);
+	close(p[1]);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("regressions");
@@ -1867,6 +1928,8 @@ int main(void)
 	TU_ADD(tc, open_reports_a_failed_fstat);
 	TU_ADD(tc, extent_hint_succeeds_only_when_the_file_system_keeps_it);
 	TU_ADD(tc, calls_without_memory_fail_cleanly_or_complete);
+	TU_ADD(tc, buffer_pool_reuses_freed_buffers_without_end);
+	TU_ADD(tc, fd_0_can_be_watched_like_any_other);
 	TU_ADD(tc, read_many_calls_back_every_range_when_a_group_cannot_start);
 	TU_ADD(tc, read_many_merges_up_to_the_limits_inclusive);
 	TU_ADD_PROFILES(tc,
