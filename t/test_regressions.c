@@ -73,6 +73,10 @@ static long iocbs_done;         /* counted by the test's callbacks */
 static long most_in_flight;     /* the most submitted and not done */
 static long overlapping_writes; /* writes sent over a held write */
 
+/* io_getevents: the completion of the write at res_pos gets res_val */
+static uint64_t res_pos = UINT64_MAX;
+static long res_val;
+
 /* 3.10: slots are given back by io_getevents only */
 static int leak_model;
 /* the next context's ring header gets this magic (0: left alone) */
@@ -224,6 +228,12 @@ int io_getevents(io_context_t ctx, long min_nr, long nr,
 
 	NEXT(io_getevents);
 	n = next(ctx, min_nr, nr, ev, ts);
+	for (s = 0; s < n; s++)
+		if (ev[s].obj && ev[s].obj->aio_lio_opcode == IO_CMD_PWRITE &&
+		    (uint64_t)ev[s].obj->u.c.offset == res_pos) {
+			ev[s].res = (unsigned long)res_val;
+			res_pos = UINT64_MAX; /* once */
+		}
 	s = slot_index(ctx);
 	if (n > 0 && s >= 0 && ctx)
 		slots[s].out = slots[s].out > n ? slots[s].out - n : 0;
@@ -260,6 +270,7 @@ static int epoll_create_err;        /* fail the next epoll_create1 */
 static int malloc_fail_at;          /* fail the n-th malloc or calloc */
 static int fstat_err;               /* fail every fstat with it */
 static uint32_t extsize_seen;       /* FSGETXATTR reports this hint */
+static int realpath_err;            /* fail every realpath with it */
 static int eventfd_fail_at;         /* fail the n-th eventfd from now */
 
 int fdatasync(int fd)
@@ -384,6 +395,17 @@ NO_ASAN void *calloc(size_t n, size_t size)
 							 : next(n, size);
 }
 
+/* No sysfs to look in: the library must ask the device itself. */
+char *realpath(const char *path, char *out)
+{
+	NEXT(realpath);
+	if (realpath_err) {
+		errno = realpath_err;
+		return NULL;
+	}
+	return next(path, out);
+}
+
 int fstat(int fd, struct stat *st)
 {
 	NEXT(fstat);
@@ -461,15 +483,21 @@ static void disarm(void)
 	spurious_wakeups = 0;
 	rendezvous_armed = 0;
 	epoll_create_err = eventfd_fail_at = 0;
-	malloc_fail_at = fstat_err = 0;
+	malloc_fail_at = fstat_err = realpath_err = 0;
+	res_pos = UINT64_MAX;
 	extsize_seen = 0;
 	ring_magic = 0;
 }
+
+static int on_valgrind(void);
 
 static void setup(void)
 {
 	int p[2];
 
+	/* a hang inside the library fails the test, not the whole run */
+	if (!on_valgrind())
+		alarm(30);
 	tu_dir_setup();
 	disarm();
 	ck_assert_int_eq(pipe(p), 0);
@@ -479,6 +507,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+	alarm(0);
 	disarm();
 	close(bad_fd);
 	bad_fd = -1;
@@ -1510,8 +1539,16 @@ START_TEST(file_on_a_partition_takes_its_disks_limits)
 	ck_assert_uint_eq(dmaio_file_alignment(f), lbs);
 	ck_assert_uint_eq(dmaio_file_max_io(f), kb * 1024);
 	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
-	dmaio_loop_free(loop);
 	unlink(path);
+	/* the block device itself, with no sysfs to read: it is asked */
+	snprintf(path, sizeof(path), "%s.p1", part_dir);
+	realpath_err = ENOENT;
+	ck_assert_int_eq(dmaio_file_open_wait(loop, path, &f), 0);
+	realpath_err = 0;
+	ck_assert_str_eq(dmaio_file_alignment_source(f), "block-device");
+	ck_assert_uint_eq(dmaio_file_alignment(f), 4096);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
 }
 END_TEST
 
@@ -1869,6 +1906,158 @@ START_TEST(fd_0_can_be_watched_like_any_other)
 }
 END_TEST
 
+/*
+ * A short write that stopped off the alignment cannot be continued with
+ * O_DIRECT: the writer fails with -EIO (here the completion is changed,
+ * hence completions through io_getevents).
+ */
+START_TEST(writer_fails_a_short_write_it_cannot_continue)
+{
+	struct dmaio_loop *loop = tu_loop(DMAIO_FEAT_USER_REAP, 0);
+	struct dmaio_writer *w = plain_writer(loop, tu_path("u"), WB, 4);
+	unsigned char data[3 * WB];
+	struct got g = { 0, 0, NULL };
+
+	tu_fill(data, sizeof(data), 0, 95);
+	res_pos = WB;
+	res_val = 100;
+	ck_assert_int_eq(dmaio_writer_write(w, data, sizeof(data)),
+			 sizeof(data));
+	/* not flush_wait: a write left in flight would hang it */
+	ck_assert_int_eq(dmaio_writer_flush(w, on_res, &g), 0);
+	run_until(loop, 0, 5);
+	ck_assert_int_eq(g.calls, 1);
+	ck_assert_int_eq(g.res, -EIO);
+	ck_assert_uint_eq(res_pos, UINT64_MAX);
+	ck_assert_uint_eq(dmaio_writer_flushed_position(w), WB);
+	ck_assert_int_eq(dmaio_writer_close_wait(w), -EIO);
+	check_file(tu_path("u"), WB, 95);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+struct in_cb {
+	struct dmaio_writer *w;
+	struct dmaio_file *f;
+	int done;
+};
+
+static void call_waits(void *arg, int64_t res)
+{
+	struct in_cb *c = arg;
+
+	ck_assert_int_eq(res, 0);
+	ck_assert_int_eq(dmaio_writer_sync_wait(c->w), -EDEADLK);
+	ck_assert_msg(!strncmp(dmaio_last_error(), "writer_sync_wait: ", 18),
+		      "%s", dmaio_last_error());
+	ck_assert_int_eq(dmaio_file_size_wait(c->f), -EDEADLK);
+	ck_assert_msg(!strncmp(dmaio_last_error(), "size_wait: ", 11), "%s",
+		      dmaio_last_error());
+	c->done = 1;
+}
+
+/*
+ * A _wait twin that cannot run names itself as the other calls do
+ * ("size_wait: ...", "writer_sync_wait: ..."), not by its C name.
+ */
+START_TEST(wait_twins_name_themselves_as_the_other_calls_do)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct in_cb c = { NULL, NULL, 0 };
+
+	c.w = plain_writer(loop, tu_path("n"), WB, 2);
+	ck_assert_int_eq(dmaio_file_create_wait(loop, tu_path("m"), &c.f), 0);
+	ck_assert_int_eq(dmaio_writer_flush(c.w, call_waits, &c), 0);
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(c.done, 1);
+	ck_assert_int_eq(dmaio_writer_close_wait(c.w), 0);
+	ck_assert_int_eq(dmaio_file_close_wait(c.f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/*
+ * opts.poll_us spins at most the timeout run_once was given: a loop
+ * that polls still returns on time with nothing completed.
+ */
+START_TEST(polling_never_outlasts_run_once_timeout)
+{
+	struct dmaio_loop_opts o;
+	struct dmaio_loop *loop;
+	struct dmaio_file *f;
+	struct got r = { 0, 0, NULL };
+	double t0, took;
+
+	dmaio_loop_opts_init(&o);
+	o.poll_us = 400000;
+	o.disable = tu_profile_disable[_i];
+	ck_assert_int_eq(dmaio_loop_new(&loop, &o), 0);
+	tu_make_file(tu_path("s"), 4096, 96);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("s"), &f), 0);
+	add_rule(HOLD, IO_CMD_PREAD, 0, 1, 1); /* in flight, never done */
+	ck_assert_int_eq(dmaio_file_read_at(f, 0, 4096, on_view_res, &r), 0);
+	ck_assert_int_ge(dmaio_loop_run_once(loop, 0), 0);
+	ck_assert_int_eq(nheld, 1);
+	t0 = now_s();
+	ck_assert_int_ge(dmaio_loop_run_once(loop, 20), 0);
+	took = now_s() - t0;
+	ck_assert_msg(took < 0.2, "run_once(loop, 20) took %.3f s", took);
+	release_held(0);
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/*
+ * DMAIO_DISABLE turns features off by name, comma or space separated,
+ * "all" every one; an unknown word changes nothing. LD_PRELOAD of other
+ * libraries is not taken for valgrind's.
+ */
+START_TEST(dmaio_disable_names_features_to_turn_off)
+{
+	struct dmaio_loop *loop;
+	uint64_t all, got;
+
+	loop = tu_loop(0, 0);
+	all = dmaio_loop_features(loop);
+	dmaio_loop_free(loop);
+	ck_assert_int_eq(setenv("DMAIO_DISABLE", "user_reap, statx_dioalign",
+				1),
+			 0);
+	loop = tu_loop(0, 0);
+	got = dmaio_loop_features(loop);
+	dmaio_loop_free(loop);
+	ck_assert_uint_eq(got, all & ~(DMAIO_FEAT_USER_REAP |
+				       DMAIO_FEAT_STATX_DIOALIGN));
+	ck_assert_int_eq(setenv("DMAIO_DISABLE", "aio_fdsync,huge_buffers",
+				1),
+			 0);
+	loop = tu_loop(0, 0);
+	got = dmaio_loop_features(loop);
+	dmaio_loop_free(loop);
+	ck_assert_uint_eq(got, all & ~(DMAIO_FEAT_AIO_FDSYNC |
+				       DMAIO_FEAT_HUGE_BUFFERS));
+	ck_assert_int_eq(setenv("DMAIO_DISABLE", "all", 1), 0);
+	loop = tu_loop(0, 0);
+	ck_assert_uint_eq(dmaio_loop_features(loop), 0);
+	dmaio_loop_free(loop);
+	ck_assert_int_eq(setenv("DMAIO_DISABLE", "nothing,allx  user", 1), 0);
+	loop = tu_loop(0, 0);
+	ck_assert_uint_eq(dmaio_loop_features(loop), all);
+	dmaio_loop_free(loop);
+	ck_assert_int_eq(unsetenv("DMAIO_DISABLE"), 0);
+	if (!on_valgrind()) {
+		ck_assert_int_eq(setenv("LD_PRELOAD", "libnothing.so", 1), 0);
+		loop = tu_loop(0, 0);
+		ck_assert_uint_eq(dmaio_loop_features(loop), all);
+		dmaio_loop_free(loop);
+		ck_assert_int_eq(unsetenv("LD_PRELOAD"), 0);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("regressions");
@@ -1930,6 +2119,10 @@ int main(void)
 	TU_ADD(tc, calls_without_memory_fail_cleanly_or_complete);
 	TU_ADD(tc, buffer_pool_reuses_freed_buffers_without_end);
 	TU_ADD(tc, fd_0_can_be_watched_like_any_other);
+	TU_ADD(tc, writer_fails_a_short_write_it_cannot_continue);
+	TU_ADD(tc, wait_twins_name_themselves_as_the_other_calls_do);
+	TU_ADD_PROFILES(tc, polling_never_outlasts_run_once_timeout);
+	TU_ADD(tc, dmaio_disable_names_features_to_turn_off);
 	TU_ADD(tc, read_many_calls_back_every_range_when_a_group_cannot_start);
 	TU_ADD(tc, read_many_merges_up_to_the_limits_inclusive);
 	TU_ADD_PROFILES(tc,
