@@ -68,6 +68,7 @@ static io_context_t held_ctx[MAX_HELD];
 static int nheld;
 static int bad_fd = -1;         /* FAIL_AT_SUBMIT sends the iocb here */
 static long reads_submitted;    /* read iocbs the kernel took */
+static long writes_submitted;   /* write iocbs the kernel took */
 static long iocbs_submitted;    /* all iocbs the kernel took */
 static long iocbs_done;         /* counted by the test's callbacks */
 static long most_in_flight;     /* the most submitted and not done */
@@ -212,6 +213,8 @@ int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
 			return i ? (int)i : ret;
 		if (cb->aio_lio_opcode == IO_CMD_PREAD)
 			reads_submitted++;
+		if (cb->aio_lio_opcode == IO_CMD_PWRITE)
+			writes_submitted++;
 		iocbs_submitted++;
 		if (iocbs_submitted - iocbs_done > most_in_flight)
 			most_in_flight = iocbs_submitted - iocbs_done;
@@ -475,7 +478,7 @@ static void disarm(void)
 {
 	nrules = 0;
 	nheld = 0;
-	reads_submitted = overlapping_writes = 0;
+	reads_submitted = writes_submitted = overlapping_writes = 0;
 	leak_model = 0;
 	fdatasync_err = fdatasync_slow = 0;
 	short_pwrite = short_pread = refuse_o_direct = 0;
@@ -2058,6 +2061,119 @@ START_TEST(dmaio_disable_names_features_to_turn_off)
 }
 END_TEST
 
+/*
+ * Bytes written after a flush stay in the buffer until it is full or
+ * flushed again: no partial block is written on its own.
+ */
+START_TEST(writer_writes_no_partial_block_unless_flushed)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct dmaio_writer *w = plain_writer(loop, tu_path("b"), 4 * WB, 4);
+	unsigned char data[2000];
+	struct got g = { 0, 0, NULL };
+
+	tu_fill(data, sizeof(data), 0, 97);
+	ck_assert_int_eq(dmaio_writer_write(w, data, 1000), 1000);
+	ck_assert_int_eq(dmaio_writer_flush_wait(w), 0);
+	ck_assert_int_eq(dmaio_writer_flush_wait(w), 0); /* nothing new */
+	writes_submitted = 0;
+	ck_assert_int_eq(dmaio_writer_write(w, data + 1000, 1000), 1000);
+	/* an event for the writer: its progress must not write */
+	ck_assert_int_eq(dmaio_writer_on_writable(w, on_res, &g), 0);
+	run_for(loop, 0.05);
+	ck_assert_int_eq(g.calls, 1);
+	ck_assert_int_eq(writes_submitted, 0);
+	ck_assert_int_eq(dmaio_writer_close_wait(w), sizeof(data));
+	check_file(tu_path("b"), sizeof(data), 97);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/*
+ * No memory for the copy that continues a short write: the writer fails
+ * with -ENOMEM rather than leaving the write unfinished.
+ */
+START_TEST(writer_fails_a_short_write_it_has_no_memory_to_continue)
+{
+	struct dmaio_loop *loop = tu_loop(DMAIO_FEAT_HUGE_BUFFERS, 0);
+	struct dmaio_writer *w = plain_writer(loop, tu_path("c"), 2 * WB, 4);
+	unsigned char data[2 * WB];
+	struct got g = { 0, 0, NULL };
+
+	tu_fill(data, sizeof(data), 0, 98);
+	add_rule(SHRINK, IO_CMD_PWRITE, 0, 1, 1);
+	ck_assert_int_eq(dmaio_writer_write(w, data, sizeof(data)),
+			 sizeof(data));
+	memalign_fail_at = 1; /* the copy of the rest */
+	ck_assert_int_eq(dmaio_writer_flush(w, on_res, &g), 0);
+	run_until(loop, 0, 5);
+	ck_assert_int_eq(memalign_fail_at, 0);
+	ck_assert_int_eq(g.calls, 1);
+	ck_assert_int_eq(g.res, -ENOMEM);
+	ck_assert_int_eq(dmaio_writer_close_wait(w), -ENOMEM);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/* The stream reader reads each block of the file once. */
+START_TEST(reader_reads_each_block_once)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct dmaio_reader_opts o;
+	struct dmaio_reader *r;
+	struct dmaio_file *f;
+	const size_t size = 1 << 20;
+	char *buf = malloc(size);
+
+	tu_make_file(tu_path("r"), size, 99);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("r"), &f), 0);
+	dmaio_reader_opts_init(&o);
+	o.buffer_size = 64 * 1024;
+	o.read_ahead = 4;
+	reads_submitted = 0;
+	ck_assert_int_eq(dmaio_reader_new(f, &o, &r), 0);
+	ck_assert_int_eq(dmaio_reader_read_wait(r, buf, size), (int64_t)size);
+	ck_assert_int_eq(tu_check(buf, size, 0, 99), -1);
+	ck_assert_int_eq(dmaio_reader_close_wait(r), 0);
+	/* and one past the end, which finds EOF */
+	ck_assert_int_le(reads_submitted, size / (64 * 1024) + 1);
+	free(buf); /* (the reader closed the file) */
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+static void on_empty(void *arg, struct dmaio_view *v, int64_t res)
+{
+	struct got *g = arg;
+
+	g->calls++;
+	g->res = res;
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(dmaio_view_len(v), 0);
+	dmaio_view_release(v);
+}
+
+/* A read of nothing at the largest file offset is still a read. */
+START_TEST(read_of_nothing_at_the_largest_offset_succeeds)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct dmaio_file *f;
+	struct got g = { 0, 0, NULL };
+
+	ck_assert_int_eq(dmaio_file_create_wait(loop, tu_path("e"), &f), 0);
+	ck_assert_int_eq(dmaio_file_read_at(f, INT64_MAX, 0, on_empty, &g),
+			 0);
+	ck_assert_int_eq(dmaio_file_read_at(f, (uint64_t)INT64_MAX + 1, 0,
+					    on_empty, &g),
+			 -EOVERFLOW);
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(g.calls, 1);
+	ck_assert_int_eq(g.res, 0);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("regressions");
@@ -2123,6 +2239,10 @@ int main(void)
 	TU_ADD(tc, wait_twins_name_themselves_as_the_other_calls_do);
 	TU_ADD_PROFILES(tc, polling_never_outlasts_run_once_timeout);
 	TU_ADD(tc, dmaio_disable_names_features_to_turn_off);
+	TU_ADD(tc, writer_writes_no_partial_block_unless_flushed);
+	TU_ADD(tc, writer_fails_a_short_write_it_has_no_memory_to_continue);
+	TU_ADD(tc, reader_reads_each_block_once);
+	TU_ADD(tc, read_of_nothing_at_the_largest_offset_succeeds);
 	TU_ADD(tc, read_many_calls_back_every_range_when_a_group_cannot_start);
 	TU_ADD(tc, read_many_merges_up_to_the_limits_inclusive);
 	TU_ADD_PROFILES(tc,
