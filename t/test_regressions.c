@@ -2174,6 +2174,52 @@ START_TEST(read_of_nothing_at_the_largest_offset_succeeds)
 }
 END_TEST
 
+/* 1 when transparent huge pages are not "never" here. */
+static int thp_enabled(void)
+{
+	char thp[128] = "";
+	FILE *fp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+	if (fp) {
+		if (!fgets(thp, sizeof(thp), fp))
+			thp[0] = '\0';
+		fclose(fp);
+	}
+	return thp[0] && !strstr(thp, "[never]");
+}
+
+/*
+ * With huge buffers, buffers of 256 KiB and more are cut one after the
+ * other from 2 MiB-aligned slabs (one DMA segment each).
+ */
+START_TEST(buffers_from_256_kib_up_are_cut_from_huge_page_slabs)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct dmaio_file *f;
+	struct dmaio_buf *a, *b;
+	char *da, *db;
+
+	ck_assert_int_eq(!!(dmaio_loop_features(loop) &
+			    DMAIO_FEAT_HUGE_BUFFERS),
+			 thp_enabled());
+	ck_assert_int_eq(dmaio_file_create_wait(loop, tu_path("h"), &f), 0);
+	a = dmaio_file_alloc_buf(f, 256 * 1024);
+	b = dmaio_file_alloc_buf(f, 256 * 1024);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	da = dmaio_buf_data(a);
+	db = dmaio_buf_data(b);
+	if (thp_enabled()) {
+		ck_assert_uint_eq((uintptr_t)da % (2 << 20), 0);
+		ck_assert_ptr_eq(db, da + 256 * 1024);
+	}
+	dmaio_buf_unref(a);
+	dmaio_buf_unref(b);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("regressions");
@@ -2243,6 +2289,7 @@ int main(void)
 	TU_ADD(tc, writer_fails_a_short_write_it_has_no_memory_to_continue);
 	TU_ADD(tc, reader_reads_each_block_once);
 	TU_ADD(tc, read_of_nothing_at_the_largest_offset_succeeds);
+	TU_ADD(tc, buffers_from_256_kib_up_are_cut_from_huge_page_slabs);
 	TU_ADD(tc, read_many_calls_back_every_range_when_a_group_cannot_start);
 	TU_ADD(tc, read_many_merges_up_to_the_limits_inclusive);
 	TU_ADD_PROFILES(tc,
