@@ -72,6 +72,8 @@ static long writes_submitted;   /* write iocbs the kernel took */
 static long iocbs_submitted;    /* all iocbs the kernel took */
 static long iocbs_done;         /* counted by the test's callbacks */
 static long most_in_flight;     /* the most submitted and not done */
+static long call_sizes[16];     /* nr of the first io_submit calls */
+static int ncalls;
 static long overlapping_writes; /* writes sent over a held write */
 
 /* io_getevents: the completion of the write at res_pos gets res_val */
@@ -191,6 +193,8 @@ int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
 	long i;
 
 	NEXT(io_submit);
+	if (ncalls < 16)
+		call_sizes[ncalls++] = nr;
 	for (i = 0; i < nr; i++) {
 		struct iocb *cb = iocbs[i];
 		struct rule *r;
@@ -2220,6 +2224,56 @@ START_TEST(buffers_from_256_kib_up_are_cut_from_huge_page_slabs)
 }
 END_TEST
 
+/*
+ * Queued I/O goes to the kernel in io_submit calls of 1, 2, 4, 8...
+ * iocbs: the first alone, so that the device starts at once.
+ */
+START_TEST(queued_io_is_submitted_one_then_doubling)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	struct dmaio_file *f;
+	struct got r = { 0, 0, NULL };
+	int i;
+
+	tu_make_file(tu_path("q"), 16 * 4096, 101);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("q"), &f), 0);
+	for (i = 0; i < 15; i++)
+		ck_assert_int_eq(dmaio_file_read_at(f, (uint64_t)i * 4096, 4096,
+						    on_view_res, &r),
+				 0);
+	ncalls = 0;
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(r.calls, 15);
+	ck_assert_int_ge(ncalls, 4);
+	ck_assert_int_eq(call_sizes[0], 1);
+	ck_assert_int_eq(call_sizes[1], 2);
+	ck_assert_int_eq(call_sizes[2], 4);
+	ck_assert_int_eq(call_sizes[3], 8);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/*
+ * A stream write that would end past the largest file offset is refused
+ * whole (-EOVERFLOW), however far the stream is.
+ */
+START_TEST(writer_refuses_a_write_past_the_largest_offset)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct dmaio_writer *w = plain_writer(loop, tu_path("o"), WB, 2);
+	static unsigned char data[2 * WB];
+
+	ck_assert_int_eq(dmaio_writer_write(w, data, (size_t)INT64_MAX + 1),
+			 -EOVERFLOW);
+	ck_assert_int_eq(dmaio_writer_write(w, data, 1), 1);
+	ck_assert_int_eq(dmaio_writer_write(w, data, INT64_MAX), -EOVERFLOW);
+	ck_assert_int_eq(dmaio_writer_position(w), 1);
+	ck_assert_int_eq(dmaio_writer_close_wait(w), 1);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("regressions");
@@ -2290,6 +2344,8 @@ int main(void)
 	TU_ADD(tc, reader_reads_each_block_once);
 	TU_ADD(tc, read_of_nothing_at_the_largest_offset_succeeds);
 	TU_ADD(tc, buffers_from_256_kib_up_are_cut_from_huge_page_slabs);
+	TU_ADD_PROFILES(tc, queued_io_is_submitted_one_then_doubling);
+	TU_ADD(tc, writer_refuses_a_write_past_the_largest_offset);
 	TU_ADD(tc, read_many_calls_back_every_range_when_a_group_cannot_start);
 	TU_ADD(tc, read_many_merges_up_to_the_limits_inclusive);
 	TU_ADD_PROFILES(tc,
