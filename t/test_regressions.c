@@ -82,6 +82,7 @@ static long res_val;
 
 /* 3.10: slots are given back by io_getevents only */
 static int leak_model;
+static int io_setup_err;        /* the next io_setup fails with it */
 /* the next context's ring header gets this magic (0: left alone) */
 static unsigned ring_magic;
 static struct {
@@ -134,6 +135,11 @@ int io_setup(int nr, io_context_t *ctx)
 	int r, i;
 
 	NEXT(io_setup);
+	if (io_setup_err) {
+		r = -io_setup_err;
+		io_setup_err = 0;
+		return r;
+	}
 	r = next(nr, ctx);
 	if (r == 0 && ring_magic) {
 		/* struct aio_ring: id, nr, head, tail, magic, ... */
@@ -269,6 +275,8 @@ static int fdatasync_err;           /* fail every fdatasync with it */
 static int fdatasync_slow;          /* sleep in it, then look at the fd */
 static int slow_fd_ok, slow_calls, slow_inside;
 static int short_pwrite, short_pread; /* the next call's length halved */
+static int pwrite_err;              /* the next pwrite fails with it */
+static long lib_mallocs;            /* allocations made by the library */
 static int refuse_o_direct;
 static int memalign_fail_at;        /* fail the n-th call from now */
 static int spurious_wakeups;        /* cond waits that return at once */
@@ -319,6 +327,11 @@ int fdatasync(int fd)
 ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
 {
 	NEXT(pwrite);
+	if (pwrite_err) {
+		errno = pwrite_err;
+		pwrite_err = 0;
+		return -1;
+	}
 	if (short_pwrite && len > 1) {
 		short_pwrite = 0;
 		len /= 2;
@@ -374,13 +387,21 @@ int posix_memalign(void **p, size_t align, size_t size)
 #define NO_ASAN
 #endif
 
+static int counting_mallocs;
+
 NO_ASAN static int alloc_fails(void *caller)
 {
 	Dl_info info;
+	int counting = __atomic_load_n(&counting_mallocs, __ATOMIC_SEQ_CST);
 
-	if (__atomic_load_n(&malloc_fail_at, __ATOMIC_SEQ_CST) <= 0 ||
+	if ((!counting &&
+	     __atomic_load_n(&malloc_fail_at, __ATOMIC_SEQ_CST) <= 0) ||
 	    !dladdr(caller, &info) || !info.dli_fname ||
 	    !strstr(info.dli_fname, "libdmaio"))
+		return 0;
+	if (counting)
+		__atomic_add_fetch(&lib_mallocs, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&malloc_fail_at, __ATOMIC_SEQ_CST) <= 0)
 		return 0;
 	if (__atomic_sub_fetch(&malloc_fail_at, 1, __ATOMIC_SEQ_CST) == 0) {
 		errno = ENOMEM;
@@ -491,6 +512,7 @@ static void disarm(void)
 	rendezvous_armed = 0;
 	epoll_create_err = eventfd_fail_at = 0;
 	malloc_fail_at = fstat_err = realpath_err = 0;
+	pwrite_err = io_setup_err = counting_mallocs = 0;
 	res_pos = UINT64_MAX;
 	extsize_seen = 0;
 	ring_magic = 0;
@@ -2274,6 +2296,170 @@ START_TEST(writer_refuses_a_write_past_the_largest_offset)
 }
 END_TEST
 
+/*
+ * Options at their documented largest values are taken: queue_depth
+ * 65536 (io_setup may still say EAGAIN: aio-max-nr), helper_threads
+ * 1024, poll_us 1000000, write_behind 4096, buffer_size 1 GiB.
+ */
+START_TEST(options_at_their_largest_values_are_taken)
+{
+	struct dmaio_loop_opts o;
+	struct dmaio_writer_opts wo;
+	struct dmaio_loop *loop = NULL;
+	struct dmaio_writer *w = NULL;
+	struct dmaio_file *f;
+	int ret;
+
+	dmaio_loop_opts_init(&o);
+	o.queue_depth = 65536;
+	ret = dmaio_loop_new(&loop, &o);
+	ck_assert_msg(ret == 0 || ret == -EAGAIN, "queue_depth 65536: %d",
+		      ret);
+	dmaio_loop_free(loop);
+	dmaio_loop_opts_init(&o);
+	o.helper_threads = 1024;
+	o.poll_us = 1000000;
+	ck_assert_int_eq(dmaio_loop_new(&loop, &o), 0);
+	dmaio_loop_free(loop);
+	loop = tu_loop(0, 0);
+	ck_assert_int_eq(dmaio_file_create_wait(loop, tu_path("l"), &f), 0);
+	dmaio_writer_opts_init(&wo);
+	wo.write_behind = 4096;
+	wo.buffer_size = 1u << 30;
+	ck_assert_int_eq(dmaio_writer_new(f, &wo, &w), 0);
+	ck_assert_int_eq(dmaio_writer_close_wait(w), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/* The aio-max-nr message quotes the numbers /proc has. */
+START_TEST(aio_max_nr_message_quotes_proc)
+{
+	struct dmaio_loop *loop = NULL;
+	char want[64];
+	long max = -1;
+	FILE *fp = fopen("/proc/sys/fs/aio-max-nr", "r");
+
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_eq(fscanf(fp, "%ld", &max), 1);
+	fclose(fp);
+	io_setup_err = EAGAIN;
+	ck_assert_int_eq(dmaio_loop_new(&loop, NULL), -EAGAIN);
+	snprintf(want, sizeof(want), "aio-max-nr is %ld with ", max);
+	ck_assert_msg(strstr(dmaio_last_error(), want), "%s",
+		      dmaio_last_error());
+}
+END_TEST
+
+/*
+ * On the buffered fallback a write interrupted by a signal is made
+ * again; a write that fails says why.
+ */
+START_TEST(buffered_write_retries_eintr_and_reports_errors)
+{
+	struct dmaio_loop *loop;
+	struct dmaio_file *f;
+	struct dmaio_buf *b;
+
+	refuse_o_direct = 1;
+	loop = tu_loop(0, 0);
+	ck_assert_int_eq(dmaio_file_create_wait(loop, tu_path("i"), &f), 0);
+	ck_assert_int_eq(dmaio_file_is_direct(f), 0);
+	b = dmaio_file_alloc_buf(f, 8192);
+	tu_fill(dmaio_buf_data(b), 8192, 0, 102);
+	pwrite_err = EINTR;
+	ck_assert_int_eq(dmaio_file_write_at_wait(f, b, 0), 8192);
+	ck_assert_int_eq(pwrite_err, 0);
+	check_file(tu_path("i"), 8192, 102);
+	pwrite_err = ENOSPC;
+	ck_assert_int_eq(dmaio_file_write_at_wait(f, b, 8192), -ENOSPC);
+	dmaio_buf_unref(b);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/*
+ * Without the ring, every completion ready is reaped, not one batch of
+ * them: the rest signal nothing more, and would wait for ever.
+ */
+START_TEST(loop_reaps_every_ready_completion_not_one_batch)
+{
+	struct dmaio_loop *loop = tu_loop(DMAIO_FEAT_USER_REAP, 512);
+	struct dmaio_file *f;
+	struct got r = { 0, 0, NULL };
+	int i, p[2];
+
+	tu_make_file(tu_path("b"), 16 * 4096, 103);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("b"), &f), 0);
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(dmaio_loop_watch(loop, p[0], EPOLLIN, on_pipe, NULL),
+			 0);
+	for (i = 0; i < 400; i++)
+		ck_assert_int_eq(dmaio_file_read_at(f,
+						    (uint64_t)(i % 16) * 4096,
+						    4096, on_view_res, &r),
+				 0);
+	ck_assert_int_ge(dmaio_loop_run_once(loop, 0), 0); /* all sent */
+	usleep(200 * 1000); /* all done in the kernel */
+	run_until(loop, 0, 3);
+	ck_assert_int_eq(r.calls, 400);
+	ck_assert_int_eq(dmaio_loop_unwatch(loop, p[0]), 0);
+	close(p[0]);
+	close(p[1]);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/* A size up to INT64_MAX is the file system's to refuse, not ours. */
+START_TEST(truncate_to_the_largest_offset_is_asked_of_the_file_system)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct dmaio_file *f;
+	int64_t ret;
+
+	ck_assert_int_eq(dmaio_file_create_wait(loop, tu_path("t"), &f), 0);
+	ret = dmaio_file_truncate_wait(f, INT64_MAX);
+	ck_assert_msg(ret != -EOVERFLOW, "truncate to INT64_MAX: %lld",
+		      (long long)ret);
+	ck_assert_int_eq(dmaio_file_truncate_wait(f, (uint64_t)INT64_MAX + 1),
+			 -EOVERFLOW);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/*
+ * Steady I/O allocates nothing: operation records, buffers and views
+ * are recycled, however long it runs.
+ */
+START_TEST(steady_io_allocates_nothing)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 16);
+	struct dmaio_file *f;
+	struct dmaio_view *v;
+	int i;
+
+	tu_make_file(tu_path("y"), 4096, 104);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("y"), &f), 0);
+	for (i = 0; i < 10; i++) {
+		ck_assert_int_eq(dmaio_file_read_at_wait(f, 0, 4096, &v), 4096);
+		dmaio_view_release(v);
+	}
+	lib_mallocs = 0;
+	__atomic_store_n(&counting_mallocs, 1, __ATOMIC_SEQ_CST);
+	for (i = 0; i < 500; i++) {
+		ck_assert_int_eq(dmaio_file_read_at_wait(f, 0, 4096, &v), 4096);
+		dmaio_view_release(v);
+	}
+	__atomic_store_n(&counting_mallocs, 0, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(lib_mallocs, 0);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("regressions");
@@ -2346,6 +2532,12 @@ int main(void)
 	TU_ADD(tc, buffers_from_256_kib_up_are_cut_from_huge_page_slabs);
 	TU_ADD_PROFILES(tc, queued_io_is_submitted_one_then_doubling);
 	TU_ADD(tc, writer_refuses_a_write_past_the_largest_offset);
+	TU_ADD(tc, options_at_their_largest_values_are_taken);
+	TU_ADD(tc, aio_max_nr_message_quotes_proc);
+	TU_ADD(tc, buffered_write_retries_eintr_and_reports_errors);
+	TU_ADD(tc, loop_reaps_every_ready_completion_not_one_batch);
+	TU_ADD(tc, truncate_to_the_largest_offset_is_asked_of_the_file_system);
+	TU_ADD_PROFILES(tc, steady_io_allocates_nothing);
 	TU_ADD(tc, read_many_calls_back_every_range_when_a_group_cannot_start);
 	TU_ADD(tc, read_many_merges_up_to_the_limits_inclusive);
 	TU_ADD_PROFILES(tc,
