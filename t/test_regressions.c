@@ -2460,6 +2460,125 @@ START_TEST(steady_io_allocates_nothing)
 }
 END_TEST
 
+/* A loop works when fd 0 is free (stdin closed): its fds may be 0. */
+START_TEST(loop_works_with_fd_0_closed)
+{
+	struct dmaio_loop *loop = NULL;
+	struct dmaio_file *f;
+	struct dmaio_view *v;
+	int saved = dup(0), ret;
+
+	ck_assert_int_ge(saved, 0);
+	tu_make_file(tu_path("z"), 4096, 105);
+	close(0);
+	ret = dmaio_loop_new(&loop, NULL);
+	ck_assert_int_eq(ret, 0);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("z"), &f), 0);
+	ck_assert_int_eq(dmaio_file_read_at_wait(f, 0, 4096, &v), 4096);
+	dmaio_view_release(v);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+	ck_assert_int_eq(dup2(saved, 0), 0);
+	close(saved);
+}
+END_TEST
+
+/* Trimming a buffer to its own size is allowed (trim only shrinks). */
+START_TEST(buffer_trim_to_its_own_size_is_allowed)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct dmaio_file *f;
+	struct dmaio_buf *b;
+
+	ck_assert_int_eq(dmaio_file_create_wait(loop, tu_path("t"), &f), 0);
+	b = dmaio_file_alloc_buf(f, 8192);
+	ck_assert_int_eq(dmaio_buf_trim(b, 8192), 0);
+	ck_assert_int_eq(dmaio_buf_trim(b, 4096), 0);
+	ck_assert_int_eq(dmaio_buf_trim(b, 4096), 0);
+	ck_assert_uint_eq(dmaio_buf_size(b), 4096);
+	dmaio_buf_unref(b);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/*
+ * With every slot of the context taken and more queued, dmaio_loop_fd()
+ * is not readable: nothing can move until a completion, which makes it
+ * readable itself.
+ */
+START_TEST(loop_fd_is_not_readable_while_only_a_full_queue_waits)
+{
+	struct dmaio_loop *loop = tu_loop(0, 4);
+	struct dmaio_file *f;
+	struct got r = { 0, 0, NULL };
+	struct pollfd pfd;
+	int i;
+
+	tu_make_file(tu_path("w"), 8 * 4096, 106);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("w"), &f), 0);
+	pfd.fd = dmaio_loop_fd(loop);
+	pfd.events = POLLIN;
+	add_rule(HOLD, IO_CMD_PREAD, 0, UINT64_MAX, 4); /* the first four */
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(dmaio_file_read_at(f, (uint64_t)i * 4096, 4096,
+						    on_view_res, &r),
+				 0);
+	for (i = 0; i < 5 && poll(&pfd, 1, 0) == 1; i++)
+		ck_assert_int_ge(dmaio_loop_run_once(loop, 0), 0);
+	ck_assert_int_eq(nheld, 4);
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+	release_held(0);
+	for (i = 0; i < 100 && r.calls < 8; i++) {
+		ck_assert_int_eq(poll(&pfd, 1, 2000), 1);
+		ck_assert_int_ge(dmaio_loop_run_once(loop, 0), 0);
+	}
+	ck_assert_int_eq(r.calls, 8);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+struct chain {
+	struct dmaio_file *f;
+	struct got r;
+};
+
+static void start_next(void *arg, struct dmaio_view *v, int64_t res)
+{
+	struct chain *c = arg;
+
+	ck_assert_int_eq(res, 0);
+	dmaio_view_release(v);
+	ck_assert_int_eq(dmaio_file_read_at(c->f, 0, 4096, on_view_res,
+					    &c->r),
+			 0);
+}
+
+/*
+ * I/O a callback starts leaves in the iteration that ran the callback:
+ * the kernel has it when run_once returns.
+ */
+START_TEST(io_started_by_a_callback_leaves_in_the_same_iteration)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct chain c;
+
+	memset(&c, 0, sizeof(c));
+	tu_make_file(tu_path("c"), 4096, 107);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("c"), &c.f), 0);
+	/* a read of nothing completes from the loop, then starts a read */
+	ck_assert_int_eq(dmaio_file_read_at(c.f, 0, 0, start_next, &c), 0);
+	reads_submitted = 0;
+	ck_assert_int_ge(dmaio_loop_run_once(loop, 0), 1);
+	ck_assert_int_eq(reads_submitted, 1);
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(c.r.calls, 1);
+	ck_assert_int_eq(dmaio_file_close_wait(c.f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("regressions");
@@ -2538,6 +2657,10 @@ int main(void)
 	TU_ADD(tc, loop_reaps_every_ready_completion_not_one_batch);
 	TU_ADD(tc, truncate_to_the_largest_offset_is_asked_of_the_file_system);
 	TU_ADD_PROFILES(tc, steady_io_allocates_nothing);
+	TU_ADD(tc, loop_works_with_fd_0_closed);
+	TU_ADD(tc, buffer_trim_to_its_own_size_is_allowed);
+	TU_ADD(tc, loop_fd_is_not_readable_while_only_a_full_queue_waits);
+	TU_ADD(tc, io_started_by_a_callback_leaves_in_the_same_iteration);
 	TU_ADD(tc, read_many_calls_back_every_range_when_a_group_cannot_start);
 	TU_ADD(tc, read_many_merges_up_to_the_limits_inclusive);
 	TU_ADD_PROFILES(tc,
