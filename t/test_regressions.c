@@ -2,16 +2,21 @@
 /*
  * The rules of the rarely taken paths: each test is named after the rule
  * it keeps. tools/mutate found each path unguarded: a small bug there
- * passed the rest of the suite.
+ * (a flipped comparison, a dropped statement...) passed the rest of the
+ * suite.
  *
  * Faults come from the functions defined here, which take precedence over
  * libaio's and libc's for the library's calls. An iocb can be held back
- * (completions out of order), shortened (a real short write), or sent to
- * fail in the kernel (an unaligned buffer: the kernel completes it with
- * -EINVAL); fdatasync, pwrite and pread fail or come up short;
- * posix_memalign fails; pthread_cond_wait returns early, as POSIX lets
- * it; io_submit keeps the request slots of completions reaped from user
- * space, as 3.10 kernels did.
+ * (completions out of order), shortened or emptied (a real short write),
+ * or sent to fail in the kernel (an unaligned buffer: the kernel completes
+ * it with -EINVAL) or at submission; a completion's result can be changed
+ * (without the ring); io_submit can keep the request slots of completions
+ * reaped from user space, as 3.10 kernels did, and a ring header can be
+ * made unknown. fdatasync, pwrite, pread, fstat, realpath, epoll_create1,
+ * eventfd and io_setup fail or come up short; the library's allocations
+ * (malloc, calloc, posix_memalign) fail one at a time; pthread_cond_wait
+ * returns early, as POSIX lets it; an extent hint is kept or dropped.
+ * Real devices too: a 4 KiB-sector loop device with a partition table.
  */
 #include "testutil.h"
 
