@@ -2584,6 +2584,27 @@ START_TEST(io_started_by_a_callback_leaves_in_the_same_iteration)
 }
 END_TEST
 
+/*
+ * An fd closed while watched has left the epoll set with its close:
+ * unwatching it still succeeds, and the loop no longer counts it.
+ */
+START_TEST(unwatch_of_an_fd_closed_meanwhile_succeeds)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(dmaio_loop_watch(loop, p[0], EPOLLIN, on_pipe, NULL),
+			 0);
+	close(p[0]);
+	ck_assert_int_eq(dmaio_loop_unwatch(loop, p[0]), 0);
+	ck_assert_int_eq(dmaio_loop_unwatch(loop, p[0]), -ENOENT);
+	close(p[1]);
+	ck_assert_int_eq(dmaio_loop_run(loop), 0); /* nothing watched */
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("regressions");
@@ -2666,6 +2687,7 @@ int main(void)
 	TU_ADD(tc, buffer_trim_to_its_own_size_is_allowed);
 	TU_ADD(tc, loop_fd_is_not_readable_while_only_a_full_queue_waits);
 	TU_ADD(tc, io_started_by_a_callback_leaves_in_the_same_iteration);
+	TU_ADD(tc, unwatch_of_an_fd_closed_meanwhile_succeeds);
 	TU_ADD(tc, read_many_calls_back_every_range_when_a_group_cannot_start);
 	TU_ADD(tc, read_many_merges_up_to_the_limits_inclusive);
 	TU_ADD_PROFILES(tc,
