@@ -679,6 +679,31 @@ START_TEST(writer_flushed_position_stops_at_a_failed_write)
 }
 END_TEST
 
+/*
+ * Once a write failed, the writer sends nothing more to the disk: a full
+ * buffer waiting for its turn stays unwritten.
+ */
+START_TEST(writer_writes_nothing_after_a_failed_write)
+{
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct dmaio_writer *w = plain_writer(loop, tu_path("a"), WB, 1);
+	unsigned char data[2 * WB];
+
+	tu_fill(data, sizeof(data), 0, 108);
+	add_rule(FAIL_IN_KERNEL, IO_CMD_PWRITE, 0, 1, 1);
+	writes_submitted = 0;
+	/* one in flight, one full and waiting */
+	ck_assert_int_eq(dmaio_writer_write(w, data, sizeof(data)),
+			 sizeof(data));
+	run_until(loop, 0, 5);
+	ck_assert_int_eq(writes_submitted, 1);
+	ck_assert_int_eq(dmaio_writer_close_wait(w), -EINVAL);
+	ck_assert_int_eq(writes_submitted, 1);
+	check_file(tu_path("a"), 0, 108);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 /* The same when the failed write is the last of the four to complete. */
 START_TEST(writer_flushed_position_stops_at_a_write_that_fails_last)
 {
@@ -2619,6 +2644,7 @@ int main(void)
 		NULL);
 	TU_ADD_PROFILES(tc,
 		writer_flushed_position_stops_at_a_write_that_fails_last);
+	TU_ADD(tc, writer_writes_nothing_after_a_failed_write);
 	tcase_add_loop_test(tc, writer_sync_reports_a_failed_fdatasync, 0, 2);
 	tu_name("writer_sync_reports_a_failed_fdatasync", 0, 2, NULL);
 	TU_ADD_PROFILES(tc, writer_continues_a_short_write_where_it_stopped);
