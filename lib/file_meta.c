@@ -19,26 +19,8 @@
 #include <linux/fs.h>
 #include <linux/falloc.h>
 
-/* Old headers (before 4.5) have only XFS's names for the same ioctls. */
-#if !HAVE_STRUCT_FSXATTR
-struct fsxattr {
-	uint32_t fsx_xflags;
-	uint32_t fsx_extsize;
-	uint32_t fsx_nextents;
-	uint32_t fsx_projid;
-	uint32_t fsx_cowextsize;
-	unsigned char fsx_pad[8];
-};
-#endif
-#if !HAVE_DECL_FS_IOC_FSGETXATTR
-#define FS_IOC_FSGETXATTR _IOR('X', 31, struct fsxattr)
-#endif
-#if !HAVE_DECL_FS_IOC_FSSETXATTR
-#define FS_IOC_FSSETXATTR _IOW('X', 32, struct fsxattr)
-#endif
-#if !HAVE_DECL_FS_XFLAG_EXTSIZE
-#define FS_XFLAG_EXTSIZE 0x00000800
-#endif
+#include "fsxattr.h"
+
 #ifndef FALLOC_FL_KEEP_SIZE
 #define FALLOC_FL_KEEP_SIZE 0x01
 #endif

@@ -34,6 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/fs.h>
+
+#include "fsxattr.h" /* RHEL 7 headers lack the generic names */
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/eventfd.h>
