@@ -1659,7 +1659,8 @@ START_TEST(loop_reaps_from_the_ring_only_when_it_recognises_it)
 
 	tu_make_file(tu_path("q"), 16 * 4096, 80);
 	loop = tu_loop(0, 0);
-	if (!on_valgrind())
+	/* (a modelled kernel before 3.16 leaks reaped slots: no ring there) */
+	if (!on_valgrind() && !getenv("DMAIO_KMODEL"))
 		ck_assert_uint_ne(dmaio_loop_features(loop) &
 					  DMAIO_FEAT_USER_REAP,
 				  0);
@@ -1739,6 +1740,16 @@ static int kernel_has_aio_fdsync(const char *path)
 	return ok;
 }
 
+#ifdef SYS_statx
+#define STATX_NR SYS_statx
+#elif defined(__x86_64__)
+#define STATX_NR 332
+#elif defined(__aarch64__)
+#define STATX_NR 291
+#else
+#define STATX_NR -1 /* unknown here: ENOSYS, as the library finds too */
+#endif
+
 /*
  * The loop's features are what this kernel offers: AIO fdatasync where
  * the kernel runs it, statx where it answers, huge buffers where
@@ -1755,12 +1766,8 @@ START_TEST(loop_features_are_what_the_kernel_offers)
 
 	want = kernel_has_aio_fdsync(tu_path("k"));
 	ck_assert_int_eq(!!(feat & DMAIO_FEAT_AIO_FDSYNC), want);
-#ifdef SYS_statx
-	want = syscall(SYS_statx, AT_FDCWD, "/", 0, 0, stx) == 0;
-#else
-	want = 0;
-	(void)stx;
-#endif
+	/* by number, as the library calls it: old headers lack the name */
+	want = syscall(STATX_NR, AT_FDCWD, "/", 0, 0, stx) == 0;
 	ck_assert_int_eq(!!(feat & DMAIO_FEAT_STATX_DIOALIGN), want);
 	fp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
 	if (fp) {
