@@ -2328,8 +2328,10 @@ END_TEST
 
 /*
  * Options at their documented largest values are taken: queue_depth
- * 65536 (io_setup may still say EAGAIN: aio-max-nr), helper_threads
- * 1024, poll_us 1000000, write_behind 4096, buffer_size 1 GiB.
+ * 65536 (asked of io_setup, made to say EAGAIN here: a real context that
+ * size would take every AIO slot of the machine from other programs),
+ * helper_threads 1024, poll_us 1000000, write_behind 4096, buffer_size
+ * 1 GiB.
  */
 START_TEST(options_at_their_largest_values_are_taken)
 {
@@ -2342,10 +2344,10 @@ START_TEST(options_at_their_largest_values_are_taken)
 
 	dmaio_loop_opts_init(&o);
 	o.queue_depth = 65536;
+	io_setup_err = EAGAIN;
 	ret = dmaio_loop_new(&loop, &o);
-	ck_assert_msg(ret == 0 || ret == -EAGAIN, "queue_depth 65536: %d",
-		      ret);
-	dmaio_loop_free(loop);
+	ck_assert_msg(ret == -EAGAIN, "queue_depth 65536: %d", ret);
+	ck_assert_int_eq(io_setup_err, 0); /* it was asked */
 	dmaio_loop_opts_init(&o);
 	o.helper_threads = 1024;
 	o.poll_us = 1000000;
@@ -2630,6 +2632,47 @@ START_TEST(unwatch_of_an_fd_closed_meanwhile_succeeds)
 }
 END_TEST
 
+/*
+ * run_once(loop, 0) never waits, not even for silent completions of
+ * DMAIO_LOOP_LAZY_EVENTFD looked for every millisecond.
+ */
+START_TEST(run_once_with_timeout_0_never_waits)
+{
+	struct dmaio_loop_opts o;
+	struct dmaio_loop *loop;
+	struct dmaio_file *f;
+	struct got r = { 0, 0, NULL };
+	double t0, took;
+	int i, p[2];
+
+	dmaio_loop_opts_init(&o);
+	o.flags = DMAIO_LOOP_LAZY_EVENTFD;
+	ck_assert_int_eq(dmaio_loop_new(&loop, &o), 0);
+	tu_make_file(tu_path("n"), 4096, 109);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("n"), &f), 0);
+	add_rule(HOLD, IO_CMD_PREAD, 0, 1, 1); /* silent, never done */
+	ck_assert_int_eq(dmaio_file_read_at(f, 0, 4096, on_view_res, &r), 0);
+	ck_assert_int_ge(dmaio_loop_run_once(loop, 0), 0);
+	ck_assert_int_eq(nheld, 1);
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(dmaio_loop_watch(loop, p[0], EPOLLIN, on_pipe, NULL),
+			 0);
+	t0 = now_s();
+	for (i = 0; i < 200; i++)
+		ck_assert_int_ge(dmaio_loop_run_once(loop, 0), 0);
+	took = now_s() - t0;
+	ck_assert_msg(took < 0.15, "200 run_once(loop, 0) took %.3f s", took);
+	release_held(0);
+	run_until(loop, 0, 5);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(dmaio_loop_unwatch(loop, p[0]), 0);
+	close(p[0]);
+	close(p[1]);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("regressions");
@@ -2714,6 +2757,7 @@ int main(void)
 	TU_ADD(tc, loop_fd_is_not_readable_while_only_a_full_queue_waits);
 	TU_ADD(tc, io_started_by_a_callback_leaves_in_the_same_iteration);
 	TU_ADD(tc, unwatch_of_an_fd_closed_meanwhile_succeeds);
+	TU_ADD(tc, run_once_with_timeout_0_never_waits);
 	TU_ADD(tc, read_many_calls_back_every_range_when_a_group_cannot_start);
 	TU_ADD(tc, read_many_merges_up_to_the_limits_inclusive);
 	TU_ADD_PROFILES(tc,
