@@ -1497,7 +1497,12 @@ static int mount_partition(char *dir, size_t dirlen, char *disk,
 		*why = "needs root, loop devices, losetup, partx, mkfs.ext4";
 		return -1;
 	}
-	snprintf(dir, dirlen, "/tmp/dmaio-part.XXXXXX");
+	/* in the build tree, so that whoever kills us knows where to look */
+	if (!getcwd(path, sizeof(path) - 32)) {
+		*why = "getcwd failed";
+		return -1;
+	}
+	snprintf(dir, dirlen, "%s/dmaio-part.XXXXXX", path);
 	if (!mkdtemp(dir)) {
 		*why = "mkdtemp failed";
 		return -1;
