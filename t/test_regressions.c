@@ -8,8 +8,8 @@
  * Faults come from the functions defined here, which take precedence over
  * libaio's and libc's for the library's calls. An iocb can be held back
  * (completions out of order), shortened or emptied (a real short write),
- * or sent to fail in the kernel (an unaligned buffer: the kernel completes
- * it with -EINVAL) or at submission; a completion's result can be changed
+ * or sent to fail in the kernel (a length off the alignment: the kernel
+ * completes it with -EINVAL) or at submission; a completion's result can be changed
  * (without the ring); io_submit can keep the request slots of completions
  * reaped from user space, as 3.10 kernels did, and a ring header can be
  * made unknown. fdatasync, pwrite, pread, fstat, realpath, epoll_create1,
@@ -169,7 +169,10 @@ int io_destroy(io_context_t ctx)
 	return next(ctx);
 }
 
-/* The kernel's view of an iocb: it fails when its buffer is unaligned. */
+/*
+ * The kernel's view of an iocb: it fails an O_DIRECT write whose length
+ * is off the alignment (and valgrind sees only bytes that are there).
+ */
 static void apply(const struct rule *r, struct iocb *cb)
 {
 	if (r->act == SHRINK)
@@ -177,7 +180,7 @@ static void apply(const struct rule *r, struct iocb *cb)
 	else if (r->act == EMPTY)
 		cb->u.c.nbytes = 0; /* the kernel completes it with 0 */
 	else if (r->act == FAIL_IN_KERNEL)
-		cb->u.c.buf = (char *)cb->u.c.buf + 1;
+		cb->u.c.nbytes -= 1;
 	else if (r->act == FAIL_AT_SUBMIT)
 		cb->aio_fildes = bad_fd;
 }
@@ -524,6 +527,15 @@ static void disarm(void)
 }
 
 static int on_valgrind(void);
+
+/* valgrind replaces the allocator: the faults above cannot reach it */
+static int no_allocator_faults(const char *test)
+{
+	if (!on_valgrind())
+		return 0;
+	tu_skip(test, "valgrind's allocator takes no injected failures");
+	return 1;
+}
 
 static void setup(void)
 {
@@ -918,11 +930,15 @@ END_TEST
  */
 START_TEST(writer_write_reports_no_memory_for_a_buffer)
 {
-	struct dmaio_loop *loop = tu_loop(DMAIO_FEAT_HUGE_BUFFERS, 0);
-	struct dmaio_writer *w = plain_writer(loop, tu_path("n"), 16 * WB, 2);
+	struct dmaio_loop *loop;
+	struct dmaio_writer *w;
 	unsigned char data[1000];
 	void *p;
 
+	if (no_allocator_faults("writer_write_reports_no_memory_for_a_buffer"))
+		return;
+	loop = tu_loop(DMAIO_FEAT_HUGE_BUFFERS, 0);
+	w = plain_writer(loop, tu_path("n"), 16 * WB, 2);
 	tu_fill(data, sizeof(data), 0, 89);
 	memalign_fail_at = 1;
 	ck_assert_int_eq(dmaio_writer_write(w, data, sizeof(data)), -ENOMEM);
@@ -1275,13 +1291,17 @@ static void on_range(void *arg, size_t idx, struct dmaio_view *v,
  */
 START_TEST(read_many_calls_back_every_range_when_a_group_cannot_start)
 {
-	struct dmaio_loop *loop = tu_loop(DMAIO_FEAT_HUGE_BUFFERS, 0);
+	struct dmaio_loop *loop;
 	struct dmaio_read_many_opts o;
 	struct dmaio_iovec iov[RANGES];
 	struct ranges r;
 	struct dmaio_file *f;
 	size_t i;
 
+	if (no_allocator_faults(
+		    "read_many_calls_back_every_range_when_a_group_cannot_start"))
+		return;
+	loop = tu_loop(DMAIO_FEAT_HUGE_BUFFERS, 0);
 	tu_make_file(tu_path("m"), 64 * 1024, 82);
 	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("m"), &f), 0);
 	for (i = 0; i < RANGES; i++) {
@@ -2156,11 +2176,16 @@ END_TEST
  */
 START_TEST(writer_fails_a_short_write_it_has_no_memory_to_continue)
 {
-	struct dmaio_loop *loop = tu_loop(DMAIO_FEAT_HUGE_BUFFERS, 0);
-	struct dmaio_writer *w = plain_writer(loop, tu_path("c"), 2 * WB, 4);
+	struct dmaio_loop *loop;
+	struct dmaio_writer *w;
 	unsigned char data[2 * WB];
 	struct got g = { 0, 0, NULL };
 
+	if (no_allocator_faults(
+		    "writer_fails_a_short_write_it_has_no_memory_to_continue"))
+		return;
+	loop = tu_loop(DMAIO_FEAT_HUGE_BUFFERS, 0);
+	w = plain_writer(loop, tu_path("c"), 2 * WB, 4);
 	tu_fill(data, sizeof(data), 0, 98);
 	add_rule(SHRINK, IO_CMD_PWRITE, 0, 1, 1);
 	ck_assert_int_eq(dmaio_writer_write(w, data, sizeof(data)),
@@ -2354,7 +2379,8 @@ START_TEST(options_at_their_largest_values_are_taken)
 	ck_assert_msg(ret == -EAGAIN, "queue_depth 65536: %d", ret);
 	ck_assert_int_eq(io_setup_err, 0); /* it was asked */
 	dmaio_loop_opts_init(&o);
-	o.helper_threads = 1024;
+	/* (valgrind runs 500 threads at most) */
+	o.helper_threads = on_valgrind() ? 1 : 1024;
 	o.poll_us = 1000000;
 	ck_assert_int_eq(dmaio_loop_new(&loop, &o), 0);
 	dmaio_loop_free(loop);
