@@ -22,8 +22,6 @@
  * were already known, poll once anyway so watched fds are not starved.
  */
 #define MAX_EPOLL_SKIPS 16
-/* events taken from one epoll_wait */
-#define EPOLL_BATCH 64
 
 static void drain_eventfd(int fd)
 {
@@ -43,72 +41,6 @@ static void run_deferred(struct dmaio_loop *loop)
 	memset(&loop->deferred, 0, sizeof(loop->deferred));
 	while ((op = dmaio__opq_pop(&q)))
 		op->done(op, op->res);
-}
-
-static int helper_has_done(struct dmaio_loop *loop)
-{
-	return __atomic_load_n(&loop->helper.ndone, __ATOMIC_RELAXED) != 0;
-}
-
-int dmaio__loop_stop_requested(struct dmaio_loop *loop)
-{
-	return __atomic_load_n(&loop->stop, __ATOMIC_RELAXED);
-}
-
-/* A spinning loop's breath: lets the sibling hyperthread run. */
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__asm__ __volatile__("pause" ::: "memory");
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#else
-	__asm__ __volatile__("" ::: "memory");
-#endif
-}
-
-/*
- * opts.poll_us: a sleeping loop thread pays for the wake-up on every I/O
- * (on a guest, the halted vCPU is resumed by the host first). Spinning on
- * the ring sees a completion as the kernel writes it; without the ring
- * (old kernel, valgrind, DMAIO_FEAT_USER_REAP off) each look reaps with a
- * zero-timeout io_getevents. With fds watched or helpers working
- * (with_epoll) each turn also asks epoll_wait with a zero timeout.
- *
- * Returns epoll_wait's count, or 0 when completions were found (in the
- * ring: *reap_aio is set; without it they are already reaped), or -2 once
- * the budget is spent, with *timeout_ms lowered by the time spun.
- */
-static int spin(struct dmaio_loop *loop, int with_epoll,
-		struct epoll_event *evs, int *timeout_ms, int *reap_aio)
-{
-	uint64_t budget = loop->poll_ns, start = dmaio__now_ns(), spent = 0;
-	int n;
-
-	if (*timeout_ms >= 0 && (uint64_t)*timeout_ms * 1000000 < budget)
-		budget = (uint64_t)*timeout_ms * 1000000;
-	while (loop->aio.inflight && !dmaio__loop_stop_requested(loop)) {
-		if (loop->aio.ring && dmaio__ring_ready(loop)) {
-			*reap_aio = 1;
-			return 0;
-		}
-		if (!loop->aio.ring && dmaio__reap(loop))
-			return 0;
-		if (with_epoll) {
-			n = epoll_wait(loop->epfd, evs, EPOLL_BATCH, 0);
-			if (n != 0 || helper_has_done(loop))
-				return n;
-		}
-		spent = dmaio__now_ns() - start;
-		if (spent >= budget)
-			break;
-		cpu_relax();
-	}
-	if (*timeout_ms > 0)
-		*timeout_ms = *timeout_ms > (int)(spent / 1000000)
-				      ? *timeout_ms - (int)(spent / 1000000)
-				      : 0;
-	return -2;
 }
 
 /*
@@ -133,7 +65,7 @@ static int wait_events(struct dmaio_loop *loop, int timeout_ms,
 	int n;
 
 	if (loop->aio.ring && dmaio__ring_ready(loop) &&
-	    loop->epoll_skips < MAX_EPOLL_SKIPS && !helper_has_done(loop)) {
+	    loop->epoll_skips < MAX_EPOLL_SKIPS && !dmaio__helper_has_done(loop)) {
 		/* completions are waiting: no need to ask the kernel */
 		loop->epoll_skips++;
 		/* drained first: what completes after the reap signals again */
@@ -146,8 +78,7 @@ static int wait_events(struct dmaio_loop *loop, int timeout_ms,
 	if (timeout_ms != 0 && loop->aio.inflight && !loop->watch.nwatched &&
 	    !loop->helper.busy && !loop->external) {
 		/* only AIO can wake us: wait for it directly */
-		if (!loop->poll_ns ||
-		    spin(loop, 0, evs, &timeout_ms, reap_aio) == -2) {
+		if (dmaio__spin(loop, 0, evs, &timeout_ms, reap_aio) == -2) {
 			loop->slept = 1;
 			wait_aio(loop, timeout_ms);
 		}
@@ -159,19 +90,17 @@ static int wait_events(struct dmaio_loop *loop, int timeout_ms,
 			timeout_ms = 1;
 		*reap_aio = 1;
 	}
-	n = -2;
-	if (loop->poll_ns && timeout_ms != 0)
-		n = spin(loop, 1, evs, &timeout_ms, reap_aio);
+	n = dmaio__spin(loop, 1, evs, &timeout_ms, reap_aio);
 	if (n == -2) {
 		loop->slept = timeout_ms != 0;
-		n = epoll_wait(loop->epfd, evs, EPOLL_BATCH, timeout_ms);
+		n = epoll_wait(loop->epfd, evs, DMAIO__EPOLL_BATCH, timeout_ms);
 	}
 	return n;
 }
 
 int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 {
-	struct epoll_event evs[EPOLL_BATCH];
+	struct epoll_event evs[DMAIO__EPOLL_BATCH];
 	int i, n, reap_aio = 0, reap_helper = 0, callbacks;
 
 	DMAIO__NOT_INHERITED(loop, -EBADFD);
@@ -226,7 +155,7 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 	}
 	if (reap_aio || (loop->aio.ring && dmaio__ring_ready(loop)))
 		dmaio__reap(loop);
-	if (reap_helper || helper_has_done(loop))
+	if (reap_helper || dmaio__helper_has_done(loop))
 		dmaio__helper_reap(loop);
 	if (loop->deferred.n)
 		run_deferred(loop);

@@ -11,6 +11,7 @@
 #include "aio.h"
 #include "helper.h"
 #include "post.h"
+#include "spin.h"
 #include "timer.h"
 #include "watch.h"
 
@@ -19,7 +20,7 @@ struct dmaio_loop {
 	int epfd;
 	int wake_efd;             /* makes the epoll fd readable: see wake() */
 	int external;             /* dmaio_loop_fd() was asked for */
-	uint64_t poll_ns;         /* opts.poll_us */
+	struct dmaio__spin spin;  /* opts.poll_us */
 	struct dmaio__opq deferred; /* finished, callback not yet run */
 	struct dmaio__aio aio;
 	struct dmaio__helper helper;
@@ -60,7 +61,17 @@ struct dmaio_loop {
 int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms);
 /* What could still wake the loop: dmaio_loop_run goes on while true. */
 int dmaio__loop_has_work(struct dmaio_loop *loop);
-int dmaio__loop_stop_requested(struct dmaio_loop *loop);
+
+static inline int dmaio__loop_stop_requested(struct dmaio_loop *loop)
+{
+	return __atomic_load_n(&loop->stop, __ATOMIC_RELAXED);
+}
+
+/* Whether helper threads have finished work the loop has not reaped. */
+static inline int dmaio__helper_has_done(struct dmaio_loop *loop)
+{
+	return __atomic_load_n(&loop->helper.ndone, __ATOMIC_RELAXED) != 0;
+}
 
 /* loop_life.c, the top: nothing below calls it (wait.c excepted) */
 /* After loop_free from a callback: frees the loop now; 1 if it did. */

@@ -178,7 +178,7 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 	loop->wake_efd = loop->aio.zero_fd = -1;
 	loop->aio.depth = o.queue_depth;
 	loop->aio.submit_batch = o.submit_batch;
-	loop->poll_ns = (uint64_t)o.poll_us * 1000;
+	loop->spin.max_ns = (uint64_t)o.poll_us * 1000;
 	loop->aio.lazy_eventfd = !!(o.flags & DMAIO_LOOP_LAZY_EVENTFD);
 	ret = setup(loop, &o);
 	if (ret) {

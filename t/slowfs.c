@@ -6,10 +6,11 @@
  * appending direct write to be answered; a daemon that answers slowly
  * makes both visible to the tests (t/test_fuse.c).
  *
- *   slowfs [-o fsync_ms=N,write_ms=N] BACKING MOUNTPOINT [FUSE options]
+ *   slowfs [-o fsync_ms=N,write_ms=N,read_ms=N] BACKING MOUNTPOINT [...]
  *
  * fsync_ms (default 750) is slept before every fsync and fdatasync,
- * write_ms (default 0) before every write. Only what the tests and their
+ * write_ms (default 0) before every write, read_ms (default 0) before
+ * every read. Only what the tests and their
  * cleanup use is implemented.
  */
 #define FUSE_USE_VERSION 31
@@ -32,15 +33,17 @@
 struct slowfs_opts {
 	unsigned fsync_ms;
 	unsigned write_ms;
+	unsigned read_ms;
 	char *backing;
 };
 
-static struct slowfs_opts opts = { 750, 0, NULL };
+static struct slowfs_opts opts = { 750, 0, 0, NULL };
 static int back_fd = -1;
 
 static const struct fuse_opt opt_spec[] = {
 	{ "fsync_ms=%u", offsetof(struct slowfs_opts, fsync_ms), 0 },
 	{ "write_ms=%u", offsetof(struct slowfs_opts, write_ms), 0 },
+	{ "read_ms=%u", offsetof(struct slowfs_opts, read_ms), 0 },
 	FUSE_OPT_END
 };
 
@@ -171,9 +174,11 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 static int fs_read(const char *path, char *buf, size_t size, off_t off,
 		   struct fuse_file_info *fi)
 {
-	ssize_t n = pread((int)fi->fh, buf, size, off);
+	ssize_t n;
 
 	(void)path;
+	sleep_ms(opts.read_ms);
+	n = pread((int)fi->fh, buf, size, off);
 	return n < 0 ? -errno : (int)n;
 }
 

@@ -15,6 +15,7 @@
 #include "runs.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -37,6 +38,7 @@
 #define FUSE_MAGIC 0x65735546
 #define FSYNC_MS 750
 #define WRITE_MS 300
+#define READ_MS 3
 /* longest a single call may keep the loop thread */
 #define MAX_CALL_MS 100
 
@@ -58,7 +60,7 @@ struct slowfs {
 	pid_t pid;
 };
 
-static struct slowfs sync_fs, write_fs;
+static struct slowfs sync_fs, write_fs, read_fs;
 static char btrfs_dir[PATH_MAX];
 
 static int is_fuse(const char *dir)
@@ -574,11 +576,128 @@ START_TEST(btrfs_fdatasync_does_not_block_writes)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* spinning for completions that come late                            */
+
+struct late_reads {
+	struct dmaio_loop *loop;
+	struct dmaio_file *f;
+	unsigned left, done;
+	int64_t err;
+};
+
+static void on_late_read(void *arg, struct dmaio_view *v, int64_t res)
+{
+	struct late_reads *r = arg;
+
+	if (res != 4096 && !r->err)
+		r->err = res;
+	if (v)
+		dmaio_view_release(v);
+	r->done++;
+	if (--r->left)
+		ck_assert_int_eq(dmaio_file_read_at_aligned(r->f,
+				(uint64_t)(r->left % 4) * 4096, 4096,
+				on_late_read, r), 0);
+}
+
+/*
+ * poll_us: reads the daemon answers READ_MS late are never caught by a
+ * 500 us spin. The loop must stop spinning after a few such misses, not
+ * burn 500 us before every sleep.
+ */
+START_TEST(poll_backs_off_when_completions_come_late)
+{
+	struct dmaio_loop_opts o;
+	struct dmaio_loop_stats st;
+	struct late_reads r = { NULL, NULL, 40, 0, 0 };
+	struct dmaio_loop *loop;
+
+	dmaio_loop_free(run_loop(_i)); /* sets this run's O_DIRECT refusal */
+	dmaio_loop_opts_init(&o);
+	o.poll_us = 500;
+	o.disable = _i == BUFFERED_RUN ? 0 : tu_profile_disable[_i];
+	ck_assert_int_eq(dmaio_loop_new(&loop, &o), 0);
+	make_backing(&read_fs, "late", 16384);
+	r.loop = loop;
+	r.f = open_on(loop, &read_fs, "late", _i);
+	ck_assert_int_eq(dmaio_file_read_at_aligned(r.f, 0, 4096,
+						    on_late_read, &r), 0);
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(r.err, 0);
+	ck_assert_uint_eq(r.done, 40);
+	st.size = sizeof(st);
+	ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
+	fprintf(stderr, "40 reads %d ms late: %" PRIu64 " spins found work, "
+		"%" PRIu64 " nothing, %" PRIu64 " sleeps not spun before, "
+		"%.1f ms spun\n", READ_MS, st.poll_hits, st.poll_misses,
+		st.poll_skips, (double)st.poll_ns / 1e6);
+	if (dmaio_file_is_direct(r.f)) {
+		/* 4 misses, then probes after 1, 2, 4, 8, 16 sleeps */
+		ck_assert_uint_le(st.poll_misses, 10);
+		ck_assert_uint_ge(st.poll_skips, 25);
+	} else {
+		/* helper threads read: nothing to spin for */
+		ck_assert_uint_eq(st.poll_misses + st.poll_hits, 0);
+	}
+	ck_assert_int_eq(dmaio_file_close_wait(r.f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/*
+ * After backing off on a slow file, reads of a fast one (the local file
+ * system) are spun for again: the first spin that finds work ends it.
+ */
+START_TEST(poll_resumes_when_completions_come_early)
+{
+	struct dmaio_loop_opts o;
+	struct dmaio_loop_stats st;
+	struct late_reads r = { NULL, NULL, 20, 0, 0 };
+	struct dmaio_loop *loop;
+	uint64_t hits;
+
+	dmaio_loop_opts_init(&o);
+	o.poll_us = 500;
+	o.disable = tu_profile_disable[_i];
+	ck_assert_int_eq(dmaio_loop_new(&loop, &o), 0);
+	make_backing(&read_fs, "late2", 16384);
+	r.loop = loop;
+	r.f = open_on(loop, &read_fs, "late2", _i);
+	ck_assert_int_eq(dmaio_file_read_at_aligned(r.f, 0, 4096,
+						    on_late_read, &r), 0);
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(dmaio_file_close_wait(r.f), 0);
+	st.size = sizeof(st);
+	ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
+	ck_assert_uint_ge(st.poll_skips, 8); /* backing off by now */
+	hits = st.poll_hits;
+
+	tu_make_file(tu_path("early"), 16384, 1);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("early"), &r.f), 0);
+	ck_assert_int_eq(dmaio_file_is_direct(r.f), 1);
+	r.left = 200;
+	r.done = 0;
+	ck_assert_int_eq(dmaio_file_read_at_aligned(r.f, 0, 4096,
+						    on_late_read, &r), 0);
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(r.err, 0);
+	ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
+	fprintf(stderr, "200 local reads after backing off: %" PRIu64
+		" spins found work\n", st.poll_hits - hits);
+	/* the back-off left (at most 16 sleeps) and spinning came back */
+	ck_assert_uint_ge(st.poll_hits - hits, 150);
+	ck_assert_int_eq(dmaio_file_close_wait(r.f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fuse");
 	TCase *tc = tu_tcase(s, "fuse");
 	const char *why_sync = NULL, *why_write = NULL, *why_btrfs = NULL;
+	const char *why_read = NULL;
 	char opts[64];
 	int ret;
 
@@ -606,6 +725,21 @@ int main(void)
 		tu_skip("append_after_resize", why_write);
 		tu_skip("write_copy_past_eof_does_not_block", why_write);
 	}
+	snprintf(opts, sizeof(opts), "fsync_ms=0,read_ms=%d", READ_MS);
+	if (slowfs_mount(&read_fs, opts, &why_read) == 0) {
+		tcase_add_loop_test(tc, poll_backs_off_when_completions_come_late,
+				    0, NRUNS);
+		tu_name("poll_backs_off_when_completions_come_late", 0, NRUNS,
+			run_names());
+		/* no buffered run: it reads on helper threads, never spins */
+		tcase_add_loop_test(tc, poll_resumes_when_completions_come_early,
+				    0, TU_NPROFILES);
+		tu_name("poll_resumes_when_completions_come_early", 0,
+			TU_NPROFILES, run_names());
+	} else {
+		tu_skip("poll_backs_off_when_completions_come_late", why_read);
+		tu_skip("poll_resumes_when_completions_come_early", why_read);
+	}
 	if (tu_mount_image("btrfs", 4096, btrfs_dir, sizeof(btrfs_dir),
 			   &why_btrfs) == 0) {
 		tcase_add_loop_test(tc, btrfs_fdatasync_does_not_block_writes,
@@ -622,5 +756,7 @@ int main(void)
 		slowfs_umount(&sync_fs);
 	if (!why_write)
 		slowfs_umount(&write_fs);
+	if (!why_read)
+		slowfs_umount(&read_fs);
 	return ret;
 }

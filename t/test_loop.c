@@ -702,10 +702,18 @@ START_TEST(loop_poll_does_not_sleep)
 {
 	struct dmaio_loop *loop = polling_loop(tu_profile_disable[_i]);
 	struct dmaio_loop_opts o;
+	struct dmaio_loop_stats st;
 	long sleeps = polled_reads_sleeps(loop, "poll", 11);
 
 	ck_assert_msg(sleeps <= POLL_READS / 10,
 		      "%ld sleeps in %d polled reads", sleeps, POLL_READS);
+	/* and the statistics say so: every spin found its completion */
+	st.size = sizeof(st);
+	ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
+	ck_assert_uint_ge(st.poll_hits, POLL_READS * 9 / 10);
+	ck_assert_uint_eq(st.poll_misses, 0);
+	ck_assert_uint_eq(st.poll_skips, 0);
+	ck_assert_uint_gt(st.poll_ns, 0);
 	dmaio_loop_free(loop);
 
 	dmaio_loop_opts_init(&o);

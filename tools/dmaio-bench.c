@@ -307,6 +307,10 @@ static void add_stats(struct dmaio_loop_stats *a,
 	a->wakeups += b->wakeups;
 	a->wakeups_idle += b->wakeups_idle;
 	a->helper_ops += b->helper_ops;
+	a->poll_hits += b->poll_hits;
+	a->poll_misses += b->poll_misses;
+	a->poll_skips += b->poll_skips;
+	a->poll_ns += b->poll_ns;
 }
 
 static void print_text(const struct bench_opts *o, const char *path,
@@ -346,6 +350,13 @@ static void print_text(const struct bench_opts *o, const char *path,
 		       s->ls.submit_eagain, s->ls.reaped_ring,
 		       s->ls.reaped_syscall, s->ls.wakeups, s->ls.wakeups_idle,
 		       s->ls.helper_ops);
+	if (o->engine == ENGINE_DMAIO && o->poll_us)
+		printf("  poll: %" PRIu64 " spins found work, %" PRIu64
+		       " found nothing; %" PRIu64 " sleeps not spun before "
+		       "(backing off); %.1f us spun per I/O\n",
+		       s->ls.poll_hits, s->ls.poll_misses, s->ls.poll_skips,
+		       s->ios ? (double)s->ls.poll_ns / (double)s->ios / 1e3
+			      : 0.0);
 	if (s->errors)
 		printf("  first error: %s\n", dmaio_strerror((int)s->first_error));
 	if (s->verify_errors)
@@ -370,7 +381,9 @@ static void print_json(const struct bench_opts *o, const char *path,
 	       ",\"submit_ns_max\":%" PRIu64 ",\"submit_stalls\":%" PRIu64
 	       ",\"reaped_ring\":%" PRIu64 ",\"reaped_syscall\":%" PRIu64
 	       ",\"wakeups\":%" PRIu64 ",\"wakeups_idle\":%" PRIu64
-	       ",\"helper_ops\":%" PRIu64 "}}\n",
+	       ",\"helper_ops\":%" PRIu64 ",\"poll_hits\":%" PRIu64
+	       ",\"poll_misses\":%" PRIu64 ",\"poll_skips\":%" PRIu64
+	       ",\"poll_ns\":%" PRIu64 "}}\n",
 	       bench_engine_names[o->engine], bench_api_names[o->api],
 	       bench_rw_names[o->rw], o->bs, o->iodepth, o->loops, o->poll_us,
 	       o->size,
@@ -382,7 +395,9 @@ static void print_json(const struct bench_opts *o, const char *path,
 	       s->vcsw, s->icsw, s->ls.submit_calls, s->ls.iocbs,
 	       s->ls.submit_eagain, s->ls.submit_ns_total, s->ls.submit_ns_max,
 	       s->ls.submit_stalls, s->ls.reaped_ring, s->ls.reaped_syscall,
-	       s->ls.wakeups, s->ls.wakeups_idle, s->ls.helper_ops);
+	       s->ls.wakeups, s->ls.wakeups_idle, s->ls.helper_ops,
+	       s->ls.poll_hits, s->ls.poll_misses, s->ls.poll_skips,
+	       s->ls.poll_ns);
 }
 
 int main(int argc, char **argv)
