@@ -18,8 +18,10 @@ set -- "--engine=dmaio --api=async --rw=randrw" \
 	"--engine=dmaio --api=async --rw=randwrite --loops=2" \
 	"--engine=psync --rw=randrw --threads=3" \
 	"--engine=libaio --rw=randrw" \
+	"--engine=libaio --rw=randrw --poll-us=100" \
+	"--engine=libaio --rw=randread --poll-us=100 --sleep-us=5" \
 	"--engine=dmaio --rw=randread --cpus=0"
-echo "1..$(($# + 5))"
+echo "1..$(($# + 7))"
 for args in "$@"; do
 	# shellcheck disable=SC2086
 	out=$("$b" $args --verify --quiet --iodepth=8 --bs=8k --size=8M \
@@ -52,3 +54,12 @@ check $? "--cpus naming a CPU the process may not use is refused"
 "$b" --engine=psync --poll-us=10 > /dev/null 2>&1
 [ $? = 2 ]
 check $? "--poll-us with another engine is refused"
+"$b" --engine=libaio --sleep-us=10 > /dev/null 2>&1
+[ $? = 2 ]
+check $? "--sleep-us without --poll-us is refused"
+json=$("$b" --json --quiet --iodepth=1 --size=8M --ios=500 --poll-us=1000 \
+	--file="$f" 2>&1)
+# a 1 ms budget on a local file: spins find the completions
+hits=$(echo "$json" | sed -n 's/.*"poll_hits":\([0-9]*\).*/\1/p')
+[ "${hits:-0}" -gt 0 ] || echo "# no poll_hits in: $json"
+check $? "--poll-us: the JSON counts the spins that found work ($hits)"

@@ -31,7 +31,8 @@ struct bench_opts {
 	unsigned iodepth;
 	unsigned loops;      /* dmaio/libuv: loops, one thread each */
 	unsigned threads;    /* psync: threads (0: iodepth) */
-	unsigned poll_us;    /* dmaio: dmaio_loop_opts.poll_us */
+	unsigned poll_us;    /* dmaio: dmaio_loop_opts.poll_us; libaio: spin */
+	unsigned sleep_us;   /* libaio: sleep this long before spinning */
 	unsigned timers;     /* dmaio: timers per loop, each firing 1/s */
 	unsigned ncpus;      /* --cpus: worker i runs on cpus[i % ncpus] */
 	int cpus[64];

@@ -43,7 +43,9 @@ static void usage(FILE *to)
 		"  --loops=N          N loops, one thread each, shared nothing (1)\n"
 		"  --threads=N        psync threads (--iodepth)\n"
 		"  --cpus=LIST        pin worker i to the i-th CPU of LIST (0,1,...)\n"
-		"  --poll-us=N        dmaio: spin up to N us for completions\n"
+		"  --poll-us=N        dmaio, libaio: spin up to N us for completions\n"
+		"  --sleep-us=N       libaio: sleep N us in io_getevents first,\n"
+		"                     then spin (a hybrid wait; needs --poll-us)\n"
 		"  --timers=N         dmaio: N timers on each loop, each firing\n"
 		"                     once a second (what a heap of them costs)\n"
 		"                     before sleeping (0: never)\n"
@@ -140,6 +142,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		{ "threads", required_argument, NULL, 'T' },
 		{ "poll-us", required_argument, NULL, 'P' },
 		{ "timers", required_argument, NULL, 'M' },
+		{ "sleep-us", required_argument, NULL, 'S' },
 		{ "cpus", required_argument, NULL, 'C' },
 		{ "verify", no_argument, NULL, 'v' },
 		{ "json", no_argument, NULL, 'j' },
@@ -192,6 +195,12 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 				bad("--poll-us (0..1000000)");
 			o->poll_us = (unsigned)v;
 			break;
+		case 'S':
+			v = strtoull(optarg, NULL, 0);
+			if (v > 1000000)
+				bad("--sleep-us (0..1000000)");
+			o->sleep_us = (unsigned)v;
+			break;
 		case 'M':
 			v = strtoull(optarg, NULL, 0);
 			if (v > 10000000)
@@ -230,8 +239,11 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		bad("--api=read_many: reads only");
 	if (o->engine != ENGINE_DMAIO && o->api != API_ASYNC)
 		bad("--api: only with --engine=dmaio");
-	if (o->engine != ENGINE_DMAIO && o->poll_us)
-		bad("--poll-us: only with --engine=dmaio");
+	if (o->engine != ENGINE_DMAIO && o->engine != ENGINE_LIBAIO &&
+	    o->poll_us)
+		bad("--poll-us: only with --engine=dmaio or libaio");
+	if (o->sleep_us && (o->engine != ENGINE_LIBAIO || !o->poll_us))
+		bad("--sleep-us: only with --engine=libaio and --poll-us");
 	if (o->engine != ENGINE_DMAIO && o->timers)
 		bad("--timers: only with --engine=dmaio");
 	if (o->engine == ENGINE_LIBUV && !bench_have_libuv()) {
@@ -369,7 +381,7 @@ static void print_json(const struct bench_opts *o, const char *path,
 	const struct histogram *h = &s->h;
 
 	printf("{\"engine\":\"%s\",\"api\":\"%s\",\"rw\":\"%s\",\"bs\":%zu,"
-	       "\"iodepth\":%u,\"loops\":%u,\"poll_us\":%u,\"size\":%" PRIu64 ",\"file\":\"%s\","
+	       "\"iodepth\":%u,\"loops\":%u,\"poll_us\":%u,\"sleep_us\":%u,\"size\":%" PRIu64 ",\"file\":\"%s\","
 	       "\"seconds\":%.3f,\"ios\":%" PRIu64 ",\"errors\":%" PRIu64 ","
 	       "\"verify_errors\":%" PRIu64 ",\"iops\":%.1f,\"mib_s\":%.2f,"
 	       "\"lat_ns\":{\"min\":%" PRIu64 ",\"mean\":%.0f,\"p50\":%" PRIu64
@@ -386,7 +398,7 @@ static void print_json(const struct bench_opts *o, const char *path,
 	       ",\"poll_ns\":%" PRIu64 "}}\n",
 	       bench_engine_names[o->engine], bench_api_names[o->api],
 	       bench_rw_names[o->rw], o->bs, o->iodepth, o->loops, o->poll_us,
-	       o->size,
+	       o->sleep_us, o->size,
 	       path, s->secs, s->ios, s->errors, s->verify_errors, s->iops,
 	       s->mibs, h->count ? h->min : 0,
 	       h->count ? h->sum / (double)h->count : 0.0,
