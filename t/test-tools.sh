@@ -42,5 +42,6 @@ head -c 300000 /dev/urandom > "$tmp/long"
 check $? "dmaio-cp replaces a longer destination exactly"
 out=$("$b/tools/dmaio-info" "$tmp" 2>&1)
 echo "$out" | grep -q "O_DIRECT:" && echo "$out" | grep -q "alignment:" &&
-	echo "$out" | grep -q "user-space reaping:"
-check $? "dmaio-info reports features and the file system"
+	echo "$out" | grep -q "user-space reaping:" &&
+	echo "$out" | grep -Eq "virtual machine: +(yes|no|unknown)"
+check $? "dmaio-info reports features, the file system and what waiting costs"

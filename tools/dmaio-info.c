@@ -55,6 +55,52 @@ static long proc_long(const char *path)
 	return v;
 }
 
+/* Whether /proc/cpuinfo's flags say a hypervisor runs us. */
+static int under_hypervisor(void)
+{
+	FILE *fp = fopen("/proc/cpuinfo", "r");
+	char line[4096];
+	int found = 0;
+
+	if (!fp)
+		return -1;
+	while (!found && fgets(line, sizeof(line), fp))
+		found = !strncmp(line, "flags", 5) && strstr(line, " hypervisor");
+	fclose(fp);
+	return found;
+}
+
+/*
+ * What a loop thread that sleeps pays at each wake-up: on a guest whose
+ * idle vCPU halts, a host round trip (the reason for poll_us); guest
+ * halt polling (cpuidle-haltpoll) spins in the idle loop instead.
+ */
+static void print_waiting(void)
+{
+	char drv[64] = "";
+	FILE *fp = fopen("/sys/devices/system/cpu/cpuidle/current_driver", "r");
+	long hp = proc_long("/sys/module/haltpoll/parameters/guest_halt_poll_ns");
+	int vm = under_hypervisor();
+
+	if (fp) {
+		if (!fgets(drv, sizeof(drv), fp))
+			drv[0] = 0;
+		drv[strcspn(drv, "\n")] = 0;
+		fclose(fp);
+	}
+	printf("waiting (what each sleep of the loop thread costs):\n");
+	printf("  %-28s %s\n", "virtual machine:",
+	       vm < 0 ? "unknown" : vm ? "yes (a halted vCPU wakes through "
+					 "the host)" : "no");
+	printf("  %-28s %s\n", "cpuidle driver:", drv[0] ? drv : "none");
+	if (hp >= 0)
+		printf("  %-28s %ld ns%s\n", "guest halt polling:", hp,
+		       hp ? "" : " (off: an idle vCPU halts at once)");
+	if (vm > 0 && hp <= 0)
+		printf("  %-28s %s\n", "hint:", "at depth 1 every sleep pays "
+		       "a host round trip: see poll_us in dmaio_loop_new(3)");
+}
+
 static const char *yes(int v)
 {
 	return v ? "yes" : "no";
@@ -174,6 +220,7 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc; i++)
 		bad |= probe_path(loop, argv[i]);
 	print_loop_stats(loop);
+	print_waiting();
 	dmaio_loop_free(loop);
 	return bad;
 }
