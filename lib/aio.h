@@ -24,6 +24,8 @@ struct dmaio__aio {
 	unsigned inflight_silent; /* of those, ones that signal no eventfd */
 	int lazy_eventfd;         /* DMAIO_LOOP_LAZY_EVENTFD */
 	unsigned submit_batch;    /* opts.submit_batch */
+	int inline_done;          /* the last io_submit from callbacks did the
+				     reads itself (reap.c) */
 	struct dmaio__opq subq;   /* waiting for io_submit */
 	unsigned eagain_streak;
 	int sleeping;             /* in io_getevents; any thread reads: atomic */
