@@ -12,22 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#define AIO_RING_MAGIC 0xa10a10a1
 /* completions copied out of the kernel at a time */
 #define REAP_BATCH 128
-
-/* The kernel's struct aio_ring, which io_setup returns the address of. */
-struct dmaio__ring {
-	unsigned id;
-	unsigned nr;
-	unsigned head;
-	unsigned tail;
-	unsigned magic;
-	unsigned compat_features;
-	unsigned incompat_features;
-	unsigned header_length;
-	struct io_event events[];
-};
 
 int dmaio__ring_attach(struct dmaio_loop *loop)
 {
@@ -62,31 +48,6 @@ int dmaio__ring_ready(struct dmaio_loop *loop)
 	return ring->head != __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
 }
 
-/*
- * Submits what callbacks queued, and notes whether the kernel did the
- * reads inside io_submit: the last one's event is in the ring already
- * (tmpfs, the page cache). Then there is no device to keep busy, and what
- * the next batch of callbacks starts goes out in one call after them.
- */
-static void submit_queued(struct dmaio_loop *loop)
-{
-	struct dmaio__ring *ring = loop->aio.ring;
-	struct dmaio__op *last = loop->aio.subq.tail;
-	unsigned t0, t1;
-
-	if (!ring) {
-		dmaio__aio_flush_now(loop);
-		return;
-	}
-	t0 = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
-	dmaio__aio_flush_now(loop);
-	t1 = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
-	/* a moved tail: slot t1 - 1 was written during the call */
-	loop->aio.inline_done = !loop->aio.subq.n && t1 != t0 &&
-				t1 < ring->nr &&
-				ring->events[t1 ? t1 - 1 : ring->nr - 1].data == last;
-}
-
 static void complete_events(struct dmaio_loop *loop, struct io_event *ev,
 			    unsigned n)
 {
@@ -109,12 +70,12 @@ static void complete_events(struct dmaio_loop *loop, struct io_event *ev,
 		 */
 		if (!loop->aio.inline_done && loop->aio.subq.n &&
 		    loop->aio.subq.n >= loop->aio.submit_batch)
-			submit_queued(loop);
+			dmaio__aio_flush_now(loop);
 	}
 	/* reads done inside io_submit: one call for the batch (~+8% IOPS at
 	 * depth 32 on tmpfs, where io_submit is most of an I/O's cost) */
 	if (loop->aio.inline_done && loop->aio.subq.n)
-		submit_queued(loop);
+		dmaio__aio_flush_now(loop);
 }
 
 /*
