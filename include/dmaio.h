@@ -76,6 +76,9 @@ struct dmaio_loop_opts {
 	 * iocbs are queued (0: default 1, at once: the most IOPS); larger
 	 * values trade a little throughput for fewer io_submit calls.
 	 * What is left goes out at the end of the iteration either way.
+	 * Where the kernel does the reads inside io_submit (tmpfs, the page
+	 * cache) there is no device to keep busy: what a batch of
+	 * completions starts then goes out in one call after them.
 	 */
 	unsigned submit_batch;
 	unsigned flags;          /* DMAIO_LOOP_* */

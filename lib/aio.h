@@ -10,7 +10,22 @@
 
 #include "op.h"
 
-struct dmaio__ring;
+#define AIO_RING_MAGIC 0xa10a10a1
+
+/* The kernel's struct aio_ring, which io_setup returns the address of
+ * (reap.c reads it; aio.c looks at its tail after io_submit). */
+struct dmaio__ring {
+	unsigned id;
+	unsigned nr;
+	unsigned head;
+	unsigned tail;
+	unsigned magic;
+	unsigned compat_features;
+	unsigned incompat_features;
+	unsigned header_length;
+	struct io_event events[];
+};
+
 
 /* A loop's AIO state (struct dmaio_loop's aio). */
 struct dmaio__aio {
@@ -24,6 +39,7 @@ struct dmaio__aio {
 	unsigned inflight_silent; /* of those, ones that signal no eventfd */
 	int lazy_eventfd;         /* DMAIO_LOOP_LAZY_EVENTFD */
 	unsigned submit_batch;    /* opts.submit_batch */
+	int inline_done;          /* the last io_submit did its reads itself */
 	struct dmaio__opq subq;   /* waiting for io_submit */
 	unsigned eagain_streak;
 	int sleeping;             /* in io_getevents; any thread reads: atomic */

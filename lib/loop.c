@@ -75,6 +75,19 @@ static int wait_events(struct dmaio_loop *loop, int timeout_ms,
 		return 0;
 	}
 	loop->epoll_skips = 0;
+	if (timeout_ms == 0 && !loop->watch.nwatched && !loop->helper.busy &&
+	    !loop->external &&
+	    loop->aio.inflight == loop->aio.inflight_silent) {
+		/*
+		 * A look, not a wait, and epoll could only say what is known
+		 * without it: no fd is watched, no helper works, no iocb in
+		 * flight signals the eventfd, and posts and stop are seen by
+		 * the caller. Skipping it spares a syscall per turn to a loop
+		 * turned once per buffer (a stream reader on tmpfs: ~4%).
+		 */
+		*reap_aio = loop->aio.inflight != 0;
+		return 0;
+	}
 	if (timeout_ms != 0 && loop->aio.inflight && !loop->watch.nwatched &&
 	    !loop->helper.busy && !loop->external) {
 		/* only AIO can wake us: wait for it directly */

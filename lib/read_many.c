@@ -16,6 +16,9 @@ struct group {
 	struct read_many *rm;
 };
 
+#define PER_RANGE (sizeof(struct group) + sizeof(struct dmaio_iovec) + \
+		   sizeof(struct dmaio__plan_group) + sizeof(size_t))
+
 struct read_many {
 	struct dmaio_file *f;
 	dmaio_read_many_cb cb;
@@ -40,12 +43,9 @@ DMAIO_EXPORT void dmaio_read_many_opts_init(struct dmaio_read_many_opts *o)
 	o->max_read_amp = 0;
 }
 
+/* The record and its arrays are one allocation: one malloc per call. */
 static void free_rm(struct read_many *rm)
 {
-	free(rm->iov);
-	free(rm->order);
-	free(rm->plan);
-	free(rm->groups);
 	free(rm);
 }
 
@@ -167,27 +167,24 @@ DMAIO_EXPORT int dmaio_file_read_many(struct dmaio_file *f,
 			     ? f->max_io
 			     : o.max_merged_buffer_size;
 
-	rm = calloc(1, sizeof(*rm));
-	if (rm) {
-		rm->iov = malloc(n * sizeof(*rm->iov));
-		rm->order = malloc(n * sizeof(*rm->order));
-		rm->plan = malloc(n * sizeof(*rm->plan));
-	}
-	if (!rm || !rm->iov || !rm->order || !rm->plan) {
-		if (rm)
-			free_rm(rm);
+	rm = n <= (SIZE_MAX - sizeof(*rm)) / PER_RANGE
+		     ? malloc(sizeof(*rm) + n * PER_RANGE) : NULL;
+	if (!rm)
 		return dmaio__fail(-ENOMEM, "read_many: no memory for %zu "
 				   "ranges", n);
-	}
+	memset(rm, 0, sizeof(*rm));
+	/* a group per range at most; every part is 8-byte aligned */
+	rm->groups = (struct group *)(rm + 1);
+	rm->iov = (struct dmaio_iovec *)(rm->groups + n);
+	rm->plan = (struct dmaio__plan_group *)(rm->iov + n);
+	rm->order = (size_t *)(rm->plan + n);
 	rm->f = f;
 	rm->cb = cb;
 	rm->arg = arg;
 	memcpy(rm->iov, iov, n * sizeof(*iov));
 	rm->ngroups = dmaio__read_plan(f->align, rm->iov, n, max_merged,
 				       o.max_read_amp, rm->order, rm->plan);
-	rm->groups = rm->ngroups ? malloc(rm->ngroups * sizeof(*rm->groups))
-				 : NULL;
-	if (!rm->groups) {
+	if (!rm->ngroups) {
 		free_rm(rm);
 		return dmaio__fail(-ENOMEM, "read_many: no memory for %zu "
 				   "ranges", n);

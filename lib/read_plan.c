@@ -17,6 +17,27 @@ struct key {
 	size_t idx;
 };
 
+/* keys sorted on the stack, by insertion: no allocator, no qsort calls */
+#define SMALL_PLAN 32
+
+static int key_before(const struct key *x, const struct key *y)
+{
+	return x->pos != y->pos ? x->pos < y->pos : x->idx < y->idx;
+}
+
+static void insertion_sort(struct key *k, size_t n)
+{
+	size_t i, j;
+
+	for (i = 1; i < n; i++) {
+		struct key t = k[i];
+
+		for (j = i; j > 0 && key_before(&t, &k[j - 1]); j--)
+			k[j] = k[j - 1];
+		k[j] = t;
+	}
+}
+
 static int key_cmp(const void *a, const void *b)
 {
 	const struct key *x = a, *y = b;
@@ -31,7 +52,8 @@ size_t dmaio__read_plan(uint64_t align, const struct dmaio_iovec *iov,
 			size_t *order, struct dmaio__plan_group *groups)
 {
 	struct dmaio__plan_group *g = NULL;
-	struct key *keys = malloc(n * sizeof(*keys));
+	struct key small[SMALL_PLAN];
+	struct key *keys = n <= SMALL_PLAN ? small : malloc(n * sizeof(*keys));
 	size_t i, ng = 0;
 
 	if (!keys)
@@ -40,7 +62,10 @@ size_t dmaio__read_plan(uint64_t align, const struct dmaio_iovec *iov,
 		keys[i].pos = iov[i].pos;
 		keys[i].idx = i;
 	}
-	qsort(keys, n, sizeof(*keys), key_cmp);
+	if (n <= SMALL_PLAN)
+		insertion_sort(keys, n);
+	else
+		qsort(keys, n, sizeof(*keys), key_cmp);
 	for (i = 0; i < n; i++) {
 		const struct dmaio_iovec *io = &iov[keys[i].idx];
 		uint64_t s = dmaio__align_down(io->pos, align);
@@ -65,6 +90,7 @@ size_t dmaio__read_plan(uint64_t align, const struct dmaio_iovec *iov,
 		g->first = i;
 		g->count = 1;
 	}
-	free(keys);
+	if (keys != small)
+		free(keys);
 	return ng;
 }

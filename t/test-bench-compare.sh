@@ -1,0 +1,71 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# bench-compare: --list-rows names every row, --rows picks them by
+# substring or glob and refuses a pattern that names none, a tmpfs row
+# runs and prints its ratio to the bare loop, and tmpfs rows pointed at a
+# directory that is not tmpfs are printed as skipped with the reason.
+set -u
+bc="$(cd "${top_srcdir:-.}" && pwd)/tools/bench-compare"
+if ! command -v python3 > /dev/null 2>&1; then
+	echo "1..0 # SKIP bench-compare needs python3"
+	exit 0
+fi
+# the dmaio-bench of this build, wherever the source tree is
+PATH="$(cd "${top_builddir:-.}" && pwd)/tools:$PATH"
+export PATH
+tmp=$(mktemp -d "$PWD/dmaio-bench-compare-test.XXXXXX") || exit 1
+shm=
+trap 'rm -rf "$tmp" ${shm:+"$shm"}' EXIT
+i=0
+check() { i=$((i + 1)); if [ "$1" = 0 ]; then echo "ok $i - $2"; else echo "not ok $i - $2"; fi; }
+echo "1..6"
+
+out=$(python3 "$bc" --list-rows 2>&1)
+for name in disk-qd1 disk-write-stream disk-qd32-2loops tmpfs-qd32-async \
+	tmpfs-qd32-2loops tmpfs-qd128-stream; do
+	echo "$out" | grep -q "^$name " || { echo "# no $name in: $out"; false; } || break
+done
+check $? "--list-rows names the disk and tmpfs rows"
+
+python3 "$bc" --rows=no-such-row > /dev/null 2>&1
+[ $? = 2 ]
+check $? "--rows naming no row is refused with status 2"
+
+# the names of the rows --rows=PATTERN runs (select(), without running them)
+picked() {
+	python3 - "$bc" "$@" <<'EOF'
+import importlib.machinery, importlib.util, sys
+loader = importlib.machinery.SourceFileLoader("bc", sys.argv[1])
+spec = importlib.util.spec_from_loader("bc", loader)
+bc = importlib.util.module_from_spec(spec)
+loader.exec_module(bc)
+print(" ".join(r["name"] for r in bc.select(sys.argv[2])))
+EOF
+}
+got=$(picked 'tmpfs-qd1-s*' 2>/dev/null)
+[ "$got" = "tmpfs-qd1-seq-fio-libaio tmpfs-qd1-seq-bare tmpfs-qd1-stream" ]
+check $? "a glob picks its rows in table order ($got)"
+got=$(picked 'qd128-read_many' 2>/dev/null)
+[ "$got" = "tmpfs-qd128-bare tmpfs-qd128-read_many" ]
+check $? "a substring picks its rows, and the rows their ratios refer to ($got)"
+
+shm=$(mktemp -d /dev/shm/dmaio-bench-compare-test.XXXXXX 2>/dev/null)
+if [ -z "$shm" ] || [ "$(stat -f -c %T "$shm")" != tmpfs ]; then
+	i=$((i + 1))
+	echo "ok $i # SKIP a tmpfs row: no tmpfs at /dev/shm"
+else
+	out=$(cd "$tmp" && python3 "$bc" --rows=tmpfs-qd1-read_many --size 8M \
+		--runtime 0.3 --rounds 1 --tmpfs-dir="$shm" 2>&1)
+	echo "$out" | grep -Eq '^\| 4k randread qd1, libdmaio read_many \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9]+ \| [0-9.]+x \([0-9.]+x\) bare loop \|$' &&
+		[ -z "$(ls "$shm")" ]
+	rc=$?
+	check $rc "a tmpfs row prints figures and its ratio to the bare loop, and its file is removed"
+	[ $rc = 0 ] || echo "$out" | sed 's/^/# /'
+fi
+
+out=$(cd "$tmp" && python3 "$bc" --rows=tmpfs-qd1-read_many --size 8M \
+	--runtime 0.3 --rounds 1 --tmpfs-dir="$tmp" 2>&1)
+echo "$out" | grep -q '^| 4k randread qd1, libdmaio read_many (skipped: .* not tmpfs) | - |'
+rc=$?
+check $rc "tmpfs rows on a directory that is not tmpfs are printed as skipped, with the reason"
+[ $rc = 0 ] || echo "$out" | sed 's/^/# /'
