@@ -19,9 +19,12 @@
 
 /*
  * After this many iterations that skipped epoll_wait because completions
- * were already known, poll once anyway so watched fds are not starved.
+ * were already known, poll once anyway so watched fds are not starved;
+ * with fds watched, also once this long has passed (ns): at depth 128 the
+ * 16 iterations can hold a few thousand completions, milliseconds.
  */
 #define MAX_EPOLL_SKIPS 16
+#define EPOLL_EVERY_NS 100000
 /* events taken from one epoll_wait */
 #define EPOLL_BATCH 64
 
@@ -133,7 +136,9 @@ static int wait_events(struct dmaio_loop *loop, int timeout_ms,
 	int n;
 
 	if (loop->aio.ring && dmaio__ring_ready(loop) &&
-	    loop->epoll_skips < MAX_EPOLL_SKIPS && !helper_has_done(loop)) {
+	    loop->epoll_skips < MAX_EPOLL_SKIPS && !helper_has_done(loop) &&
+	    !(loop->watch.nwatched &&
+	      dmaio__now_ns() - loop->epoll_ns >= EPOLL_EVERY_NS)) {
 		/* completions are waiting: no need to ask the kernel */
 		loop->epoll_skips++;
 		/* drained first: what completes after the reap signals again */
@@ -166,6 +171,8 @@ static int wait_events(struct dmaio_loop *loop, int timeout_ms,
 		loop->slept = timeout_ms != 0;
 		n = epoll_wait(loop->epfd, evs, EPOLL_BATCH, timeout_ms);
 	}
+	if (loop->watch.nwatched)
+		loop->epoll_ns = dmaio__now_ns();
 	return n;
 }
 
@@ -188,7 +195,7 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 		drain_eventfd(loop->wake_efd);
 		loop->wake_pending = 0;
 	}
-	if (loop->aio.subq.n)
+	if (dmaio__aio_queued(&loop->aio))
 		dmaio__aio_flush(loop);
 
 	if (loop->deferred.n || dmaio__posts_waiting(loop))
@@ -234,7 +241,7 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 		dmaio__timers_run(loop, dmaio__now_ns());
 	if (dmaio__posts_waiting(loop))
 		dmaio__posts_run(loop);
-	if (loop->aio.subq.n)
+	if (dmaio__aio_queued(&loop->aio))
 		dmaio__aio_flush(loop);
 	loop->in_run = 0;
 	callbacks = (int)loop->callbacks;
