@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -175,6 +176,8 @@ int bench_ping_start(struct worker *w, struct dmaio_loop *loop,
 		     struct bench_ping **out)
 {
 	struct bench_ping *p = calloc(1, sizeof(*p));
+	pthread_attr_t attr;
+	cpu_set_t set;
 	int sv[2], ret;
 
 	*out = NULL;
@@ -191,8 +194,18 @@ int bench_ping_start(struct worker *w, struct dmaio_loop *loop,
 	p->peer_fd = sv[1];
 	/* the peer blocks in recv: only the loop's end is non-blocking */
 	ret = fcntl(p->fd, F_SETFL, O_NONBLOCK) ? -errno : 0;
+	/*
+	 * Anywhere the process may run, not on the CPU --cpus pinned this
+	 * worker to: a client is not the server's CPU, and sharing it would
+	 * time the scheduler between the two. getpid() names the main
+	 * thread, which is not pinned.
+	 */
+	pthread_attr_init(&attr);
+	if (sched_getaffinity(getpid(), sizeof(set), &set) == 0)
+		pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
 	if (!ret)
-		ret = -pthread_create(&p->peer, NULL, peer_main, p);
+		ret = -pthread_create(&p->peer, &attr, peer_main, p);
+	pthread_attr_destroy(&attr);
 	if (!ret) {
 		p->peer_started = 1;
 		ret = dmaio_loop_watch(loop, p->fd, EPOLLIN, on_echo, p);
