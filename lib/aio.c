@@ -2,7 +2,7 @@
 /*
  * The Linux AIO context: setup with a useful error when aio-max-nr is too
  * small, and batched submission that never puts more iocbs in the kernel
- * than the context holds.
+ * than the context holds, nor more on a block device than its queue takes.
  */
 #include "aio.h"
 #include "loop.h"
@@ -92,6 +92,12 @@ void dmaio__aio_teardown(struct dmaio_loop *loop)
 	/* io_destroy waits for what the kernel still has */
 	if (loop->aio.ctx)
 		io_destroy(loop->aio.ctx);
+	while (loop->aio.devs) {
+		struct dmaio__aio_dev *d = loop->aio.devs;
+
+		loop->aio.devs = d->next;
+		free(d);
+	}
 	loop->aio.ctx = 0;
 	loop->aio.ring = NULL;
 	if (loop->aio.efd >= 0)
@@ -170,6 +176,87 @@ static int timed_submit(struct dmaio_loop *loop, int n, struct iocb **iocbs)
 	return ret;
 }
 
+struct dmaio__aio_dev *dmaio__aio_dev_get(struct dmaio_loop *loop, dev_t dev,
+					  unsigned cap)
+{
+	struct dmaio__aio_dev *d;
+
+	if (!cap)
+		return NULL;
+	for (d = loop->aio.devs; d; d = d->next)
+		if (d->dev == dev)
+			return d;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL; /* uncapped: io_submit may sleep, nothing is lost */
+	d->dev = dev;
+	d->cap = cap;
+	d->next = loop->aio.devs;
+	loop->aio.devs = d;
+	return d;
+}
+
+static void opq_push_front(struct dmaio__opq *q, struct dmaio__op *op)
+{
+	op->next = q->head;
+	q->head = op;
+	if (!q->tail)
+		q->tail = op;
+	q->n++;
+}
+
+/*
+ * The next iocb that may go, counted on its device: the oldest one
+ * waiting behind a cap that has room, else subq's head. On the way, the
+ * ones whose device is at its cap, or has older ones waiting, move to
+ * its waitq: a device's iocbs leave in the order they were queued (other
+ * devices' may pass them; nothing orders I/O across files but barriers,
+ * which wait in file.c for every operation of theirs to complete).
+ */
+static struct dmaio__op *next_op(struct dmaio__aio *aio)
+{
+	struct dmaio__aio_dev *d;
+	struct dmaio__op *op;
+
+	if (aio->nwaiting)
+		for (d = aio->devs; d; d = d->next)
+			if (d->waitq.n && d->inflight < d->cap) {
+				aio->nwaiting--;
+				d->inflight++;
+				return dmaio__opq_pop(&d->waitq);
+			}
+	while ((op = dmaio__opq_pop(&aio->subq))) {
+		d = op->aio_dev;
+		if (!d)
+			return op;
+		if (!d->waitq.n && d->inflight < d->cap) {
+			d->inflight++;
+			return op;
+		}
+		dmaio__opq_push(&d->waitq, op);
+		aio->nwaiting++;
+	}
+	return NULL;
+}
+
+/*
+ * An iocb io_submit did not take goes back to the front; put back last
+ * first, the order holds. One of a capped device goes to its waitq even
+ * if it came from subq: it was taken only when nothing older waited.
+ */
+static void put_back(struct dmaio__aio *aio, struct dmaio__op *op)
+{
+	struct dmaio__aio_dev *d = op->aio_dev;
+
+	if (d) {
+		d->inflight--;
+		opq_push_front(&d->waitq, op);
+		aio->nwaiting++;
+	} else {
+		opq_push_front(&aio->subq, op);
+	}
+}
+
 /*
  * io_submit returns how many it took; an error on iocb k > 0 shows only as
  * a short count, and the next call reports that iocb's error. So: a short
@@ -202,57 +289,68 @@ static void note_inline(struct dmaio_loop *loop, unsigned t0,
 
 static void flush(struct dmaio_loop *loop, int batch)
 {
+	struct dmaio__aio *aio = &loop->aio;
+	struct dmaio__op *ops[SUBMIT_BATCH];
 	struct iocb *iocbs[SUBMIT_BATCH];
-	struct dmaio__op *last = loop->aio.subq.tail;
+	struct dmaio__op *last = NULL;
 	unsigned t0 = 0;
 
-	if (!loop->aio.subq.n)
+	/* what waits behind a device's cap counts: subq may be empty */
+	if (!dmaio__aio_queued(aio))
 		return;
 	if (loop->aio.ring)
 		t0 = __atomic_load_n(&loop->aio.ring->tail, __ATOMIC_ACQUIRE);
 	if (loop->aio.inline_done)
 		batch = SUBMIT_BATCH;
 
-	while (loop->aio.subq.n && loop->aio.inflight < loop->aio.depth) {
-		struct dmaio__op *op = loop->aio.subq.head;
-		unsigned room = loop->aio.depth - loop->aio.inflight;
+	while (dmaio__aio_queued(aio) && aio->inflight < aio->depth) {
+		unsigned room = aio->depth - aio->inflight;
 		int i, n = 0, ret;
 
-		while (op && n < batch && (unsigned)n < room) {
-			set_resfd(loop, op);
-			iocbs[n++] = &op->iocb;
-			op = op->next;
+		while (n < batch && (unsigned)n < room &&
+		       (ops[n] = next_op(aio))) {
+			set_resfd(loop, ops[n]);
+			iocbs[n] = &ops[n]->iocb;
+			n++;
 		}
+		if (!n)
+			break; /* the rest waits for its devices' completions */
 		ret = timed_submit(loop, n, iocbs);
+		for (i = n - 1; i >= (ret > 0 ? ret : 1); i--)
+			put_back(aio, ops[i]);
 		if (ret > 0) {
 			for (i = 0; i < ret; i++)
-				loop->aio.inflight_silent +=
-					dmaio__opq_pop(&loop->aio.subq)->silent;
-			loop->aio.inflight += ret;
-			loop->aio.eagain_streak = 0;
+				aio->inflight_silent += ops[i]->silent;
+			aio->inflight += ret;
+			aio->eagain_streak = 0;
+			last = ops[ret - 1];
 			if (batch < SUBMIT_BATCH)
 				batch *= 2;
 			continue;
 		}
-		if (ret == -EINTR)
+		if (ret == -EINTR) {
+			put_back(aio, ops[0]);
 			continue;
+		}
 		if (ret == -EAGAIN || ret == 0) {
 			/*
 			 * No request slots. Completions will free some; with
 			 * nothing in flight, retry a while (the loop polls with
 			 * a short timeout), then fail rather than hang.
 			 */
-			if (loop->aio.inflight)
+			if (aio->inflight ||
+			    ++aio->eagain_streak <= MAX_IDLE_EAGAIN) {
+				put_back(aio, ops[0]);
 				break;
-			if (++loop->aio.eagain_streak <= MAX_IDLE_EAGAIN)
-				break;
+			}
 			ret = -EAGAIN;
 		}
-		loop->aio.eagain_streak = 0;
-		op = dmaio__opq_pop(&loop->aio.subq);
-		dmaio__defer(op, ret);
+		aio->eagain_streak = 0;
+		if (ops[0]->aio_dev)
+			ops[0]->aio_dev->inflight--;
+		dmaio__defer(ops[0], ret);
 	}
-	if (loop->aio.ring)
+	if (loop->aio.ring && last)
 		note_inline(loop, t0, last);
 }
 

@@ -10,6 +10,8 @@
 
 #include "op.h"
 
+#include <sys/types.h>
+
 #define AIO_RING_MAGIC 0xa10a10a1
 
 /* The kernel's struct aio_ring, which io_setup returns the address of
@@ -26,6 +28,21 @@ struct dmaio__ring {
 	struct io_event events[];
 };
 
+/*
+ * A block device's request queue as one loop uses it. io_submit sleeps
+ * for a free request once the queue's nr_requests are taken, and the
+ * loop's sockets with it; iocbs beyond cap wait here instead, in
+ * submission order, and go as this loop's completions on the device free
+ * requests. Other processes' requests are not counted: this keeps the
+ * loop from filling the queue itself, which is what a deep loop does.
+ */
+struct dmaio__aio_dev {
+	struct dmaio__aio_dev *next;
+	dev_t dev;
+	unsigned cap;             /* iocbs in flight at most */
+	unsigned inflight;        /* this loop's iocbs on the device */
+	struct dmaio__opq waitq;  /* over the cap, oldest first */
+};
 
 /* A loop's AIO state (struct dmaio_loop's aio). */
 struct dmaio__aio {
@@ -41,6 +58,8 @@ struct dmaio__aio {
 	unsigned submit_batch;    /* opts.submit_batch */
 	int inline_done;          /* the last io_submit did its reads itself */
 	struct dmaio__opq subq;   /* waiting for io_submit */
+	struct dmaio__aio_dev *devs; /* devices with a cap, for the loop's life */
+	size_t nwaiting;          /* iocbs in the devices' waitqs */
 	unsigned eagain_streak;
 	int sleeping;             /* in io_getevents; any thread reads: atomic */
 };
@@ -56,6 +75,15 @@ void dmaio__aio_queue(struct dmaio_loop *loop, struct dmaio__op *op);
 void dmaio__aio_flush(struct dmaio_loop *loop);
 /* The same in as few calls as possible: what completions just queued. */
 void dmaio__aio_flush_now(struct dmaio_loop *loop);
+/* The device dev with a cap of cap iocbs, shared by the loop's files on
+ * it; NULL (no cap) when cap is 0 or memory runs out. */
+struct dmaio__aio_dev *dmaio__aio_dev_get(struct dmaio_loop *loop, dev_t dev,
+					  unsigned cap);
+/* Whether iocbs are queued, for io_submit or behind a device's cap. */
+static inline int dmaio__aio_queued(const struct dmaio__aio *aio)
+{
+	return aio->subq.n || aio->nwaiting;
+}
 /* Any thread: ends a wait in io_getevents with a completion of nothing. */
 void dmaio__aio_wake(struct dmaio_loop *loop);
 /* Any thread: wakes the loop wherever it waits (stop, post). */

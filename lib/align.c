@@ -112,6 +112,34 @@ static int queue_dir(dev_t dev, char *out, size_t outlen)
 	return -ENOENT;
 }
 
+/*
+ * The most iocbs to keep on the device: its queue's nr_requests, past
+ * which io_submit sleeps for a request. Not for dm or md devices: they
+ * pass bios to their members, whose queues are the ones that fill.
+ * DMAIO_QUEUE_CAP overrides it for every file (0: no cap anywhere).
+ */
+static unsigned queue_cap(const char *qdir)
+{
+	const char *env = getenv("DMAIO_QUEUE_CAP");
+	char path[PATH_MAX];
+	unsigned long v;
+	size_t n;
+
+	if (env && *env)
+		return (unsigned)strtoul(env, NULL, 0);
+	if (!qdir[0])
+		return 0;
+	n = strlen(qdir) - strlen("/queue");
+	if (snprintf(path, sizeof(path), "%.*s/dm", (int)n, qdir) <
+		    (int)sizeof(path) && access(path, F_OK) == 0)
+		return 0;
+	if (snprintf(path, sizeof(path), "%.*s/md", (int)n, qdir) <
+		    (int)sizeof(path) && access(path, F_OK) == 0)
+		return 0;
+	v = read_sys_ulong(qdir, "nr_requests");
+	return v > 65536 ? 65536 : (unsigned)v;
+}
+
 static int from_statx(struct dmaio_file *f)
 {
 	struct dmaio__statx stx;
@@ -170,10 +198,13 @@ void dmaio__file_discover(struct dmaio_file *f, uint64_t features)
 	f->align = f->mem_align = DMAIO_MIN_ALIGN;
 	f->max_io = DMAIO_DEFAULT_MAX_IO;
 	f->align_source = "default";
-	if (fstat(f->fd, &st) == 0)
-		queue_dir(S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev, qdir,
-			  sizeof(qdir));
+	if (fstat(f->fd, &st) == 0) {
+		f->queue_dev = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev;
+		queue_dir(f->queue_dev, qdir, sizeof(qdir));
+	}
 	kb = qdir[0] ? read_sys_ulong(qdir, "max_sectors_kb") : 0;
+	/* buffered I/O runs on helpers: no iocb to count */
+	f->queue_cap = f->direct ? queue_cap(qdir) : 0;
 	if (kb)
 		f->max_io = kb * 1024;
 

@@ -280,6 +280,8 @@ static void open_done(struct dmaio__op *op, int64_t res)
 		if (f->next)
 			f->next->prev = f;
 		loop->files = f;
+		f->aio_dev = dmaio__aio_dev_get(loop, f->queue_dev,
+						f->queue_cap);
 	}
 	if (op->u.open_cb)
 		DMAIO__CALL_USER(loop, op->u.open_cb(op->arg, f, (int)res));

@@ -23,6 +23,11 @@ struct dmaio_file {
 	size_t align;         /* position and size alignment */
 	size_t mem_align;
 	size_t max_io;        /* largest single request */
+	/* the block device's request queue: found by the open's helper
+	 * (align.c), its counter the loop's (aio.c); NULL: no cap */
+	dev_t queue_dev;
+	unsigned queue_cap;
+	struct dmaio__aio_dev *aio_dev;
 	const char *align_source; /* where align came from, for dmaio-info */
 	unsigned io_inflight; /* operations other than barriers */
 	struct dmaio__op *barrier;   /* waiting for io_inflight to drain */

@@ -70,6 +70,7 @@ static void start_parts(struct dmaio__op *op)
 		part->done = part_done;
 		part->io_pos = op->io_pos + off;
 		part->io_len = len;
+		part->aio_dev = f->aio_dev;
 		prep_rw(&part->iocb, op->opcode, f->fd,
 			(char *)op->buf->data + off, len, part->io_pos);
 		op->parts_left++;
@@ -122,6 +123,7 @@ static void rw_start(struct dmaio__op *op)
 	} else {
 		prep_rw(&op->iocb, op->opcode, f->fd, op->buf->data,
 			op->io_len, op->io_pos);
+		op->aio_dev = f->aio_dev;
 		dmaio__aio_queue(op->loop, op);
 	}
 }

@@ -19,9 +19,12 @@
 
 /*
  * After this many iterations that skipped epoll_wait because completions
- * were already known, poll once anyway so watched fds are not starved.
+ * were already known, poll once anyway so watched fds are not starved;
+ * with fds watched, also once this long has passed (ns): at depth 128 the
+ * 16 iterations can hold a few thousand completions, milliseconds.
  */
 #define MAX_EPOLL_SKIPS 16
+#define EPOLL_EVERY_NS 100000
 
 static void drain_eventfd(int fd)
 {
@@ -65,7 +68,10 @@ static int wait_events(struct dmaio_loop *loop, int timeout_ms,
 	int n;
 
 	if (loop->aio.ring && dmaio__ring_ready(loop) &&
-	    loop->epoll_skips < MAX_EPOLL_SKIPS && !dmaio__helper_has_done(loop)) {
+	    loop->epoll_skips < MAX_EPOLL_SKIPS &&
+	    !dmaio__helper_has_done(loop) &&
+	    !(loop->watch.nwatched &&
+	      dmaio__now_ns() - loop->epoll_ns >= EPOLL_EVERY_NS)) {
 		/* completions are waiting: no need to ask the kernel */
 		loop->epoll_skips++;
 		/* drained first: what completes after the reap signals again */
@@ -108,6 +114,8 @@ static int wait_events(struct dmaio_loop *loop, int timeout_ms,
 		loop->slept = timeout_ms != 0;
 		n = epoll_wait(loop->epfd, evs, DMAIO__EPOLL_BATCH, timeout_ms);
 	}
+	if (loop->watch.nwatched)
+		loop->epoll_ns = dmaio__now_ns();
 	return n;
 }
 
@@ -130,7 +138,7 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 		drain_eventfd(loop->wake_efd);
 		loop->wake_pending = 0;
 	}
-	if (loop->aio.subq.n)
+	if (dmaio__aio_queued(&loop->aio))
 		dmaio__aio_flush(loop);
 
 	if (loop->deferred.n || dmaio__posts_waiting(loop))
@@ -176,7 +184,7 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 		dmaio__timers_run(loop, dmaio__now_ns());
 	if (dmaio__posts_waiting(loop))
 		dmaio__posts_run(loop);
-	if (loop->aio.subq.n)
+	if (dmaio__aio_queued(&loop->aio))
 		dmaio__aio_flush(loop);
 	loop->in_run = 0;
 	callbacks = (int)loop->callbacks;

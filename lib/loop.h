@@ -42,6 +42,7 @@ struct dmaio_loop {
 	int freeing;              /* loop_free: finish work, call nobody */
 	int wake_pending;         /* wake_efd written, not yet drained */
 	unsigned epoll_skips;
+	uint64_t epoll_ns;        /* the last epoll_wait, while fds are watched */
 	struct dmaio_file *files; /* open files, closed by loop_free */
 	struct dmaio__timers timers;
 	struct dmaio__posts posts;

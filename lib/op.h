@@ -12,6 +12,7 @@
 #include <libaio.h>
 
 struct dmaio__op;
+struct dmaio__aio_dev;
 /* Called on the loop thread when an operation's work has finished. */
 typedef void (*dmaio__done_fn)(struct dmaio__op *op, int64_t res);
 /* Runs on a helper thread; returns the result (>= 0 or -errno). */
@@ -57,6 +58,8 @@ struct dmaio__op {
 	unsigned parts_left;
 	int64_t part_err;
 	uint64_t short_end;
+	/* the block device whose queue the iocb takes a request of (aio.c) */
+	struct dmaio__aio_dev *aio_dev;
 	unsigned barrier:1;   /* orders against the file's other I/O */
 	unsigned silent:1;    /* submitted without IOCB_FLAG_RESFD */
 	unsigned internal:1;  /* the library's own: completes during free */

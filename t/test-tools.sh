@@ -5,7 +5,7 @@ set -u
 b="${top_builddir:-.}"
 tmp=$(mktemp -d "$PWD/dmaio-tools.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
-echo "1..11"
+echo "1..14"
 i=0
 check() { i=$((i + 1)); if [ "$1" = 0 ]; then echo "ok $i - $2"; else echo "not ok $i - $2"; fi; }
 
@@ -45,3 +45,35 @@ echo "$out" | grep -q "O_DIRECT:" && echo "$out" | grep -q "alignment:" &&
 	echo "$out" | grep -q "user-space reaping:" &&
 	echo "$out" | grep -Eq "virtual machine: +(yes|no|unknown)"
 check $? "dmaio-info reports features, the file system and what waiting costs"
+
+# dmaio-bench --ping: round trips on a watched socket while the loop does
+# I/O, counted and ordered (min <= p50 <= p99 <= max; an echo's wait for
+# the loop is part of its round trip), in text and JSON
+bench="$b/tools/dmaio-bench"
+num() { echo "$1" | sed -n "s/.*\"$2\":{[^}]*\"$3\":\([0-9]*\).*/\1/p"; }
+out=$("$bench" --ping --verify --quiet --iodepth=8 --size=8M --runtime=0.3 \
+	--file="$tmp/bench" 2>&1)
+rc=$?
+n=$(echo "$out" | sed -n 's/.*ping: \([0-9]*\) round trips (echoed every 100 us).*/\1/p')
+[ "$rc" = 0 ] && echo "$out" | grep -q "errors=0 verified" &&
+	[ "${n:-0}" -gt 0 ] && echo "$out" | grep -q "echo waiting for the loop"
+check $? "dmaio-bench --ping: verified I/O and ${n:-no} paced round trips"
+[ "$rc" = 0 ] || echo "$out" | sed 's/^/# /'
+json=$("$bench" --ping=0 --json --quiet --api=stream --rw=write --bs=64k \
+	--iodepth=4 --size=64M --runtime=0.3 --file="$tmp/stream" 2>&1)
+rc=$?
+cnt=$(echo "$json" | sed -n 's/.*"ping":{"interval_us":0,"count":\([0-9]*\),"error":0,.*/\1/p')
+mn=$(num "$json" rtt_ns min); p50=$(num "$json" rtt_ns p50)
+p99=$(num "$json" rtt_ns p99); mx=$(num "$json" rtt_ns max)
+wmx=$(num "$json" wait_ns max); smax=$(num "$json" loop_stats submit_ns_max)
+[ "$rc" = 0 ] && [ "${cnt:-0}" -gt 0 ] && [ -n "$mn" ] && [ -n "$wmx" ] &&
+	[ -n "$smax" ] && [ "$mn" -gt 0 ] && [ "$mn" -le "$p50" ] &&
+	[ "$p50" -le "$p99" ] && [ "$p99" -le "$mx" ] && [ "$wmx" -le "$mx" ] &&
+	echo "$json" | grep -q '"submit_stalls":[0-9]' &&
+	{ ! command -v python3 > /dev/null ||
+	  echo "$json" | python3 -c 'import json, sys; json.load(sys.stdin)'; }
+check $? "dmaio-bench --ping=0 --api=stream --rw=write --json: ${cnt:-no} round trips, sane rtt_ns and loop_stats"
+[ "${cnt:-0}" -gt 0 ] || echo "# $json"
+"$bench" --ping --engine=psync > "$tmp/err" 2>&1
+[ $? = 2 ] && grep -q -- "--ping: only with --engine=dmaio" "$tmp/err"
+check $? "dmaio-bench --ping is refused without the dmaio engine (status 2)"

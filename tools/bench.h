@@ -34,6 +34,9 @@ struct bench_opts {
 	unsigned poll_us;    /* dmaio: dmaio_loop_opts.poll_us; libaio: spin */
 	unsigned sleep_us;   /* libaio: sleep this long before spinning */
 	unsigned timers;     /* dmaio: timers per loop, each firing 1/s */
+	int ping;            /* dmaio: a socket ping-pong on each loop */
+	unsigned ping_us;    /* --ping=US: the peer's pace (0: back-to-back) */
+#define BENCH_PING_US 100 /* --ping's: a client's steady 10k requests/s */
 	unsigned ncpus;      /* --cpus: worker i runs on cpus[i % ncpus] */
 	int cpus[64];
 	uint64_t size;
@@ -64,6 +67,9 @@ struct worker {
 	int setup_error;
 	uint64_t t_end;      /* when the worker finished */
 	struct dmaio_loop_stats loop_stats; /* dmaio engine: its loop's */
+	struct histogram ping_hist; /* --ping: round trips, ns */
+	struct histogram ping_wait_hist; /* --ping: echo sent to echo read */
+	int ping_error;      /* --ping: the first error of the ping-pong */
 	int finished;        /* atomic */
 };
 
@@ -110,6 +116,12 @@ int bench_run_dmaio(struct worker *w);
 int bench_run_psync(struct worker *w);
 int bench_run_libuv(struct worker *w);
 int bench_run_libaio(struct worker *w);
+/* --ping (bench_ping.c): a socket on loop echoed by a thread; round
+ * trips go to w->ping_hist. The start's error leaves *out to stop. */
+struct bench_ping;
+int bench_ping_start(struct worker *w, struct dmaio_loop *loop,
+		     struct bench_ping **out);
+void bench_ping_stop(struct bench_ping *p);
 /* 1 if this build has the engine. */
 int bench_have_libuv(void);
 

@@ -345,6 +345,7 @@ int bench_run_dmaio(struct worker *w)
 {
 	struct dmaio_loop_opts lo;
 	struct dmaio_timer **timers = NULL;
+	struct bench_ping *ping = NULL;
 	uint64_t ticks = 0;
 	struct dctx c;
 	unsigned i;
@@ -365,6 +366,11 @@ int bench_run_dmaio(struct worker *w)
 	ret = arm_timers(&c, &timers, &ticks);
 	if (ret)
 		goto out;
+	if (w->o->ping) {
+		ret = bench_ping_start(w, c.loop, &ping);
+		if (ret)
+			goto out;
+	}
 	if (w->id == 0 && !dmaio_file_is_direct(c.f) && !w->o->quiet)
 		fprintf(stderr, "dmaio-bench: warning: %s refuses O_DIRECT; "
 				"measuring the page cache\n", w->path);
@@ -391,9 +397,12 @@ int bench_run_dmaio(struct worker *w)
 	}
 	if (c.f)
 		dmaio_file_close_wait(c.f);
+	bench_ping_stop(ping);
+	ping = NULL;
 	c.w->loop_stats.size = sizeof(c.w->loop_stats);
 	dmaio_loop_stats(c.loop, &c.w->loop_stats);
 out:
+	bench_ping_stop(ping);
 	for (i = 0; timers && i < w->o->timers; i++)
 		dmaio_timer_free(timers[i]);
 	free(timers);

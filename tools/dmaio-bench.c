@@ -48,7 +48,10 @@ static void usage(FILE *to)
 		"                     then spin (a hybrid wait; needs --poll-us)\n"
 		"  --timers=N         dmaio: N timers on each loop, each firing\n"
 		"                     once a second (what a heap of them costs)\n"
-		"                     before sleeping (0: never)\n"
+		"  --ping[=US]        dmaio: keep a ping-pong going on a socket the\n"
+		"                     loop watches, echoed by another thread US\n"
+		"                     microseconds after its last echo (100; 0:\n"
+		"                     at once), and report its round trips\n"
 		"  --verify           write and check per-sector headers and data\n"
 		"  --json             print the summary as one JSON object\n"
 		"  --quiet            no progress line\n");
@@ -143,6 +146,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		{ "poll-us", required_argument, NULL, 'P' },
 		{ "timers", required_argument, NULL, 'M' },
 		{ "sleep-us", required_argument, NULL, 'S' },
+		{ "ping", optional_argument, NULL, 'G' },
 		{ "cpus", required_argument, NULL, 'C' },
 		{ "verify", no_argument, NULL, 'v' },
 		{ "json", no_argument, NULL, 'j' },
@@ -207,6 +211,13 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 				bad("--timers (0..10000000)");
 			o->timers = (unsigned)v;
 			break;
+		case 'G':
+			o->ping = 1;
+			v = optarg ? strtoull(optarg, NULL, 0) : BENCH_PING_US;
+			if (v > 1000000)
+				bad("--ping (0..1000000 us)");
+			o->ping_us = (unsigned)v;
+			break;
 		case 's':
 			if (parse_size(optarg, &o->size) || !o->size)
 				bad("--size");
@@ -246,6 +257,8 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		bad("--sleep-us: only with --engine=libaio and --poll-us");
 	if (o->engine != ENGINE_DMAIO && o->timers)
 		bad("--timers: only with --engine=dmaio");
+	if (o->engine != ENGINE_DMAIO && o->ping)
+		bad("--ping: only with --engine=dmaio");
 	if (o->engine == ENGINE_LIBUV && !bench_have_libuv()) {
 		fprintf(stderr, "dmaio-bench: built without libuv "
 				"(install libuv1-dev and reconfigure)\n");
@@ -302,6 +315,9 @@ struct summary {
 	long vcsw, icsw;
 	struct histogram h;
 	struct dmaio_loop_stats ls; /* summed over the dmaio loops */
+	struct histogram ping;      /* --ping round trips, all loops */
+	struct histogram ping_wait; /* --ping: echoes waiting for the loop */
+	int ping_error;
 };
 
 static void add_stats(struct dmaio_loop_stats *a,
@@ -329,6 +345,7 @@ static void print_text(const struct bench_opts *o, const char *path,
 		       const struct summary *s)
 {
 	const struct histogram *h = &s->h;
+	char pace[48];
 
 	printf("dmaio-bench: engine=%s api=%s rw=%s bs=%zu iodepth=%u loops=%u "
 	       "poll_us=%u size=%" PRIu64 "MiB file=%s\n",
@@ -369,6 +386,27 @@ static void print_text(const struct bench_opts *o, const char *path,
 		       s->ls.poll_hits, s->ls.poll_misses, s->ls.poll_skips,
 		       s->ios ? (double)s->ls.poll_ns / (double)s->ios / 1e3
 			      : 0.0);
+	if (o->ping_us)
+		snprintf(pace, sizeof(pace), "echoed every %u us", o->ping_us);
+	else
+		snprintf(pace, sizeof(pace), "back-to-back");
+	if (o->ping)
+		printf("  ping: %" PRIu64 " round trips (%s), usec: min=%.1f "
+		       "p50=%.1f p99=%.1f p99.9=%.1f max=%.1f%s%s\n",
+		       s->ping.count, pace, s->ping.count ? (double)s->ping.min / 1e3 : 0.0,
+		       (double)hist_quantile(&s->ping, 0.5) / 1e3,
+		       (double)hist_quantile(&s->ping, 0.99) / 1e3,
+		       (double)hist_quantile(&s->ping, 0.999) / 1e3,
+		       (double)s->ping.max / 1e3,
+		       s->ping_error ? "; failed: " : "",
+		       s->ping_error ? dmaio_strerror(s->ping_error) : "");
+	if (o->ping)
+		printf("        echo waiting for the loop, usec: p50=%.1f "
+		       "p99=%.1f p99.9=%.1f max=%.1f\n",
+		       (double)hist_quantile(&s->ping_wait, 0.5) / 1e3,
+		       (double)hist_quantile(&s->ping_wait, 0.99) / 1e3,
+		       (double)hist_quantile(&s->ping_wait, 0.999) / 1e3,
+		       (double)s->ping_wait.max / 1e3);
 	if (s->errors)
 		printf("  first error: %s\n", dmaio_strerror((int)s->first_error));
 	if (s->verify_errors)
@@ -395,7 +433,7 @@ static void print_json(const struct bench_opts *o, const char *path,
 	       ",\"wakeups\":%" PRIu64 ",\"wakeups_idle\":%" PRIu64
 	       ",\"helper_ops\":%" PRIu64 ",\"poll_hits\":%" PRIu64
 	       ",\"poll_misses\":%" PRIu64 ",\"poll_skips\":%" PRIu64
-	       ",\"poll_ns\":%" PRIu64 "}}\n",
+	       ",\"poll_ns\":%" PRIu64 "}",
 	       bench_engine_names[o->engine], bench_api_names[o->api],
 	       bench_rw_names[o->rw], o->bs, o->iodepth, o->loops, o->poll_us,
 	       o->sleep_us, o->size,
@@ -410,6 +448,22 @@ static void print_json(const struct bench_opts *o, const char *path,
 	       s->ls.wakeups, s->ls.wakeups_idle, s->ls.helper_ops,
 	       s->ls.poll_hits, s->ls.poll_misses, s->ls.poll_skips,
 	       s->ls.poll_ns);
+	if (o->ping)
+		printf(",\"ping\":{\"interval_us\":%u,\"count\":%" PRIu64
+		       ",\"error\":%d,\"rtt_ns\":{\"min\":%" PRIu64
+		       ",\"mean\":%.0f,\"p50\":%" PRIu64 ",\"p99\":%" PRIu64
+		       ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64 "},"
+		       "\"wait_ns\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64
+		       ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64 "}}",
+		       o->ping_us, s->ping.count, s->ping_error,
+		       s->ping.count ? s->ping.min : 0,
+		       s->ping.count ? s->ping.sum / (double)s->ping.count : 0.0,
+		       hist_quantile(&s->ping, 0.5), hist_quantile(&s->ping, 0.99),
+		       hist_quantile(&s->ping, 0.999), s->ping.max,
+		       hist_quantile(&s->ping_wait, 0.5),
+		       hist_quantile(&s->ping_wait, 0.99),
+		       hist_quantile(&s->ping_wait, 0.999), s->ping_wait.max);
+	printf("}\n");
 }
 
 int main(int argc, char **argv)
@@ -495,6 +549,8 @@ int main(int argc, char **argv)
 		w->ios_limit = o.ios ? (o.ios + n - 1) / n : 0;
 		w->deadline = t0 + (uint64_t)(o.runtime * 1e9);
 		hist_init(&w->hist);
+		hist_init(&w->ping_hist);
+		hist_init(&w->ping_wait_hist);
 		pthread_attr_init(&attr);
 		if (o.ncpus) {
 			cpu_set_t set;
@@ -565,6 +621,8 @@ int main(int argc, char **argv)
 
 	memset(&s, 0, sizeof(s));
 	hist_init(&s.h);
+	hist_init(&s.ping);
+	hist_init(&s.ping_wait);
 	for (i = 0; i < n; i++) {
 		s.ios += ws[i].done;
 		s.errors += ws[i].errors;
@@ -574,6 +632,10 @@ int main(int argc, char **argv)
 		hist_merge(&s.h, &ws[i].hist);
 		s.mibs += (double)ws[i].bytes;
 		add_stats(&s.ls, &ws[i].loop_stats);
+		hist_merge(&s.ping, &ws[i].ping_hist);
+		hist_merge(&s.ping_wait, &ws[i].ping_wait_hist);
+		if (ws[i].ping_error && !s.ping_error)
+			s.ping_error = ws[i].ping_error;
 	}
 	s.secs = (double)(t1 - t0) / 1e9;
 	s.iops = (double)s.ios / s.secs;
@@ -593,5 +655,5 @@ int main(int argc, char **argv)
 		unlink(path);
 	free(ws);
 	free(tids);
-	return ret || s.errors || s.verify_errors ? 1 : 0;
+	return ret || s.errors || s.verify_errors || s.ping_error ? 1 : 0;
 }
