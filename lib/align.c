@@ -79,33 +79,21 @@ static unsigned long read_sys_ulong(const char *dir, const char *name)
 
 /*
  * Finds the queue/ directory of the block device dev: the device's own,
- * or, for a partition, its parent disk's.
+ * or, for a partition, its parent disk's. The /sys/dev/block link is
+ * left to the kernel's path walk, which follows it before "..": resolving
+ * it with realpath() took a dozen lstat and readlink calls per open.
  */
 static int queue_dir(dev_t dev, char *out, size_t outlen)
 {
-	char link[64], real[PATH_MAX];
-	char *slash;
-	size_t n;
-
 	if (major(dev) == 0)
 		return -ENODEV; /* tmpfs, overlay, NFS...: no block device */
-	snprintf(link, sizeof(link), "/sys/dev/block/%u:%u", major(dev),
+	snprintf(out, outlen, "/sys/dev/block/%u:%u/queue", major(dev),
 		 minor(dev));
-	if (!realpath(link, real))
-		return -errno;
-	n = strlen(real);
-	if (n + sizeof("/queue") > outlen)
-		return -ENAMETOOLONG;
-	memcpy(out, real, n);
-	memcpy(out + n, "/queue", sizeof("/queue"));
 	if (access(out, F_OK) == 0)
 		return 0;
 	/* a partition: the queue is its disk's, one level up */
-	slash = strrchr(real, '/');
-	if (!slash)
-		return -ENOENT;
-	n = (size_t)(slash - real);
-	memcpy(out + n, "/queue", sizeof("/queue"));
+	snprintf(out, outlen, "/sys/dev/block/%u:%u/../queue", major(dev),
+		 minor(dev));
 	if (access(out, F_OK) == 0)
 		return 0;
 	out[0] = '\0';
@@ -161,18 +149,17 @@ static int from_block_device(struct dmaio_file *f, const char *qdir)
 	return 0;
 }
 
-void dmaio__file_discover(struct dmaio_file *f, uint64_t features)
+void dmaio__file_discover(struct dmaio_file *f, uint64_t features,
+			  const struct stat *st)
 {
-	char qdir[PATH_MAX] = "";
+	char qdir[64] = "";
 	unsigned long kb;
-	struct stat st;
 
 	f->align = f->mem_align = DMAIO_MIN_ALIGN;
 	f->max_io = DMAIO_DEFAULT_MAX_IO;
 	f->align_source = "default";
-	if (fstat(f->fd, &st) == 0)
-		queue_dir(S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev, qdir,
-			  sizeof(qdir));
+	queue_dir(S_ISBLK(st->st_mode) ? st->st_rdev : st->st_dev, qdir,
+		  sizeof(qdir));
 	kb = qdir[0] ? read_sys_ulong(qdir, "max_sectors_kb") : 0;
 	if (kb)
 		f->max_io = kb * 1024;
