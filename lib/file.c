@@ -259,7 +259,7 @@ static int64_t open_work(struct dmaio__op *op)
 	f->ino = st.st_ino;
 	f->size_seen = (uint64_t)st.st_size;
 	fs_quirks(f, fd);
-	dmaio__file_discover(f, op->loop->features);
+	dmaio__file_discover(f, op->loop->features, &st);
 	return 0;
 fail:
 	close(fd);

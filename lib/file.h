@@ -11,6 +11,8 @@
 #include "buf.h"
 #include "range.h"
 
+#include <sys/stat.h>
+
 struct dmaio_file {
 	struct dmaio_loop *loop;
 	int fd;
@@ -64,7 +66,8 @@ void dmaio__file_hold(struct dmaio_file *f);
 void dmaio__file_unhold(struct dmaio_file *f);
 /* Closes and frees every file of the loop, calling nobody (its end). */
 void dmaio__files_release(struct dmaio_loop *loop);
-/* align.c */
-void dmaio__file_discover(struct dmaio_file *f, uint64_t features);
+/* align.c: st is the open file's fstat */
+void dmaio__file_discover(struct dmaio_file *f, uint64_t features,
+			  const struct stat *st);
 
 #endif /* DMAIO_FILE_H */

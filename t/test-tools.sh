@@ -5,7 +5,7 @@ set -u
 b="${top_builddir:-.}"
 tmp=$(mktemp -d "$PWD/dmaio-tools.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
-echo "1..14"
+echo "1..17"
 i=0
 check() { i=$((i + 1)); if [ "$1" = 0 ]; then echo "ok $i - $2"; else echo "not ok $i - $2"; fi; }
 
@@ -77,3 +77,40 @@ check $? "dmaio-bench --ping=0 --api=stream --rw=write --json: ${cnt:-no} round 
 "$bench" --ping --engine=psync > "$tmp/err" 2>&1
 [ $? = 2 ] && grep -q -- "--ping: only with --engine=dmaio" "$tmp/err"
 check $? "dmaio-bench --ping is refused without the dmaio engine (status 2)"
+# dmaio-bench --files: the job over 8 files of a directory, every byte
+# read checked, each file laid out at size/8 and nothing else made there
+json() { echo "$1" | sed -n "s/.*\"$2\":\\([0-9.]*\\).*/\\1/p"; }
+out=$("$b/tools/dmaio-bench" --files=8 --size=2M --bs=4k --iodepth=8 \
+	--rw=randrw --verify --ios=2000 --file="$tmp/many" --quiet 2>&1)
+rc=$?
+[ "$rc" = 0 ] && echo "$out" | grep -q "ios=2000 errors=0 verified" &&
+	echo "$out" | grep -q "files=8 of 256KiB" &&
+	[ "$(ls "$tmp/many" | wc -l)" = 8 ] &&
+	[ "$(stat -c %s "$tmp/many/0")" = 262144 ] &&
+	[ "$(stat -c %s "$tmp/many/7")" = 262144 ]
+check $? "dmaio-bench --files=8: 2000 verified I/Os over 8 files of 256 KiB"
+[ "$rc" = 0 ] || echo "$out" | sed 's/^/# /'
+mkdir "$tmp/cwd"
+bench=$(cd "$b/tools" && pwd)/dmaio-bench
+out=$(cd "$tmp/cwd" && "$bench" --files=3 --api=wait --size=3M --ios=300 \
+	--json --quiet 2>&1)
+[ "$(json "$out" files)" = 3 ] && [ "$(json "$out" ios)" = 300 ] &&
+	[ "$(json "$out" errors)" = 0 ] && [ -z "$(ls "$tmp/cwd")" ]
+check $? "dmaio-bench --files=3 --api=wait --json: its temporary directory is gone after"
+# --open-bench: 100 files; rates and bytes are positive numbers, the heap
+# per file is at least a struct's worth and far from a buffer's
+out=$("$b/tools/dmaio-bench" --open-bench=100 --file="$tmp/open" --json \
+	--quiet 2>&1)
+ok=0
+for k in opens_per_s closes_per_s plain_opens_per_s plain_probe_opens_per_s; do
+	v=$(json "$out" $k)
+	[ -n "$v" ] && awk "BEGIN { exit !($v > 0) }" || ok=1
+done
+heap=$(json "$out" bytes_per_file_heap)
+[ "$ok" = 0 ] && [ "$(json "$out" files)" = 100 ] &&
+	[ -n "$heap" ] && [ "$heap" -ge 64 ] && [ "$heap" -lt 16384 ] &&
+	[ -n "$(json "$out" bytes_per_file_rss)" ] &&
+	[ "$(ls "$tmp/open" | wc -l)" = 100 ]
+rc=$?
+check $rc "dmaio-bench --open-bench=100: opens/s and bytes per open file"
+[ "$rc" = 0 ] || echo "# $out"

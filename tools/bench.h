@@ -37,6 +37,9 @@ struct bench_opts {
 	int ping;            /* dmaio: a socket ping-pong on each loop */
 	unsigned ping_us;    /* --ping=US: the peer's pace (0: back-to-back) */
 #define BENCH_PING_US 100 /* --ping's: a client's steady 10k requests/s */
+	unsigned helper_threads; /* dmaio: dmaio_loop_opts.helper_threads */
+	unsigned files;      /* 0: one file; N: --file is a directory of N */
+	unsigned open_bench; /* --open-bench=N: open N files, no I/O */
 	unsigned ncpus;      /* --cpus: worker i runs on cpus[i % ncpus] */
 	int cpus[64];
 	uint64_t size;
@@ -51,13 +54,14 @@ struct bench_opts {
 struct worker {
 	const struct bench_opts *o;
 	unsigned id;
-	const char *path;
+	const char *path;    /* the file, or with --files the directory */
 	uint64_t rng;
 	/* the part of the file this worker uses */
 	uint64_t region, region_blocks;
 	uint64_t next_seq;
 	uint64_t ios_limit;  /* 0: until the deadline */
 	uint64_t deadline;   /* CLOCK_MONOTONIC ns */
+	uint64_t t_start;    /* when its I/O began, after opening (0: t0) */
 	/* results */
 	uint64_t started;
 	uint64_t done;       /* read by the progress line: atomic */
@@ -98,6 +102,8 @@ uint64_t bench_next_pos(struct worker *w);
 /* Starts an I/O: picks its position and direction, counts it, and returns
  * the submission time bench_complete() takes. */
 uint64_t bench_begin(struct worker *w, uint64_t *pos, int *is_read);
+/* Called by an engine once its files are open: the clock starts now. */
+void bench_started(struct worker *w);
 /* Whether the worker should start another I/O. */
 int bench_more(const struct worker *w, uint64_t now);
 /* Records one finished I/O (res: bytes or -errno; data: what a read got). */
@@ -110,6 +116,24 @@ void bench_fill_block(void *buf, size_t len, uint64_t pos);
 int bench_check_block(const void *buf, size_t len, uint64_t pos);
 /* Creates or extends path to size bytes of verification data; 0 or -errno. */
 int bench_layout(const char *path, uint64_t size, int quiet);
+
+/*
+ * --files=N: the job's --size split over files DIR/0 .. DIR/N-1 of
+ * size/N bytes each. A position the workers pick is one in the files laid
+ * end to end, which bench_split turns into a file and an offset in it:
+ * a uniform pick over all blocks is a uniform pick of file and offset.
+ */
+void bench_file_name(char *buf, size_t len, const char *dir, unsigned i);
+uint64_t bench_file_size(const struct bench_opts *o); /* each file's */
+unsigned bench_split(const struct bench_opts *o, uint64_t pos, uint64_t *off);
+/* Makes dir (if missing) and lays out what is missing or short in it. */
+int bench_layout_files(const char *dir, const struct bench_opts *o);
+/* Removes the files and dir itself (a temporary one). */
+void bench_remove_files(const char *dir, unsigned n);
+/* Raises RLIMIT_NOFILE to at least need; 0, or -1 said on stderr. */
+int bench_raise_nofile(uint64_t need, int quiet);
+/* --open-bench=N: the open rate and memory of N files; exit status. */
+int bench_open_run(const struct bench_opts *o, const char *dir);
 
 /* Engines: run one worker to the end. 0 or -errno. */
 int bench_run_dmaio(struct worker *w);

@@ -9,6 +9,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -52,6 +55,15 @@ uint64_t bench_begin(struct worker *w, uint64_t *pos, int *is_read)
 	*is_read = bench_is_read(w);
 	w->started++;
 	return bench_now_ns();
+}
+
+void bench_started(struct worker *w)
+{
+	uint64_t now = bench_now_ns();
+
+	/* opening a thousand files is not part of the job's run time */
+	w->deadline = now + (uint64_t)(w->o->runtime * 1e9);
+	w->t_start = now;
 }
 
 int bench_more(const struct worker *w, uint64_t now)
@@ -126,24 +138,18 @@ int bench_check_block(const void *buf, size_t len, uint64_t pos)
 	return 1;
 }
 
-int bench_layout(const char *path, uint64_t size, int quiet)
+static int layout_one(struct dmaio_loop *loop, const char *path,
+		      uint64_t size)
 {
 	const size_t chunk = 1 << 20;
-	struct dmaio_loop *loop;
 	struct dmaio_file *f;
 	struct dmaio_buf *b;
 	uint64_t pos;
 	int ret;
 
-	ret = dmaio_loop_new(&loop, NULL);
-	if (ret)
-		return ret;
 	ret = dmaio_file_open_flags_wait(loop, path, O_RDWR | O_CREAT, 0644, &f);
 	if (ret)
-		goto out;
-	if (!quiet)
-		fprintf(stderr, "dmaio-bench: laying out %" PRIu64 " MiB in %s\n",
-			size >> 20, path);
+		return ret;
 	b = dmaio_file_alloc_buf(f, chunk);
 	ret = b ? 0 : -ENOMEM;
 	for (pos = 0; !ret && pos < size; pos += chunk) {
@@ -161,7 +167,109 @@ int bench_layout(const char *path, uint64_t size, int quiet)
 	if (!ret)
 		ret = dmaio_file_fdatasync_wait(f);
 	dmaio_file_close_wait(f);
-out:
+	return ret;
+}
+
+int bench_layout(const char *path, uint64_t size, int quiet)
+{
+	struct dmaio_loop *loop;
+	int ret;
+
+	ret = dmaio_loop_new(&loop, NULL);
+	if (ret)
+		return ret;
+	if (!quiet)
+		fprintf(stderr, "dmaio-bench: laying out %" PRIu64 " MiB in %s\n",
+			size >> 20, path);
+	ret = layout_one(loop, path, size);
 	dmaio_loop_free(loop);
 	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* --files                                                             */
+
+void bench_file_name(char *buf, size_t len, const char *dir, unsigned i)
+{
+	snprintf(buf, len, "%s/%u", dir, i);
+}
+
+uint64_t bench_file_size(const struct bench_opts *o)
+{
+	return o->size / o->files;
+}
+
+unsigned bench_split(const struct bench_opts *o, uint64_t pos, uint64_t *off)
+{
+	uint64_t per = bench_file_size(o) / o->bs * o->bs;
+
+	*off = pos % per;
+	return (unsigned)(pos / per);
+}
+
+int bench_layout_files(const char *dir, const struct bench_opts *o)
+{
+	uint64_t size = bench_file_size(o);
+	struct dmaio_loop *loop;
+	char path[4096];
+	unsigned i, told = 0;
+	struct stat st;
+	int ret;
+
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return -errno;
+	ret = dmaio_loop_new(&loop, NULL);
+	if (ret)
+		return ret;
+	for (i = 0; !ret && i < o->files; i++) {
+		bench_file_name(path, sizeof(path), dir, i);
+		if (!o->verify && !stat(path, &st) &&
+		    (uint64_t)st.st_size >= size)
+			continue;
+		if (!o->quiet && !told++)
+			fprintf(stderr, "dmaio-bench: laying out %u files of "
+					"%" PRIu64 " KiB in %s\n", o->files,
+				size >> 10, dir);
+		ret = layout_one(loop, path, size);
+	}
+	dmaio_loop_free(loop);
+	return ret;
+}
+
+void bench_remove_files(const char *dir, unsigned n)
+{
+	char path[4096];
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		bench_file_name(path, sizeof(path), dir, i);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+int bench_raise_nofile(uint64_t need, int quiet)
+{
+	struct rlimit rl;
+	rlim_t old;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 0;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= need)
+		return 0;
+	old = rl.rlim_cur;
+	rl.rlim_cur = need;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
+		rl.rlim_max = need; /* root may; others fail below */
+	if (setrlimit(RLIMIT_NOFILE, &rl)) {
+		fprintf(stderr, "dmaio-bench: cannot raise RLIMIT_NOFILE from "
+				"%llu to %llu: %s\n", (unsigned long long)old,
+			(unsigned long long)need, strerror(errno));
+		return -1;
+	}
+	if (!quiet)
+		fprintf(stderr, "dmaio-bench: raised RLIMIT_NOFILE from %llu "
+				"to %llu\n", (unsigned long long)old,
+			(unsigned long long)need);
+	return 0;
 }

@@ -29,9 +29,24 @@ struct slot {
 struct dctx {
 	struct worker *w;
 	struct dmaio_loop *loop;
-	struct dmaio_file *f;
+	struct dmaio_file *f;   /* the file, or with --files the first */
+	struct dmaio_file **fs; /* --files: all of them */
+	unsigned nopen;
 	int fatal;
 };
+
+/* With --files, the file and offset of the job's position pos. */
+static struct dmaio_file *file_at(struct dctx *c, uint64_t *pos)
+{
+	uint64_t off;
+	unsigned i;
+
+	if (!c->fs)
+		return c->f;
+	i = bench_split(c->w->o, *pos, &off);
+	*pos = off;
+	return c->fs[i];
+}
 
 static void submit(struct slot *s);
 
@@ -66,14 +81,16 @@ static void submit(struct slot *s)
 	struct worker *w = s->c->w;
 	int ret;
 
+	struct dmaio_file *f;
+
 	s->t = bench_begin(w, &s->pos, &s->is_read);
+	f = file_at(s->c, &s->pos);
 	if (s->is_read) {
-		ret = dmaio_file_read_at_aligned(s->c->f, s->pos, w->o->bs,
-						 on_read, s);
+		ret = dmaio_file_read_at_aligned(f, s->pos, w->o->bs, on_read, s);
 	} else {
 		if (w->o->verify)
 			bench_fill_block(dmaio_buf_data(s->buf), w->o->bs, s->pos);
-		ret = dmaio_file_write_at(s->c->f, s->buf, s->pos, on_write, s);
+		ret = dmaio_file_write_at(f, s->buf, s->pos, on_write, s);
 	}
 	if (ret) {
 		bench_complete(w, s->t, ret, s->pos, NULL, s->is_read);
@@ -116,20 +133,21 @@ static int run_wait(struct dctx *c)
 	memset(dmaio_buf_data(b), 0xa5, w->o->bs);
 	while (bench_more(w, bench_now_ns())) {
 		struct dmaio_view *v = NULL;
+		struct dmaio_file *f;
 		uint64_t pos, t;
 		int64_t res;
 		int rd;
 
 		t = bench_begin(w, &pos, &rd);
+		f = file_at(c, &pos);
 		if (rd) {
-			res = dmaio_file_read_at_aligned_wait(c->f, pos, w->o->bs,
-							      &v);
+			res = dmaio_file_read_at_aligned_wait(f, pos, w->o->bs, &v);
 			bench_complete(w, t, res, pos, dmaio_view_data(v), 1);
 			dmaio_view_release(v);
 		} else {
 			if (w->o->verify)
 				bench_fill_block(dmaio_buf_data(b), w->o->bs, pos);
-			res = dmaio_file_write_at_wait(c->f, b, pos);
+			res = dmaio_file_write_at_wait(f, b, pos);
 			bench_complete(w, t, res, pos, NULL, 0);
 		}
 	}
@@ -315,6 +333,69 @@ static int run_read_many(struct dctx *c)
 	return ret;
 }
 
+/* ------------------------------------------------------------------ */
+/* --files: all opened at once, through the helper threads             */
+
+static void on_open(void *arg, struct dmaio_file *f, int res)
+{
+	struct dctx *c = arg;
+
+	if (res < 0 && !c->fatal)
+		c->fatal = res;
+	if (f) {
+		/* in the order they come back: the index is in the path */
+		unsigned i = (unsigned)strtoul(strrchr(dmaio_file_path(f), '/') + 1,
+					       NULL, 10);
+
+		c->fs[i] = f;
+	}
+	c->nopen--;
+}
+
+static int open_files(struct dctx *c)
+{
+	const struct bench_opts *o = c->w->o;
+	char path[4096];
+	unsigned i;
+	int ret = 0;
+
+	c->fs = calloc(o->files, sizeof(*c->fs));
+	if (!c->fs)
+		return -ENOMEM;
+	for (i = 0; i < o->files && !ret; i++) {
+		bench_file_name(path, sizeof(path), c->w->path, i);
+		ret = dmaio_file_open_flags(c->loop, path, O_RDWR, 0, on_open, c);
+		if (!ret)
+			c->nopen++;
+	}
+	while (c->nopen)
+		dmaio_loop_run_once(c->loop, -1);
+	if (!ret)
+		ret = c->fatal;
+	c->f = c->fs[0];
+	return ret;
+}
+
+static void on_closed(void *arg, int64_t res)
+{
+	(void)res;
+	(*(unsigned *)arg)--;
+}
+
+static void close_files(struct dctx *c)
+{
+	unsigned i, left = 0;
+
+	for (i = 0; i < c->w->o->files; i++)
+		if (c->fs[i] && !dmaio_file_close(c->fs[i], on_closed, &left))
+			left++;
+	while (left)
+		dmaio_loop_run_once(c->loop, -1);
+	free(c->fs);
+	c->fs = NULL;
+	c->f = NULL;
+}
+
 static void on_tick(void *arg)
 {
 	(*(uint64_t *)arg)++;
@@ -357,10 +438,15 @@ int bench_run_dmaio(struct worker *w)
 	lo.queue_depth = w->o->iodepth;
 	lo.flags = DMAIO_LOOP_LAZY_EVENTFD; /* nothing here waits in epoll */
 	lo.poll_us = w->o->poll_us;
+	lo.helper_threads = w->o->helper_threads;
 	ret = dmaio_loop_new(&c.loop, &lo);
 	if (ret)
 		return ret;
-	ret = dmaio_file_open_flags_wait(c.loop, w->path, O_RDWR, 0, &c.f);
+	if (w->o->files)
+		ret = open_files(&c);
+	else
+		ret = dmaio_file_open_flags_wait(c.loop, w->path, O_RDWR, 0,
+						 &c.f);
 	if (ret)
 		goto out;
 	ret = arm_timers(&c, &timers, &ticks);
@@ -371,6 +457,7 @@ int bench_run_dmaio(struct worker *w)
 		if (ret)
 			goto out;
 	}
+	bench_started(w);
 	if (w->id == 0 && !dmaio_file_is_direct(c.f) && !w->o->quiet)
 		fprintf(stderr, "dmaio-bench: warning: %s refuses O_DIRECT; "
 				"measuring the page cache\n", w->path);
@@ -395,7 +482,9 @@ int bench_run_dmaio(struct worker *w)
 		ret = run_read_many(&c);
 		break;
 	}
-	if (c.f)
+	if (c.fs)
+		close_files(&c);
+	else if (c.f)
 		dmaio_file_close_wait(c.f);
 	bench_ping_stop(ping);
 	ping = NULL;
@@ -403,6 +492,7 @@ int bench_run_dmaio(struct worker *w)
 	dmaio_loop_stats(c.loop, &c.w->loop_stats);
 out:
 	bench_ping_stop(ping);
+	free(c.fs); /* files left open close with the loop */
 	for (i = 0; timers && i < w->o->timers; i++)
 		dmaio_timer_free(timers[i]);
 	free(timers);

@@ -37,6 +37,17 @@ static void usage(FILE *to)
 		"  --ios=N            or stop after N I/Os in all\n"
 		"  --file=PATH        file to use (default: a temporary file in .,\n"
 		"                     laid out first and removed after)\n"
+		"  --files=N          dmaio, --api=async|wait: split --size over N\n"
+		"                     files PATH/0 .. PATH/N-1, --file naming their\n"
+		"                     directory (default: a temporary one), all\n"
+		"                     open in each loop; an I/O picks a file and\n"
+		"                     an offset uniformly\n"
+		"  --open-bench=N     no I/O: open N files of --file's directory\n"
+		"                     (made if missing) through the loop, all in\n"
+		"                     flight, against plain open(2) on the same\n"
+		"                     files: opens/s and bytes held per open file\n"
+		"                     (heap and RSS)\n"
+		"  --helper-threads=N dmaio: dmaio_loop_opts.helper_threads (1)\n"
 		"  --api=async|wait|stream|read_many  libdmaio layer (async)\n"
 		"  --engine=dmaio|psync|libuv|libaio  (dmaio; libaio: a bare\n"
 		"                     libaio loop, no library)\n"
@@ -148,6 +159,9 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		{ "sleep-us", required_argument, NULL, 'S' },
 		{ "ping", optional_argument, NULL, 'G' },
 		{ "cpus", required_argument, NULL, 'C' },
+		{ "files", required_argument, NULL, 'F' },
+		{ "open-bench", required_argument, NULL, 'O' },
+		{ "helper-threads", required_argument, NULL, 'H' },
 		{ "verify", no_argument, NULL, 'v' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -218,6 +232,24 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 				bad("--ping (0..1000000 us)");
 			o->ping_us = (unsigned)v;
 			break;
+		case 'F':
+			v = strtoull(optarg, NULL, 0);
+			if (!v || v > 1000000)
+				bad("--files (1..1000000)");
+			o->files = (unsigned)v;
+			break;
+		case 'O':
+			v = strtoull(optarg, NULL, 0);
+			if (!v || v > 1000000)
+				bad("--open-bench (1..1000000)");
+			o->open_bench = (unsigned)v;
+			break;
+		case 'H':
+			v = strtoull(optarg, NULL, 0);
+			if (!v || v > 1024)
+				bad("--helper-threads (1..1024)");
+			o->helper_threads = (unsigned)v;
+			break;
 		case 's':
 			if (parse_size(optarg, &o->size) || !o->size)
 				bad("--size");
@@ -242,6 +274,15 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 	}
 	if (o->bs % 512 || o->size < o->bs)
 		bad("--bs: a multiple of 512 no larger than --size");
+	if (o->files && (o->engine != ENGINE_DMAIO ||
+			 (o->api != API_ASYNC && o->api != API_WAIT)))
+		bad("--files: only with --engine=dmaio --api=async or wait");
+	if (o->files && o->size / o->files < o->bs)
+		bad("--files: each file (--size / --files) takes one --bs");
+	if (o->open_bench && (o->files || o->engine != ENGINE_DMAIO))
+		bad("--open-bench: with --engine=dmaio, without --files");
+	if (o->engine != ENGINE_DMAIO && o->helper_threads)
+		bad("--helper-threads: only with --engine=dmaio");
 	if (o->api == API_STREAM && o->rw != RW_READ && o->rw != RW_WRITE)
 		bad("--api=stream: takes --rw=read or --rw=write");
 	if (o->api == API_STREAM && o->rw == RW_WRITE && o->loops > 1)
@@ -348,10 +389,14 @@ static void print_text(const struct bench_opts *o, const char *path,
 	char pace[48];
 
 	printf("dmaio-bench: engine=%s api=%s rw=%s bs=%zu iodepth=%u loops=%u "
-	       "poll_us=%u size=%" PRIu64 "MiB file=%s\n",
+	       "poll_us=%u size=%" PRIu64 "MiB %s=%s",
 	       bench_engine_names[o->engine], bench_api_names[o->api],
 	       bench_rw_names[o->rw], o->bs, o->iodepth, o->loops, o->poll_us,
-	       o->size >> 20, path);
+	       o->size >> 20, o->files ? "dir" : "file", path);
+	if (o->files)
+		printf(" files=%u of %" PRIu64 "KiB", o->files,
+		       bench_file_size(o) >> 10);
+	printf("\n");
 	printf("  ios=%" PRIu64 " errors=%" PRIu64 "%s in %.2fs\n", s->ios,
 	       s->errors, o->verify ? (s->verify_errors ? " VERIFY FAILED"
 							: " verified") : "",
@@ -420,6 +465,7 @@ static void print_json(const struct bench_opts *o, const char *path,
 
 	printf("{\"engine\":\"%s\",\"api\":\"%s\",\"rw\":\"%s\",\"bs\":%zu,"
 	       "\"iodepth\":%u,\"loops\":%u,\"poll_us\":%u,\"sleep_us\":%u,\"size\":%" PRIu64 ",\"file\":\"%s\","
+	       "\"files\":%u,"
 	       "\"seconds\":%.3f,\"ios\":%" PRIu64 ",\"errors\":%" PRIu64 ","
 	       "\"verify_errors\":%" PRIu64 ",\"iops\":%.1f,\"mib_s\":%.2f,"
 	       "\"lat_ns\":{\"min\":%" PRIu64 ",\"mean\":%.0f,\"p50\":%" PRIu64
@@ -437,7 +483,7 @@ static void print_json(const struct bench_opts *o, const char *path,
 	       bench_engine_names[o->engine], bench_api_names[o->api],
 	       bench_rw_names[o->rw], o->bs, o->iodepth, o->loops, o->poll_us,
 	       o->sleep_us, o->size,
-	       path, s->secs, s->ios, s->errors, s->verify_errors, s->iops,
+	       path, o->files ? o->files : 1, s->secs, s->ios, s->errors, s->verify_errors, s->iops,
 	       s->mibs, h->count ? h->min : 0,
 	       h->count ? h->sum / (double)h->count : 0.0,
 	       hist_quantile(h, 0.5), hist_quantile(h, 0.99),
@@ -464,6 +510,15 @@ static void print_json(const struct bench_opts *o, const char *path,
 		       hist_quantile(&s->ping_wait, 0.99),
 		       hist_quantile(&s->ping_wait, 0.999), s->ping_wait.max);
 	printf("}\n");
+}
+
+/* A temporary file, or with --files and --open-bench a directory. */
+static void remove_tmp(const struct bench_opts *o, const char *path)
+{
+	if (o->files || o->open_bench)
+		bench_remove_files(path, o->files ? o->files : o->open_bench);
+	else
+		unlink(path);
 }
 
 int main(int argc, char **argv)
@@ -494,7 +549,14 @@ int main(int argc, char **argv)
 		setenv("UV_THREADPOOL_SIZE", v, 1);
 	}
 	path = o.file;
-	if (!path) {
+	if (!path && (o.files || o.open_bench)) {
+		if (!mkdtemp(tmpl)) {
+			perror("dmaio-bench: mkdtemp");
+			return 1;
+		}
+		path = tmpl;
+		tmpfile = 1;
+	} else if (!path) {
 		int fd = mkstemp(tmpl);
 
 		if (fd < 0) {
@@ -505,6 +567,20 @@ int main(int argc, char **argv)
 		path = tmpl;
 		tmpfile = 1;
 	}
+	/* every loop holds every file open */
+	if ((o.files || o.open_bench) &&
+	    bench_raise_nofile((uint64_t)o.files * o.loops + o.open_bench + 64,
+			       o.quiet)) {
+		if (tmpfile)
+			rmdir(path);
+		return 1;
+	}
+	if (o.open_bench) {
+		ret = bench_open_run(&o, path);
+		if (tmpfile)
+			remove_tmp(&o, path);
+		return ret;
+	}
 	/* a stream writer makes its file itself, as an appending job would */
 	if (o.api == API_STREAM && o.rw == RW_WRITE) {
 		if (!tmpfile && stat(path, &st)) {
@@ -512,6 +588,15 @@ int main(int argc, char **argv)
 
 			if (fd >= 0)
 				close(fd);
+		}
+	} else if (o.files) {
+		ret = bench_layout_files(path, &o);
+		if (ret) {
+			fprintf(stderr, "dmaio-bench: %s: %s\n", path,
+				dmaio_strerror(ret));
+			if (tmpfile)
+				remove_tmp(&o, path);
+			return 1;
 		}
 	} else if (o.verify || stat(path, &st) || (uint64_t)st.st_size < o.size) {
 		ret = bench_layout(path, o.size, o.quiet);
@@ -522,14 +607,14 @@ int main(int argc, char **argv)
 				fprintf(stderr, "dmaio-bench: %s\n",
 					dmaio_last_error());
 			if (tmpfile)
-				unlink(path);
+				remove_tmp(&o, path);
 			return 1;
 		}
 	}
 
 	ws = calloc(n, sizeof(*ws));
 	tids = calloc(n, sizeof(*tids));
-	blocks = o.size / o.bs;
+	blocks = o.files ? bench_file_size(&o) / o.bs * o.files : o.size / o.bs;
 	per = (o.rw == RW_READ || o.rw == RW_WRITE) && blocks >= n ? blocks / n
 								   : blocks;
 	sem_init(&finished_sem, 0, 0);
@@ -566,7 +651,7 @@ int main(int argc, char **argv)
 				i, o.ncpus ? " on the CPU --cpus names" : "",
 				strerror(err));
 			if (tmpfile)
-				unlink(path);
+				remove_tmp(&o, path);
 			return 1;
 		}
 	}
@@ -612,6 +697,13 @@ int main(int argc, char **argv)
 			ret = ws[i].setup_error;
 	}
 	getrusage(RUSAGE_SELF, &ru1);
+	/* the job's time starts when the first worker's files were open */
+	t1 = 0;
+	for (i = 0; i < n; i++)
+		if (ws[i].t_start && (!t1 || ws[i].t_start < t1))
+			t1 = ws[i].t_start;
+	if (t1)
+		t0 = t1;
 	t1 = t0;
 	for (i = 0; i < n; i++)
 		if (ws[i].t_end > t1)
@@ -652,7 +744,7 @@ int main(int argc, char **argv)
 	if (ret)
 		fprintf(stderr, "dmaio-bench: %s\n", dmaio_strerror(ret));
 	if (tmpfile)
-		unlink(path);
+		remove_tmp(&o, path);
 	free(ws);
 	free(tids);
 	return ret || s.errors || s.verify_errors || s.ping_error ? 1 : 0;
