@@ -18,7 +18,7 @@ shm=
 trap 'rm -rf "$tmp" ${shm:+"$shm"}' EXIT
 i=0
 check() { i=$((i + 1)); if [ "$1" = 0 ]; then echo "ok $i - $2"; else echo "not ok $i - $2"; fi; }
-echo "1..6"
+echo "1..8"
 
 out=$(python3 "$bc" --list-rows 2>&1)
 for name in disk-qd1 disk-write-stream disk-qd32-2loops tmpfs-qd32-async \
@@ -68,4 +68,22 @@ out=$(cd "$tmp" && python3 "$bc" --rows=tmpfs-qd1-read_many --size 8M \
 echo "$out" | grep -q '^| 4k randread qd1, libdmaio read_many (skipped: .* not tmpfs) | - |'
 rc=$?
 check $rc "tmpfs rows on a directory that is not tmpfs are printed as skipped, with the reason"
+[ $rc = 0 ] || echo "$out" | sed 's/^/# /'
+
+# the ping table: a row with --ping, its IOPS over the run without, the
+# socket's round trips and the loop's longest io_submit
+out=$(cd "$tmp" && python3 "$bc" --rows=ping-qd128 --size 8M --runtime 0.3 \
+	--rounds 1 2>&1)
+echo "$out" | grep -Eq '^\| 4k randread qd128 \+ ping \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \|$' &&
+	echo "$out" | grep -q '^| 4k randread qd128, no ping |'
+rc=$?
+check $rc "a ping row prints round trips against the run without the ping"
+[ $rc = 0 ] || echo "$out" | sed 's/^/# /'
+
+# the open table: opens per second and bytes per file, its directory gone
+out=$(cd "$tmp" && python3 "$bc" --rows=files-open 2>&1)
+echo "$out" | grep -Eq '^\| open 10,000 files \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \|$' &&
+	[ ! -e "$tmp/bench-compare-open.d" ]
+rc=$?
+check $rc "the open row prints rates and bytes per file, and removes its files"
 [ $rc = 0 ] || echo "$out" | sed 's/^/# /'
