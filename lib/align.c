@@ -101,7 +101,6 @@ static int queue_dir(dev_t dev, char *out, size_t outlen)
 }
 
 /*
-/*
  * The most iocbs to keep on the device: its queue's nr_requests, past
  * which io_submit sleeps for a request. Not for dm or md devices: they
  * pass bios to their members, whose queues are the ones that fill.
@@ -164,7 +163,6 @@ static unsigned long queue_limits(dev_t dev, char *qdir, size_t len,
 		last_queue.until = now + QUEUE_KEEP_NS;
 	}
 	return kb;
-}
 }
 
 static int from_statx(struct dmaio_file *f)
