@@ -12,7 +12,8 @@
  *            deferred completions, owned objects, callback delivery)
  *  1 kernel  aio.c, reap.c (AIO), helper.c (blocking syscalls),
  *            features.c (probes, from features.def)
- *  2 loop    watch.c, timer.c, post.c, then loop.c (one iteration)
+ *  2 loop    watch.c, timer.c, post.c, spin.c (poll_us), then loop.c
+ *            (one iteration)
  *  3 memory  buf.c, view.c
  *  4 files   file.c, align.c, range.c, file_io.c, file_meta.c, dir_sync.c
  *  5 above   read_plan.c, read_many.c, write_copy.c, writer*.c, reader.c:
@@ -21,7 +22,8 @@
  *  top       loop_life.c (this file): creates and frees everything
  *
  * Each layer's header (base.h, op.h, aio.h, helper.h, probe.h, loop.h,
- * buf.h, file.h, wait.h, writer.h) declares the structs its files own.
+ * spin.h, buf.h, file.h, wait.h, writer.h) declares the structs its files
+ * own.
  *
  * A new file operation goes in layer 4: a finish function and a work or
  * iocb in file_io.c / file_meta.c through dmaio__file_op() and
