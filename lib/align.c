@@ -227,10 +227,21 @@ void dmaio__file_discover(struct dmaio_file *f, uint64_t features,
 	f->align_source = "default";
 	f->queue_dev = S_ISBLK(st->st_mode) ? st->st_rdev : st->st_dev;
 	kb = queue_limits(f->queue_dev, qdir, sizeof(qdir), &cap);
-	/* DMAIO_QUEUE_CAP overrides it for every file (0: no cap anywhere) */
+	/*
+	 * DMAIO_QUEUE_CAP, read at each open, overrides it (0: no cap). A
+	 * value that is not a whole number up to 65536 is ignored: a typo
+	 * must not take the loop's protection away.
+	 */
 	env = getenv("DMAIO_QUEUE_CAP");
-	if (env && *env)
-		cap = (unsigned)strtoul(env, NULL, 0);
+	if (env && *env) {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(env, &end, 10);
+		if (!errno && !*end && *env != '-' && v <= 65536)
+			cap = (unsigned)v;
+	}
 	/* buffered I/O runs on helpers: no iocb to count */
 	f->queue_cap = f->direct ? cap : 0;
 	if (kb)

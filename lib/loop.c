@@ -26,14 +26,6 @@
 #define MAX_EPOLL_SKIPS 16
 #define EPOLL_EVERY_NS 100000
 
-static void drain_eventfd(int fd)
-{
-	uint64_t v;
-
-	/* non-blocking: EAGAIN just means someone read it first */
-	while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
-		;
-}
 
 static void run_deferred(struct dmaio_loop *loop)
 {
@@ -76,7 +68,7 @@ static int wait_events(struct dmaio_loop *loop, int timeout_ms,
 		loop->epoll_skips++;
 		/* drained first: what completes after the reap signals again */
 		if (loop->external)
-			drain_eventfd(loop->aio.efd);
+			dmaio__eventfd_drain(loop->aio.efd);
 		*reap_aio = 1;
 		return 0;
 	}
@@ -135,7 +127,7 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 	loop->slept = 0;
 	if (loop->wake_pending) {
 		/* this iteration does what the wake-up announced */
-		drain_eventfd(loop->wake_efd);
+		dmaio__eventfd_drain(loop->wake_efd);
 		loop->wake_pending = 0;
 	}
 	if (dmaio__aio_queued(&loop->aio))
@@ -163,13 +155,13 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 		uint64_t tag = evs[i].data.u64;
 
 		if (tag == DMAIO__TAG_AIO) {
-			drain_eventfd(loop->aio.efd);
+			dmaio__eventfd_drain(loop->aio.efd);
 			reap_aio = 1;
 		} else if (tag == DMAIO__TAG_HELPER) {
-			drain_eventfd(loop->helper.efd);
+			dmaio__eventfd_drain(loop->helper.efd);
 			reap_helper = 1;
 		} else if (tag == DMAIO__TAG_WAKE) {
-			drain_eventfd(loop->wake_efd);
+			dmaio__eventfd_drain(loop->wake_efd);
 		} else {
 			dmaio__watch_dispatch(loop, (int)tag, evs[i].events);
 		}

@@ -15,6 +15,10 @@
 #include "timer.h"
 #include "watch.h"
 
+#include <errno.h>
+#include <stdint.h>
+#include <unistd.h>
+
 struct dmaio_loop {
 	struct dmaio__owned *owned; /* writers and readers not closed yet */
 	int epfd;
@@ -66,6 +70,15 @@ int dmaio__loop_has_work(struct dmaio_loop *loop);
 static inline int dmaio__loop_stop_requested(struct dmaio_loop *loop)
 {
 	return __atomic_load_n(&loop->stop, __ATOMIC_RELAXED);
+}
+
+/* Reads a (non-blocking) eventfd: EAGAIN just means someone read it first. */
+static inline void dmaio__eventfd_drain(int fd)
+{
+	uint64_t v;
+
+	while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
 }
 
 /* Whether helper threads have finished work the loop has not reaped. */

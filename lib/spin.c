@@ -86,6 +86,13 @@ int dmaio__spin(struct dmaio_loop *loop, int with_epoll,
 		if (loop->aio.ring ? dmaio__ring_ready(loop)
 				   : dmaio__reap(loop) != 0) {
 			*reap_aio = loop->aio.ring != NULL;
+			/*
+			 * Where completions signal the eventfd (with_epoll),
+			 * take the signal with them: left, it would make the
+			 * next turn's epoll_wait return for nothing.
+			 */
+			if (with_epoll)
+				dmaio__eventfd_drain(loop->aio.efd);
 			hit(loop, dmaio__now_ns() - start);
 			return 0;
 		}

@@ -601,30 +601,45 @@ static void on_late_read(void *arg, struct dmaio_view *v, int64_t res)
 				on_late_read, r), 0);
 }
 
+/* A loop spinning POLL_US for run, with its O_DIRECT refusal set. */
+#define POLL_US 500
+static struct dmaio_loop *polling_loop(int run)
+{
+	struct dmaio_loop_opts o;
+	struct dmaio_loop *loop;
+
+	dmaio_loop_free(run_loop(run)); /* sets this run's O_DIRECT refusal */
+	dmaio_loop_opts_init(&o);
+	o.poll_us = POLL_US;
+	o.disable = run == BUFFERED_RUN ? 0 : tu_profile_disable[run];
+	ck_assert_int_eq(dmaio_loop_new(&loop, &o), 0);
+	return loop;
+}
+
+/* n reads of 4 KiB, one at a time, of name on the late file system */
+static void late_reads_run(struct late_reads *r, const char *name, int run)
+{
+	make_backing(&read_fs, name, 16384);
+	r->f = open_on(r->loop, &read_fs, name, run);
+	ck_assert_int_eq(dmaio_file_read_at_aligned(r->f, 0, 4096,
+						    on_late_read, r), 0);
+	ck_assert_int_eq(dmaio_loop_run(r->loop), 0);
+	ck_assert_int_eq(r->err, 0);
+}
+
 /*
  * poll_us: reads the daemon answers READ_MS late are never caught by a
- * 500 us spin. The loop must stop spinning after a few such misses, not
+ * POLL_US spin. The loop must stop spinning after a few such misses, not
  * burn 500 us before every sleep.
  */
 START_TEST(poll_backs_off_when_completions_come_late)
 {
-	struct dmaio_loop_opts o;
 	struct dmaio_loop_stats st;
 	struct late_reads r = { NULL, NULL, 40, 0, 0 };
-	struct dmaio_loop *loop;
+	struct dmaio_loop *loop = polling_loop(_i);
 
-	dmaio_loop_free(run_loop(_i)); /* sets this run's O_DIRECT refusal */
-	dmaio_loop_opts_init(&o);
-	o.poll_us = 500;
-	o.disable = _i == BUFFERED_RUN ? 0 : tu_profile_disable[_i];
-	ck_assert_int_eq(dmaio_loop_new(&loop, &o), 0);
-	make_backing(&read_fs, "late", 16384);
 	r.loop = loop;
-	r.f = open_on(loop, &read_fs, "late", _i);
-	ck_assert_int_eq(dmaio_file_read_at_aligned(r.f, 0, 4096,
-						    on_late_read, &r), 0);
-	ck_assert_int_eq(dmaio_loop_run(loop), 0);
-	ck_assert_int_eq(r.err, 0);
+	late_reads_run(&r, "late", _i);
 	ck_assert_uint_eq(r.done, 40);
 	st.size = sizeof(st);
 	ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
@@ -651,22 +666,13 @@ END_TEST
  */
 START_TEST(poll_resumes_when_completions_come_early)
 {
-	struct dmaio_loop_opts o;
 	struct dmaio_loop_stats st;
 	struct late_reads r = { NULL, NULL, 20, 0, 0 };
-	struct dmaio_loop *loop;
+	struct dmaio_loop *loop = polling_loop(_i);
 	uint64_t hits;
 
-	dmaio_loop_opts_init(&o);
-	o.poll_us = 500;
-	o.disable = tu_profile_disable[_i];
-	ck_assert_int_eq(dmaio_loop_new(&loop, &o), 0);
-	make_backing(&read_fs, "late2", 16384);
 	r.loop = loop;
-	r.f = open_on(loop, &read_fs, "late2", _i);
-	ck_assert_int_eq(dmaio_file_read_at_aligned(r.f, 0, 4096,
-						    on_late_read, &r), 0);
-	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	late_reads_run(&r, "late2", _i);
 	ck_assert_int_eq(dmaio_file_close_wait(r.f), 0);
 	st.size = sizeof(st);
 	ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);

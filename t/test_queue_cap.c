@@ -122,9 +122,10 @@ static int open_capped(struct dmaio_loop *loop, const char *cap,
 	return 0;
 }
 
-/* NOPS operations, DEPTH at a time, on nfiles opens of one file. */
-static void run_job(uint64_t disable, unsigned nfiles, int fail_at,
-		    int short_at)
+/* NOPS operations, DEPTH at a time, on nfiles opens of one file opened
+ * with DMAIO_QUEUE_CAP=cap (CAP, or a value to be ignored). */
+static void run_cap_job(uint64_t disable, unsigned nfiles, int fail_at,
+			int short_at, const char *cap)
 {
 	struct dmaio_loop *loop;
 	struct job j;
@@ -139,7 +140,7 @@ static void run_job(uint64_t disable, unsigned nfiles, int fail_at,
 	j.short_at = short_at;
 	tu_make_file(tu_path("f"), FBLOCKS * BS, 7);
 	loop = tu_loop(disable, DEPTH);
-	if (!open_capped(loop, "4", j.f, nfiles)) {
+	if (!open_capped(loop, cap, j.f, nfiles)) {
 		dmaio_loop_free(loop);
 		free(slots);
 		return;
@@ -162,9 +163,14 @@ static void run_job(uint64_t disable, unsigned nfiles, int fail_at,
 	for (i = 0; i < NOPS; i++)
 		ck_assert_int_eq(j.calls[i], 1);
 	ck_assert_int_eq(inj_track_inflight, 0);
-	ck_assert_int_le(inj_track_max, CAP);
-	/* reached: the cap, not a shallow job, is what held them */
-	ck_assert_int_eq(inj_track_max, CAP);
+	if (atoi(cap) == CAP && !strcmp(cap, "4")) {
+		ck_assert_int_le(inj_track_max, CAP);
+		/* reached: the cap, not a shallow job, is what held them */
+		ck_assert_int_eq(inj_track_max, CAP);
+	} else {
+		/* ignored: the device's own cap (or none) lets more go */
+		ck_assert_int_gt(inj_track_max, CAP);
+	}
 	for (i = 0; i < DEPTH; i++)
 		dmaio_buf_unref(slots[i].buf);
 	for (i = 0; i < nfiles; i++)
@@ -172,6 +178,12 @@ static void run_job(uint64_t disable, unsigned nfiles, int fail_at,
 	dmaio_loop_free(loop);
 	free(slots);
 	inj_reset();
+}
+
+static void run_job(uint64_t disable, unsigned nfiles, int fail_at,
+		    int short_at)
+{
+	run_cap_job(disable, nfiles, fail_at, short_at, "4");
 }
 
 START_TEST(queue_cap_bounds_inflight)
@@ -191,6 +203,17 @@ END_TEST
 START_TEST(queue_cap_eagain_and_short_count_lose_nothing)
 {
 	run_job(0, 1, 100, 700);
+}
+END_TEST
+
+/* A DMAIO_QUEUE_CAP that is not a whole number is ignored, not taken as
+ * its numeric prefix or as "no cap": a typo keeps the device's cap. */
+static const char *const bad_caps[] = { "4x", "-4", "4.0", "abc",
+					 "99999999999999999999" };
+
+START_TEST(queue_cap_ignores_a_value_that_is_not_a_number)
+{
+	run_cap_job(0, 1, -1, -1, bad_caps[_i]);
 }
 END_TEST
 
@@ -312,5 +335,9 @@ int main(void)
 	TU_ADD(tc, queue_cap_shared_by_files_on_one_device);
 	TU_ADD(tc, queue_cap_eagain_and_short_count_lose_nothing);
 	TU_ADD_PROFILES(tc, queue_cap_keeps_barrier_order);
+	tcase_add_loop_test(tc, queue_cap_ignores_a_value_that_is_not_a_number,
+			    0, 5);
+	tu_name("queue_cap_ignores_a_value_that_is_not_a_number", 0, 5,
+		bad_caps);
 	return tu_run(s);
 }
