@@ -61,18 +61,10 @@ struct kring {
 	struct io_event events[];
 };
 
-/* Copies up to max completions out of the ring; how many. */
-static int ring_reap(struct kring *r, struct io_event *ev, unsigned max)
+/* Whether the ring holds a completion not yet reaped. */
+static int ring_ready(struct kring *r)
 {
-	unsigned head = r->head, n = 0;
-	unsigned tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-
-	while (head != tail && n < max) {
-		ev[n++] = r->events[head];
-		head = head + 1 == r->nr ? 0 : head + 1;
-	}
-	__atomic_store_n(&r->head, head, __ATOMIC_RELEASE);
-	return (int)n;
+	return r->head != __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
 }
 
 /*
@@ -95,11 +87,15 @@ static int wait_some(struct worker *w, io_context_t ctx, struct io_event *ev,
 			if (n != 0)
 				return n;
 		}
+		/*
+		 * Look at the ring, reap with io_getevents: some 3.10-era
+		 * kernels free a request slot only there (reaping from the
+		 * ring would leave io_submit refusing with EAGAIN for ever).
+		 */
 		end = bench_now_ns() + (uint64_t)w->o->poll_us * 1000;
 		do {
-			n = ring_reap(r, ev, max);
-			if (n)
-				return n;
+			if (ring_ready(r))
+				break;
 #if defined(__x86_64__) || defined(__i386__)
 			__asm__ __volatile__("pause" ::: "memory");
 #endif
