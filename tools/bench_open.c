@@ -44,6 +44,12 @@ struct ostate {
 };
 
 /* Bytes the allocator has handed out and not had back, all arenas. */
+#ifdef HAVE_MALLINFO2
+#define HEAP_FROM "mallinfo2"
+#else
+#define HEAP_FROM "mallinfo"
+#endif
+
 static double heap_in_use(void)
 {
 #ifdef HAVE_MALLINFO2
@@ -229,6 +235,7 @@ int bench_open_run(const struct bench_opts *o, const char *dir)
 	struct ostate s;
 	double dm[ROUNDS], cl[ROUNDS], pl[ROUNDS], pr[ROUNDS];
 	double heap[ROUNDS], rss[ROUNDS], junk[4], rss0 = 0;
+	const char *heap_from;
 	unsigned i, n = o->open_bench;
 	int ret;
 
@@ -285,6 +292,8 @@ int bench_open_run(const struct bench_opts *o, const char *dir)
 			fprintf(stderr, "dmaio-bench: %s\n", dmaio_last_error());
 		return 1;
 	}
+	/* a sanitizer's allocator reports nothing to mallinfo: say so */
+	heap_from = median(heap, ROUNDS) > 0 ? HEAP_FROM : "none";
 	if (o->json) {
 		printf("{\"mode\":\"open\",\"files\":%u,\"dir\":\"%s\","
 		       "\"helper_threads\":%u,\"rounds\":%u,"
@@ -298,12 +307,7 @@ int bench_open_run(const struct bench_opts *o, const char *dir)
 		       ROUNDS, median(dm, ROUNDS), median(cl, ROUNDS),
 		       median(pl, ROUNDS), median(pr, ROUNDS),
 		       median(heap, ROUNDS), rss0, median(rss, ROUNDS),
-#ifdef HAVE_MALLINFO2
-		       "mallinfo2"
-#else
-		       "mallinfo"
-#endif
-		       );
+		       heap_from);
 		return 0;
 	}
 	printf("dmaio-bench: open-bench files=%u dir=%s helper_threads=%u "
@@ -317,12 +321,6 @@ int bench_open_run(const struct bench_opts *o, const char *dir)
 	       median(pr, ROUNDS));
 	printf("  held per open file: %.0f bytes of heap (%s); RSS grew by "
 	       "%.0f bytes per file the first time, %.0f after\n",
-	       median(heap, ROUNDS),
-#ifdef HAVE_MALLINFO2
-	       "mallinfo2",
-#else
-	       "mallinfo",
-#endif
-	       rss0, median(rss, ROUNDS));
+	       median(heap, ROUNDS), heap_from, rss0, median(rss, ROUNDS));
 	return 0;
 }
