@@ -196,15 +196,6 @@ struct dmaio__aio_dev *dmaio__aio_dev_get(struct dmaio_loop *loop, dev_t dev,
 	return d;
 }
 
-static void opq_push_front(struct dmaio__opq *q, struct dmaio__op *op)
-{
-	op->next = q->head;
-	q->head = op;
-	if (!q->tail)
-		q->tail = op;
-	q->n++;
-}
-
 /*
  * The next iocb that may go, counted on its device: the oldest one
  * waiting behind a cap that has room, else subq's head. On the way, the
@@ -250,25 +241,13 @@ static void put_back(struct dmaio__aio *aio, struct dmaio__op *op)
 
 	if (d) {
 		d->inflight--;
-		opq_push_front(&d->waitq, op);
+		dmaio__opq_push_front(&d->waitq, op);
 		aio->nwaiting++;
 	} else {
-		opq_push_front(&aio->subq, op);
+		dmaio__opq_push_front(&aio->subq, op);
 	}
 }
 
-/*
- * io_submit returns how many it took; an error on iocb k > 0 shows only as
- * a short count, and the next call reports that iocb's error. So: a short
- * count leaves the rest queued, EAGAIN waits for completions, any other
- * error belongs to the first iocb alone.
- *
- * batch is the first call's size; it doubles after each call. Starting at
- * one matters: io_submit plugs the block queue for the whole call, so one
- * call of 32 keeps the device idle while 32 requests are built (fio shows
- * the same with iodepth_batch_submit=32: about 20% fewer IOPS on a virtio
- * disk); a first call of one starts the device at once.
- */
 /*
  * Whether the kernel did the reads inside io_submit: the last one's event
  * is in the ring already (tmpfs, the page cache). There is then no device
@@ -287,6 +266,18 @@ static void note_inline(struct dmaio_loop *loop, unsigned t0,
 				ring->events[t1 ? t1 - 1 : ring->nr - 1].data == last;
 }
 
+/*
+ * io_submit returns how many it took; an error on iocb k > 0 shows only as
+ * a short count, and the next call reports that iocb's error. So: a short
+ * count leaves the rest queued, EAGAIN waits for completions, any other
+ * error belongs to the first iocb alone.
+ *
+ * batch is the first call's size; it doubles after each call. Starting at
+ * one matters: io_submit plugs the block queue for the whole call, so one
+ * call of 32 keeps the device idle while 32 requests are built (fio shows
+ * the same with iodepth_batch_submit=32: about 20% fewer IOPS on a virtio
+ * disk); a first call of one starts the device at once.
+ */
 static void flush(struct dmaio_loop *loop, int batch)
 {
 	struct dmaio__aio *aio = &loop->aio;

@@ -81,6 +81,17 @@ static inline void dmaio__opq_push(struct dmaio__opq *q, struct dmaio__op *op)
 	q->n++;
 }
 
+/* Puts op back at the head: it leaves before what was queued after it. */
+static inline void dmaio__opq_push_front(struct dmaio__opq *q,
+					 struct dmaio__op *op)
+{
+	op->next = q->head;
+	q->head = op;
+	if (!q->tail)
+		q->tail = op;
+	q->n++;
+}
+
 static inline struct dmaio__op *dmaio__opq_pop(struct dmaio__opq *q)
 {
 	struct dmaio__op *op = q->head;

@@ -7,7 +7,7 @@
  * kernel, valgrind, DMAIO_FEAT_USER_REAP off) each look reaps with a
  * zero-timeout io_getevents. With fds watched or helpers working
  * (with_epoll) the spin also asks epoll_wait with a zero timeout, every
- * EPOLL_EVERY_NS rather than every turn: the syscall would otherwise be
+ * SPIN_EPOLL_EVERY_NS rather than every turn: the syscall would otherwise be
  * most of the spin.
  *
  * A spin that finds nothing has cost its whole budget and the loop sleeps
@@ -24,7 +24,7 @@
 
 #define MISS_LIMIT 4
 #define MAX_BACKOFF 256
-#define EPOLL_EVERY_NS 2000
+#define SPIN_EPOLL_EVERY_NS 2000
 
 /* A spinning loop's breath: lets the sibling hyperthread run. */
 static inline void cpu_relax(void)
@@ -104,7 +104,7 @@ int dmaio__spin(struct dmaio_loop *loop, int with_epoll,
 				hit(loop, spent);
 				return n;
 			}
-			next_epoll = dmaio__now_ns() + EPOLL_EVERY_NS;
+			next_epoll = now + SPIN_EPOLL_EVERY_NS;
 		}
 		if (spent >= budget)
 			break;
