@@ -17,23 +17,14 @@ for b in "$abs/t/.libs/lt-test_regressions" "$abs/t/.libs/test_regressions" \
 	fi
 done
 if [ -z "$bin" ]; then
-	echo "test-release-dir: SKIP: no built t/test_regressions binary" >&2
-	exit 77
+	echo "1..0 # SKIP no built t/test_regressions binary"
+	exit 0
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmaio-rel.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/libdmaio-1.2.0/t"
 cp "$bin" "$tmp/libdmaio-1.2.0/t/test_regressions" || exit 1
-# the copy finds the library of this build tree, as libtool's wrapper would
+# the copy finds the library of this build tree, as libtool's wrapper
+# would; its TAP is this test's
 LD_LIBRARY_PATH="$abs/lib/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-	"$tmp/libdmaio-1.2.0/t/test_regressions" > "$tmp/out" 2>&1
-rc=$?
-n=$(grep -c '^ok' "$tmp/out")
-echo "test-release-dir: $n tests passed"
-if [ "$rc" != 0 ] || [ "$n" = 0 ] || grep -q '^not ok' "$tmp/out"; then
-	grep '^not ok' "$tmp/out"
-	tail -n 20 "$tmp/out"
-	echo "test-release-dir: FAIL: t/test_regressions under libdmaio-1.2.0/"
-	exit 1
-fi
-echo "test-release-dir: PASS"
+	"$tmp/libdmaio-1.2.0/t/test_regressions"
