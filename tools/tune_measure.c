@@ -18,6 +18,8 @@
 #include <time.h>
 
 #define MAX_DEPTH 1024
+/* Completions a point counts at least, however long that takes. */
+#define MIN_OPS 8
 
 struct run;
 
@@ -32,8 +34,8 @@ struct run {
 	int write, seq, err;
 	size_t bs;
 	uint64_t nblocks, next, rng;
-	uint64_t limit, issued;	/* limit: ops to start, 0: until t_end */
-	uint64_t t_warm, t_end;
+	uint64_t limit, issued;	/* limit: ops to start, 0: until t_stop */
+	uint64_t t_warm, t_end, t_stop;	/* t_stop: 0 while it runs */
 	uint64_t ops, bytes;
 	double lat_sum_us;
 	uint32_t *lat_us;	/* latencies of the counted ops */
@@ -77,7 +79,7 @@ static void done(struct slot *s, int64_t res)
 
 	if (res != (int64_t)r->bs && !r->err)
 		r->err = res < 0 ? (int)res : -EIO; /* short: a file too small */
-	if (t >= r->t_warm && t <= r->t_end && !r->err) {
+	if (t >= r->t_warm && !r->t_stop && !r->err) {
 		double us = (double)(t - s->t_submit) / 1000.0;
 
 		r->ops++;
@@ -95,7 +97,10 @@ static void done(struct slot *s, int64_t res)
 		if (r->nlat < r->cap)
 			r->lat_us[r->nlat++] = us < 4e9 ? (uint32_t)us : UINT32_MAX;
 	}
-	if (t < r->t_end && !r->err && (!r->limit || r->issued < r->limit))
+	/* a machine too loaded to finish a few in the slice gets longer */
+	if (t >= r->t_end && r->ops >= MIN_OPS && !r->t_stop)
+		r->t_stop = t;
+	if (!r->t_stop && !r->err && (!r->limit || r->issued < r->limit))
 		start(s);
 }
 
@@ -143,13 +148,13 @@ static int cmp_u32(const void *a, const void *b)
 
 static void summarize(struct run *r, unsigned depth, struct tune_point *out)
 {
-	double secs = (double)(r->t_end - r->t_warm) / 1e9;
+	double secs = (double)(r->t_stop - r->t_warm) / 1e9;
 
 	memset(out, 0, sizeof(*out));
 	out->depth = depth;
 	out->bs = r->bs;
 	out->ops = r->ops;
-	if (!r->ops)
+	if (!r->ops || secs <= 0)
 		return;
 	out->iops = (double)r->ops / secs;
 	out->bw = (double)r->bytes / secs;
@@ -195,12 +200,10 @@ static int run_job(struct tune_ctx *c, struct run *r, unsigned depth,
 		r->slots[i].run = r;
 		start(&r->slots[i]);
 	}
-	/* until the last completion: one past t_end starts nothing */
+	/* until the last completion: none after t_stop starts another */
 	ret = dmaio_loop_run(c->loop);
 	if (!ret)
 		ret = r->err;
-	if (!ret && !r->ops)
-		ret = -ETIMEDOUT; /* nothing completed inside the slice */
 out:
 	for (i = 0; i < depth; i++)
 		if (r->slots[i].buf)
