@@ -2,7 +2,8 @@
 /*
  * io-props-show PATH: the model the library finds for the device of PATH
  * (DMAIO_IO_PROPERTIES or the default file), one "key=value" a line, as
- * the dispatcher will see it. Exit 1 with no model. A helper of
+ * the dispatcher will see it, and the file's first malformed line (what
+ * dmaio-tune names must agree). Exit 1 with no model. A helper of
  * t/test-tune.sh, built on the internals (lib/io_props.c).
  */
 #include "config.h"
@@ -10,13 +11,16 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 int main(int argc, char **argv)
 {
+	const char *file = getenv("DMAIO_IO_PROPERTIES");
 	struct dmaio__io_props p;
+	unsigned bad = 0;
 	struct stat st;
 	int r;
 
@@ -35,6 +39,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("device=%u:%u\n", major(st.st_dev), minor(st.st_dev));
+	if (file && *file)
+		dmaio__io_props_read_file(file, st.st_dev, &p, &bad);
+	printf("first_bad_line=%u\n", bad);
 	printf("read_iops=%llu\nwrite_iops=%llu\n",
 	       (unsigned long long)p.read_iops,
 	       (unsigned long long)p.write_iops);

@@ -148,21 +148,33 @@ static int make_dirs(const char *path)
 	return 0;
 }
 
-/* A whole decimal number, as the library reads it: 0 or -1. */
-static int number(const char *s, const char *end, unsigned *v)
+/* A whole decimal number of at most bits bits, as the library reads
+ * it: 0 or -1. */
+static int number(const char *s, int bits, unsigned long long *v)
 {
-	unsigned long x = 0;
+	char *end;
 
-	if (s == end)
+	if (*s < '0' || *s > '9')
 		return -1;
-	for (; s < end; s++) {
-		if (*s < '0' || *s > '9' || x > 0xffffffffUL / 10)
-			return -1;
-		x = x * 10 + (unsigned)(*s - '0');
-	}
-	if (x > 0xffffffffUL)
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	if (errno || *end || (bits == 32 && *v > 0xffffffffULL))
 		return -1;
-	*v = (unsigned)x;
+	return 0;
+}
+
+/* The bits a key of the library's model takes; 0: not one of them. */
+static int key_bits(const char *key)
+{
+	static const char *const keys[] = {
+		"read_iops", "write_iops", "read_bw", "write_bw",
+		"knee_depth", "read_lat_us", "write_lat_us",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!strcmp(key, keys[i]))
+			return i < 4 ? 64 : 32;
 	return 0;
 }
 
@@ -185,7 +197,7 @@ static char *trim(char *s)
 static char classify(const char *line, dev_t dev)
 {
 	char buf[1024], *s = buf, *hash = buf, *end, *colon;
-	unsigned maj, min;
+	unsigned long long maj, min;
 
 	if (strlen(line) >= sizeof(buf) - 1 && !strchr(line, '\n'))
 		return 'x'; /* too long */
@@ -205,7 +217,12 @@ static char classify(const char *line, dev_t dev)
 		if (!end)
 			return 'x';
 		*end = 0;
-		return *trim(s) ? ' ' : 'x'; /* a key, or none */
+		s = trim(s);
+		if (!*s)
+			return 'x';
+		/* the library's keys take whole numbers that fit them */
+		return key_bits(s) &&
+		       number(trim(end + 1), key_bits(s), &maj) ? 'x' : ' ';
 	}
 	end = strchr(s, ']');
 	if (!end || *trim(end + 1))
@@ -221,10 +238,9 @@ static char classify(const char *line, dev_t dev)
 	*colon = 0;
 	s = trim(s);
 	end = trim(colon + 1);
-	if (number(s, s + strlen(s), &maj) ||
-	    number(end, end + strlen(end), &min))
+	if (number(s, 32, &maj) || number(end, 32, &min))
 		return 'B';
-	return makedev(maj, min) == dev ? 'h' : 'H';
+	return makedev((unsigned)maj, (unsigned)min) == dev ? 'h' : 'H';
 }
 
 /* Copies in to out without dev's sections; ours goes where the first
