@@ -35,7 +35,6 @@
 
 struct entry {
 	dev_t dev;
-	unsigned known;	/* fields the section gave (bits of fields[]) */
 	struct dmaio__io_props p;
 };
 
@@ -175,7 +174,6 @@ static void parse_key(struct table *t, char *s, unsigned line)
 			/* unsigned and uint32_t: both 4 bytes on Linux */
 			memcpy((char *)&t->cur->p + fields[i].off, &w, 4);
 		}
-		t->cur->known |= 1u << i;
 		return;
 	}
 	/* an unknown key: a later version's, or a note for people */
@@ -203,12 +201,36 @@ static void parse_line(struct table *t, char *s, unsigned line)
 		parse_key(t, s, line);
 }
 
+/*
+ * The next line of in, without its newline, into buf: 0, or -1 at the
+ * end. A line too long for buf, or holding a NUL byte, is *bad: fgets
+ * would not tell where such a line ends.
+ */
+static int next_line(FILE *in, char *buf, size_t size, int *bad)
+{
+	size_t n = 0;
+	int c, any = 0;
+
+	*bad = 0;
+	while ((c = getc_unlocked(in)) != EOF) {
+		any = 1;
+		if (c == '\n')
+			break;
+		if (!c || n + 1 >= size)
+			*bad = 1;
+		else
+			buf[n++] = (char)c;
+	}
+	buf[n] = 0;
+	return any ? 0 : -1;
+}
+
 static int parse_file(const char *path, struct table *t)
 {
 	char buf[MAX_LINE];
 	unsigned line = 0;
 	struct stat st;
-	int skip = 0, err = 0;
+	int bad, err = 0;
 	FILE *in;
 
 	in = fopen(path, "re");
@@ -219,25 +241,24 @@ static int parse_file(const char *path, struct table *t)
 		fclose(in);
 		return -EINVAL;
 	}
-	while (fgets(buf, sizeof(buf), in)) {
-		size_t len = strlen(buf);
-		int whole = len && buf[len - 1] == '\n';
-
-		if (!skip)
-			line++;
-		if (skip || (!whole && !feof(in))) {
-			/* too long: malformed, up to its end */
-			if (!skip)
-				note_bad(t, line);
-			skip = !whole;
-			continue;
-		}
-		parse_line(t, buf, line);
+	while (!next_line(in, buf, sizeof(buf), &bad)) {
+		line++;
+		if (bad)
+			note_bad(t, line);
+		else
+			parse_line(t, buf, line);
 	}
 	if (ferror(in))
 		err = -EIO;
 	fclose(in);
 	return err;
+}
+
+/* A section that gives no figure (0 is none) is no model. */
+static int usable(const struct dmaio__io_props *p)
+{
+	return p->read_iops || p->write_iops || p->read_bw || p->write_bw ||
+	       p->knee_depth || p->read_lat_us || p->write_lat_us;
 }
 
 /* The last usable section of dev wins: a later one was added after. */
@@ -246,7 +267,7 @@ static int find(const struct table *t, dev_t dev, struct dmaio__io_props *p)
 	size_t i = t->n;
 
 	while (i-- > 0) {
-		if (t->e[i].dev != dev || !t->e[i].known)
+		if (t->e[i].dev != dev || !usable(&t->e[i].p))
 			continue;
 		*p = t->e[i].p;
 		return 0;

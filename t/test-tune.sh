@@ -54,6 +54,7 @@ read_iops oops
 write_iops = 170
 knee_depth = 4294967296
 EOT
+printf 'mount = /a\000b\n' >> "$tmp/props"
 cp "$tmp/props" "$tmp/props.orig"
 "$tune" --quick --max-depth=4 --duration=0.5 --quiet --output "$tmp/props" \
 	"$tmp/dir" > "$tmp/out" 2>&1
@@ -63,7 +64,7 @@ DMAIO_IO_PROPERTIES="$tmp/props.orig" "$show" "$tmp/dir" > "$tmp/show"
 bad=$(val first_bad_line)
 DMAIO_IO_PROPERTIES="$tmp/props" "$show" "$tmp/dir" > "$tmp/show"
 head -5 "$tmp/props.orig" > "$tmp/a"; head -5 "$tmp/props" > "$tmp/b"
-tail -4 "$tmp/props.orig" > "$tmp/c"; tail -4 "$tmp/props" > "$tmp/d"
+tail -5 "$tmp/props.orig" > "$tmp/c"; tail -5 "$tmp/props" > "$tmp/d"
 [ "$rc" = 0 ] && [ "$(val read_iops)" -gt 1 ] && pow2 "$(val knee_depth)" &&
 	[ "$(val knee_depth)" -le 4 ] &&
 	[ "$(grep -c "^\[device $dev\]" "$tmp/props")" = 1 ] &&
@@ -71,7 +72,8 @@ tail -4 "$tmp/props.orig" > "$tmp/c"; tail -4 "$tmp/props" > "$tmp/d"
 	cmp -s "$tmp/c" "$tmp/d" &&
 	[ "$bad" = 10 ] && grep -q "props:10: the library skips this line" "$tmp/out" &&
 	grep -q "props:12: the library skips this line" "$tmp/out" &&
-	[ "$(grep -c "the library skips" "$tmp/out")" = 2 ]
+	grep -q "props:13: the library skips this line" "$tmp/out" &&
+	[ "$(grep -c "the library skips" "$tmp/out")" = 3 ]
 check $? "an existing file: its section of the device replaced, the rest kept, a malformed line named"
 [ "$rc" = 0 ] || sed 's/^/# /' "$tmp/out"
 

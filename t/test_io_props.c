@@ -29,6 +29,18 @@ static const char *write_props(const char *name, const char *text)
 	return path;
 }
 
+static const char *write_bytes(const char *name, const char *data,
+			       size_t len)
+{
+	const char *path = tu_path(name);
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+	return path;
+}
+
 /* dev's model in text; *bad: its first malformed line */
 static int read_text(const char *text, dev_t dev, struct dmaio__io_props *p,
 		     unsigned *bad)
@@ -144,6 +156,46 @@ START_TEST(malformed_lines_are_skipped)
 }
 END_TEST
 
+/* A NUL byte spoils its line only: the next one is read. */
+START_TEST(nul_byte)
+{
+	static const char text[] = "[device 9:9]\nread_iops\0 = 3\n"
+				   "write_iops = 4\n";
+	struct dmaio__io_props p;
+	unsigned bad;
+
+	memset(&p, 0, sizeof(p));
+	ck_assert_int_eq(dmaio__io_props_read_file(write_bytes("nul", text,
+							       sizeof(text) - 1),
+						   makedev(9, 9), &p, &bad), 0);
+	ck_assert_int_eq(bad, 2);
+	ck_assert_uint_eq(p.read_iops, 0);
+	ck_assert_uint_eq(p.write_iops, 4);
+}
+END_TEST
+
+/* 1023 bytes are a line; 1024 are too many. */
+START_TEST(longest_line)
+{
+	struct dmaio__io_props p;
+	char text[2200];
+	unsigned bad;
+	int k;
+
+	k = sprintf(text, "[device 9:9]\nread_iops = %01011d\n", 7);
+	ck_assert_int_eq(k, 13 + 1023 + 1);
+	ck_assert_int_eq(read_text(text, makedev(9, 9), &p, &bad), 0);
+	ck_assert_uint_eq(p.read_iops, 7);
+	ck_assert_int_eq(bad, 0);
+	sprintf(text, "[device 9:9]\nread_iops = %01012d\nwrite_iops = 1\n",
+		7);
+	ck_assert_int_eq(read_text(text, makedev(9, 9), &p, &bad), 0);
+	ck_assert_uint_eq(p.read_iops, 0);
+	ck_assert_uint_eq(p.write_iops, 1);
+	ck_assert_int_eq(bad, 2);
+}
+END_TEST
+
 /* A line longer than the parser takes is malformed to its very end. */
 START_TEST(overlong_line)
 {
@@ -185,6 +237,11 @@ START_TEST(partial_files)
 	ck_assert_int_eq(bad, 0);
 	ck_assert_int_eq(read_text("[device 8:0]\n", makedev(8, 0), &p, &bad),
 			 -ENOENT);
+	/* 0 is no figure */
+	ck_assert_int_eq(read_text("[device 8:0]\nread_iops = 0\n"
+				   "knee_depth = 00\n", makedev(8, 0), &p,
+				   &bad), -ENOENT);
+	ck_assert_int_eq(bad, 0);
 	ck_assert_int_eq(read_text("", makedev(8, 0), &p, &bad), -ENOENT);
 	ck_assert_int_eq(bad, 0);
 	/* a file cut short in the middle of a line */
@@ -356,6 +413,8 @@ int main(int argc, char **argv)
 	TU_ADD(tc, good_file);
 	TU_ADD(tc, big_numbers);
 	TU_ADD(tc, malformed_lines_are_skipped);
+	TU_ADD(tc, nul_byte);
+	TU_ADD(tc, longest_line);
 	TU_ADD(tc, overlong_line);
 	TU_ADD(tc, partial_files);
 	TU_ADD(tc, missing_and_odd_files);

@@ -196,11 +196,10 @@ static char *trim(char *s)
  */
 static char classify(const char *line, dev_t dev)
 {
-	char buf[1024], *s = buf, *hash = buf, *end, *colon;
+	char buf[1100], *s = buf, *hash = buf, *end, *colon;
 	unsigned long long maj, min;
 
-	if (strlen(line) >= sizeof(buf) - 1 && !strchr(line, '\n'))
-		return 'x'; /* too long */
+	/* the caller has made sure the line fits */
 	snprintf(buf, sizeof(buf), "%s", line);
 	while ((hash = strchr(hash, '#')) != NULL) {
 		if (hash == buf || strchr(" \t", hash[-1])) {
@@ -248,18 +247,20 @@ static char classify(const char *line, dev_t dev)
 static int copy_others(FILE *in, FILE *out, dev_t dev, const char *name,
 		       long *at)
 {
-	char line[1024];
+	char *line = NULL;
+	size_t cap = 0;
 	unsigned n = 0;
-	int skip = 0, cont = 0, last = '\n';
+	int skip = 0, last = '\n';
+	ssize_t len;
 
 	*at = -1;
-	while (fgets(line, sizeof(line), in)) {
-		char k = cont ? ' ' : classify(line, dev);
-		size_t len = strlen(line);
+	while ((len = getline(&line, &cap, in)) > 0) {
+		size_t body = (size_t)len - (line[len - 1] == '\n');
+		/* lines the library cannot read whole: too long, a NUL */
+		char k = body > 1023 || memchr(line, 0, body) ? 'x'
+							     : classify(line, dev);
 
-		if (!cont)
-			n++;
-		cont = len && line[len - 1] != '\n' && !feof(in);
+		n++;
 		if ((k == 'x' || k == 'B') && !skip)
 			fprintf(stderr, "dmaio-tune: %s:%u: the library skips "
 					"this line%s\n", name, n,
@@ -268,11 +269,12 @@ static int copy_others(FILE *in, FILE *out, dev_t dev, const char *name,
 			skip = k == 'h';
 		if (k == 'h' && *at < 0)
 			*at = ftell(out);
-		if (!skip && len) {
-			fputs(line, out);
+		if (!skip) {
+			fwrite(line, 1, (size_t)len, out);
 			last = line[len - 1];
 		}
 	}
+	free(line);
 	if (ferror(in))
 		return -EIO;
 	/* a last line without its newline stays a line of its own */
