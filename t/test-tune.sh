@@ -10,7 +10,7 @@ tune="$b/tools/dmaio-tune"
 show="$b/t/io-props-show"
 tmp=$(mktemp -d "$PWD/dmaio-tune.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
-echo "1..6"
+echo "1..7"
 i=0
 check() { i=$((i + 1)); if [ "$1" = 0 ]; then echo "ok $i - $2"; else echo "not ok $i - $2"; fi; }
 val() { sed -n "s/^$1=//p" "$tmp/show"; }
@@ -100,3 +100,36 @@ st=0
 "$tune" --quick /dev/null > /dev/null 2>"$tmp/err"
 [ $? = 1 ] && grep -q "not a directory or a file" "$tmp/err" || st=1
 check $st "a missing path or a device node is refused (exit 1)"
+
+# a run waits for the lock on the file's directory (another run updating
+# it would lose its section otherwise), and writes once it is released
+if ! command -v flock > /dev/null; then
+	echo "ok 7 # SKIP flock(1) not installed"
+else
+	mkdir "$tmp/locked"
+	flock "$tmp/locked" sh -c ': > "$1"; while [ ! -e "$2" ]; do sleep 0.1; done' \
+		sh "$tmp/held" "$tmp/release" &
+	hpid=$!
+	n=0
+	while [ ! -e "$tmp/held" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+	"$tune" --quick --max-depth=2 --duration=0.3 --output "$tmp/locked/props" \
+		"$tmp/dir" > "$tmp/out" 2>&1 &
+	tpid=$!
+	n=0
+	while ! grep -q "knee_depth" "$tmp/out" && [ $n -lt 600 ]; do
+		sleep 0.1; n=$((n + 1))
+	done
+	sleep 0.5
+	[ -e "$tmp/held" ] && grep -q "knee_depth" "$tmp/out" &&
+		[ ! -e "$tmp/locked/props" ]
+	st=$?
+	: > "$tmp/release"
+	wait $tpid
+	rc=$?
+	wait $hpid
+	[ "$st" = 0 ] && [ "$rc" = 0 ] &&
+		grep -q "^\[device $dev\]" "$tmp/locked/props" &&
+		[ "$(ls "$tmp/locked")" = props ]
+	check $? "the file is written under a lock on its directory (waited for it)"
+	[ "$rc" = 0 ] || sed 's/^/# /' "$tmp/out"
+fi

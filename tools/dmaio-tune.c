@@ -250,6 +250,7 @@ static void summary(const struct tune_result *r, const struct tune_origin *g)
 	       (unsigned)r->write_lat_us, r->write_knee);
 	printf("  knee_depth %u; measured in %.0f s, load average %.2f at the "
 	       "start\n", r->knee_depth, g->seconds, g->loadavg);
+	fflush(stdout);
 }
 
 static int run(const struct opts *o, const char *dir, struct tune_result *r,

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -325,18 +326,46 @@ static int assemble(const char *out, FILE *tmp, const struct tune_result *r,
 	return ret;
 }
 
+/*
+ * The directory of path, open and locked: two runs (say, one per disk of
+ * a host, at once) each read, change and replace the file, and without
+ * the lock the second would drop the first one's section. -errno, or fd.
+ */
+static int lock_dir(const char *path)
+{
+	char dir[4096], *slash;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		slash[slash == dir] = 0;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX))
+		if (errno != EINTR) {
+			close(fd);
+			return -errno;
+		}
+	return fd;
+}
+
 int tune_write_model(const char *out, const struct tune_result *r,
 		     const struct tune_origin *o)
 {
 	char tmp[4200];
 	FILE *f;
-	int fd, ret;
+	int fd, dfd, ret;
 
 	ret = make_dirs(out);
-	if (ret) {
-		fprintf(stderr, "dmaio-tune: %s: cannot make its directory: "
-				"%s\n", out, strerror(-ret));
-		return ret;
+	dfd = ret ? ret : lock_dir(out);
+	if (dfd < 0) {
+		fprintf(stderr, "dmaio-tune: %s: its directory: %s\n", out,
+			strerror(-dfd));
+		return dfd;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", out);
 	fd = mkstemp(tmp);
@@ -345,6 +374,7 @@ int tune_write_model(const char *out, const struct tune_result *r,
 		fprintf(stderr, "dmaio-tune: %s: %s\n", tmp, strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		close(dfd);
 		return ret;
 	}
 	fchmod(fd, 0644);
@@ -359,6 +389,9 @@ int tune_write_model(const char *out, const struct tune_result *r,
 		fprintf(stderr, "dmaio-tune: writing %s: %s\n", out,
 			strerror(-ret));
 		unlink(tmp);
+	} else {
+		fsync(dfd); /* the new name, durable */
 	}
+	close(dfd); /* and the lock with it */
 	return ret;
 }
