@@ -161,13 +161,13 @@ START_TEST(nul_byte)
 {
 	static const char text[] = "[device 9:9]\nread_iops\0 = 3\n"
 				   "write_iops = 4\n";
+	const char *path = write_bytes("nul", text, sizeof(text) - 1);
 	struct dmaio__io_props p;
 	unsigned bad;
 
 	memset(&p, 0, sizeof(p));
-	ck_assert_int_eq(dmaio__io_props_read_file(write_bytes("nul", text,
-							       sizeof(text) - 1),
-						   makedev(9, 9), &p, &bad), 0);
+	ck_assert_int_eq(dmaio__io_props_read_file(path, makedev(9, 9), &p,
+						   &bad), 0);
 	ck_assert_int_eq(bad, 2);
 	ck_assert_uint_eq(p.read_iops, 0);
 	ck_assert_uint_eq(p.write_iops, 4);

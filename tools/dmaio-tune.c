@@ -197,6 +197,7 @@ static int measure_row(struct tune_ctx *c, const struct opts *o, int write,
 		       int seq, struct tune_point *pt, int *n)
 {
 	static const unsigned seq_depths[] = { 1, 4, 16 };
+	enum { NSEQ = sizeof(seq_depths) / sizeof(seq_depths[0]) };
 	const char *name = seq ? (write ? "write" : "read")
 			       : (write ? "randwrite" : "randread");
 	unsigned d;
@@ -204,7 +205,7 @@ static int measure_row(struct tune_ctx *c, const struct opts *o, int write,
 
 	for (d = 1; d <= o->max_depth && i < TUNE_MAX_POINTS; d *= 2) {
 		if (seq) {
-			if ((size_t)i == sizeof(seq_depths) / sizeof(*seq_depths))
+			if (i == NSEQ)
 				break;
 			d = seq_depths[i];
 			if (d > o->max_depth)
@@ -310,6 +311,33 @@ out:
 	return ret;
 }
 
+/* The directory to measure in: path's own, or the one holding it. */
+static int dir_of(const char *path, char *dir, size_t len)
+{
+	struct stat st;
+	char *slash;
+
+	if (stat(path, &st)) {
+		fprintf(stderr, "dmaio-tune: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "dmaio-tune: %s: not a directory or a file "
+				"(a device is measured through a file system "
+				"on it)\n", path);
+		return -1;
+	}
+	snprintf(dir, len, "%s", path);
+	if (S_ISDIR(st.st_mode))
+		return 0;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, len, ".");
+	else
+		slash[slash == dir] = 0;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { NULL, "/etc/dmaio/io-properties", 40, 1ULL << 30,
@@ -318,34 +346,14 @@ int main(int argc, char **argv)
 	struct tune_result r;
 	struct tune_origin g;
 	struct statvfs vfs;
-	struct stat st;
 	double load[1] = { 0 };
 	time_t t0;
 	int ret;
 
 	if (parse_args(argc, argv, &o))
 		return 2;
-	if (stat(o.path, &st)) {
-		fprintf(stderr, "dmaio-tune: %s: %s\n", o.path, strerror(errno));
+	if (dir_of(o.path, dir, sizeof(dir)))
 		return 1;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		snprintf(dir, sizeof(dir), "%s", o.path);
-	} else if (S_ISREG(st.st_mode)) {
-		char *slash;
-
-		snprintf(dir, sizeof(dir), "%s", o.path);
-		slash = strrchr(dir, '/');
-		if (!slash)
-			snprintf(dir, sizeof(dir), ".");
-		else
-			slash[slash == dir] = 0;
-	} else {
-		fprintf(stderr, "dmaio-tune: %s: not a directory or a file "
-				"(a device is measured through a file system "
-				"on it)\n", o.path);
-		return 1;
-	}
 	/* room for the file and then some: never fill the file system */
 	if (!statvfs(dir, &vfs) &&
 	    (uint64_t)vfs.f_bavail * vfs.f_frsize / 2 < o.size) {

@@ -34,7 +34,7 @@ struct run {
 	int write, seq, err;
 	size_t bs;
 	uint64_t nblocks, next, rng;
-	uint64_t limit, issued;	/* limit: ops to start, 0: until t_stop */
+	uint64_t limit, issued;	/* ops to start (0: until t_stop) */
 	uint64_t t_warm, t_end, t_stop;	/* t_stop: 0 while it runs */
 	uint64_t ops, bytes;
 	double lat_sum_us;
@@ -78,7 +78,7 @@ static void done(struct slot *s, int64_t res)
 	uint64_t t = now_ns();
 
 	if (res != (int64_t)r->bs && !r->err)
-		r->err = res < 0 ? (int)res : -EIO; /* short: a file too small */
+		r->err = res < 0 ? (int)res : -EIO; /* short: file too small */
 	if (t >= r->t_warm && !r->t_stop && !r->err) {
 		double us = (double)(t - s->t_submit) / 1000.0;
 
@@ -95,7 +95,8 @@ static void done(struct slot *s, int64_t res)
 			}
 		}
 		if (r->nlat < r->cap)
-			r->lat_us[r->nlat++] = us < 4e9 ? (uint32_t)us : UINT32_MAX;
+			r->lat_us[r->nlat++] = us < 4e9 ? (uint32_t)us
+							: UINT32_MAX;
 	}
 	/* a machine too loaded to finish a few in the slice gets longer */
 	if (t >= r->t_end && r->ops >= MIN_OPS && !r->t_stop)

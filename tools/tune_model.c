@@ -258,8 +258,8 @@ static int copy_others(FILE *in, FILE *out, dev_t dev, const char *name,
 	while ((len = getline(&line, &cap, in)) > 0) {
 		size_t body = (size_t)len - (line[len - 1] == '\n');
 		/* lines the library cannot read whole: too long, a NUL */
-		char k = body > 1023 || memchr(line, 0, body) ? 'x'
-							     : classify(line, dev);
+		char k = body > 1023 || memchr(line, 0, body) ?
+			 'x' : classify(line, dev);
 
 		n++;
 		if ((k == 'x' || k == 'B') && !skip)
