@@ -30,8 +30,11 @@
 
 /* Far more devices than a machine has: bounds what a stray file costs. */
 #define MAX_SECTIONS 4096
-/* Longer lines are malformed; the rest of such a line is skipped. */
+/* Lines of 1024 bytes or more (the newline aside) are malformed. */
 #define MAX_LINE 1024
+/* A model file is a few KiB; a file this big is the wrong file, and the
+ * first lookup must not spend seconds reading it. */
+#define MAX_FILE (16 << 20)
 
 struct entry {
 	dev_t dev;
@@ -237,9 +240,10 @@ static int parse_file(const char *path, struct table *t)
 	if (!in)
 		return -errno;
 	/* never a device or a pipe: /dev/zero would be one endless line */
-	if (fstat(fileno(in), &st) || !S_ISREG(st.st_mode)) {
+	if (fstat(fileno(in), &st) || !S_ISREG(st.st_mode) ||
+	    st.st_size > MAX_FILE) {
 		fclose(in);
-		return -EINVAL;
+		return S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
 	}
 	while (!next_line(in, buf, sizeof(buf), &bad)) {
 		line++;

@@ -283,6 +283,16 @@ START_TEST(missing_and_odd_files)
 	/* one endless line, were it read */
 	ck_assert_int_eq(dmaio__io_props_read_file("/dev/zero", makedev(8, 0),
 						   &p, NULL), -EINVAL);
+	/* the wrong file, surely: a model for each of 16 MiB of sections */
+	ck_assert_int_eq(truncate(write_props("big", "[device 8:0]\n"
+						     "read_iops = 1\n"),
+				  (16 << 20) + 1), 0);
+	ck_assert_int_eq(dmaio__io_props_read_file(tu_path("big"),
+						   makedev(8, 0), &p, NULL),
+			 -EFBIG);
+	ck_assert_int_eq(truncate(tu_path("big"), 16 << 20), 0);
+	ck_assert_int_eq(dmaio__io_props_read_file(tu_path("big"),
+						   makedev(8, 0), &p, NULL), 0);
 }
 END_TEST
 
