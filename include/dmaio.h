@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 #define DMAIO_VERSION_MAJOR 1
-#define DMAIO_VERSION_MINOR 2
+#define DMAIO_VERSION_MINOR 3
 
 struct dmaio_loop;
 struct dmaio_file;
