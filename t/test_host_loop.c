@@ -21,10 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NEXT(name) \
-	static __typeof__(name) *next; \
-	if (!next) next = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
-
 /* Far above any scheduling delay: poll returning 0 after it is a hang. */
 #define HANG_MS 5000
 
@@ -349,9 +345,17 @@ END_TEST
 static pthread_t freeing_thread;
 static int destroys, destroys_on_freeing_thread, slow_destroy;
 
+/* resolved before any thread runs: io_destroy is called from several */
+static __typeof__(io_destroy) *next_io_destroy;
+
+__attribute__((constructor)) static void find_io_destroy(void)
+{
+	next_io_destroy = (__typeof__(io_destroy) *)dlsym(RTLD_NEXT,
+							   "io_destroy");
+}
+
 int io_destroy(io_context_t ctx)
 {
-	NEXT(io_destroy);
 	if (__atomic_load_n(&slow_destroy, __ATOMIC_SEQ_CST)) {
 		if (pthread_equal(pthread_self(), freeing_thread))
 			__atomic_add_fetch(&destroys_on_freeing_thread, 1,
@@ -359,7 +363,7 @@ int io_destroy(io_context_t ctx)
 		usleep(1000000);
 		__atomic_add_fetch(&destroys, 1, __ATOMIC_SEQ_CST);
 	}
-	return next(ctx);
+	return next_io_destroy(ctx);
 }
 
 START_TEST(idle_loop_free_does_not_wait_for_io_destroy)
