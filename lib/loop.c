@@ -137,8 +137,9 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 		timeout_ms = 0;
 	else if (loop->aio.eagain_streak)
 		timeout_ms = 1; /* io_submit EAGAIN, nothing in flight: retry */
-	else if (!loop->pending && !loop->watch.nwatched && !loop->timers.n)
-		timeout_ms = 0; /* nothing could ever wake us */
+	else if (!loop->pending && !loop->watch.nwatched && !loop->timers.n &&
+		 !loop->hosted)
+		timeout_ms = 0; /* nothing could ever wake us (but a post) */
 	if (loop->timers.n)
 		timeout_ms = dmaio__timers_timeout(loop, timeout_ms,
 						   dmaio__now_ns());

@@ -1,20 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Layer 6, wait.c: the one mechanism behind every _wait twin (the
- * streams' twins use it where they live).
+ * streams' twins use it where they live). A twin fills a waiter with its
+ * arguments and a submit function; dmaio__wait_call runs that on the
+ * loop: here, driving it, or on the loop's own thread, handed over.
  */
 #ifndef DMAIO_WAIT_H
 #define DMAIO_WAIT_H
 
 #include "loop.h"
 
+struct dmaio__waiter;
+/* On the loop's thread: starts the operation with w's callbacks (or
+ * fills w at once); 0, or -errno with dmaio_last_error() set. */
+typedef int (*dmaio__submit_fn)(struct dmaio__waiter *w);
+
 struct dmaio__waiter {
 	int done;
 	int64_t res;
 	struct dmaio_view *view;
 	struct dmaio_file *file;
+	struct dmaio__remote *remote;  /* handed over: whom to wake */
+	/* the twin's arguments, for its submit function */
+	void *obj;
+	const void *ptr;
+	uint64_t a, b;
+	size_t n;
+	int flags;
 };
-#define DMAIO__WAITER_INIT { 0, 0, NULL, NULL }
+#define DMAIO__WAITER_INIT { 0, 0, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0 }
 /* -EDEADLK inside a callback or a running loop, -EINVAL for NULL. */
 int dmaio__wait_check(struct dmaio_loop *loop, const char *func);
 /* Callbacks that fill a waiter (arg). */
@@ -23,5 +37,15 @@ void dmaio__waiter_read(void *arg, struct dmaio_view *v, int64_t res);
 /* Runs the loop until the waiter is filled; returns its result
  * (-ECANCELED when a callback freed the loop meanwhile). */
 int64_t dmaio__wait_for(struct dmaio_loop *loop, struct dmaio__waiter *w);
+/*
+ * A _wait twin: submit(w), then its result. On the loop's own thread
+ * (dmaio_loop_start_thread) when called from another one, blocking only
+ * the caller; func names the twin for dmaio_last_error().
+ */
+int64_t dmaio__wait_call(struct dmaio_loop *loop, struct dmaio__waiter *w,
+			 dmaio__submit_fn submit, const char *func);
+/* The loop was freed by a callback of its thread: every call handed
+ * over returns -ECANCELED (loop_life.c). */
+void dmaio__wait_cancel_all(struct dmaio_loop *loop);
 
 #endif /* DMAIO_WAIT_H */
