@@ -311,9 +311,9 @@ DMAIO_EXPORT void dmaio_loop_free(struct dmaio_loop *loop)
 
 static int hosted_refuse(const char *what)
 {
-	return dmaio__fail(-EBUSY, "%s: the loop runs on its own thread "
-			   "(dmaio_loop_start_thread): only the _wait calls "
-			   "may be made from other threads", what);
+	return dmaio__fail(-EBUSY, "%s: the loop belongs to another thread "
+			   "(dmaio_loop_start_thread, or the caller of "
+			   "dmaio_loop_stop_thread)", what);
 }
 
 int dmaio__free_if_requested(struct dmaio_loop *loop)
@@ -416,7 +416,7 @@ static void *host_main(void *arg)
 	struct dmaio_loop *loop = arg;
 	struct dmaio__host *h = &loop->host;
 
-	/* h->tid is written by pthread_create under the lock: see it */
+	/* start_thread sets tid and state under the lock: see them */
 	pthread_mutex_lock(&h->lock);
 	pthread_mutex_unlock(&h->lock);
 	for (;;) {
@@ -453,13 +453,15 @@ DMAIO_EXPORT int dmaio_loop_start_thread(struct dmaio_loop *loop)
 {
 	struct dmaio__host *h;
 	sigset_t all, old;
-	int ret;
+	pthread_t tid;
+	int ret, state;
 
 	DMAIO__NOT_INHERITED(loop, -EBADFD);
 	if (!loop)
 		return dmaio__fail(-EINVAL, "loop_start_thread: loop is NULL");
 	h = &loop->host;
-	if (__atomic_load_n(&h->state, __ATOMIC_ACQUIRE) != DMAIO__HOST_OFF)
+	state = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
+	if (state == DMAIO__HOST_RUNNING || state == DMAIO__HOST_STOPPING)
 		return dmaio__fail(-EBUSY, "loop_start_thread: the loop "
 				   "already runs on its own thread");
 	if (loop->in_run || loop->cb_depth || loop->drivers)
@@ -471,14 +473,17 @@ DMAIO_EXPORT int dmaio_loop_start_thread(struct dmaio_loop *loop)
 	/* the program's signals go to its own threads, not to the loop's */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	/* state first: the thread may stop at once if it is already asked */
-	__atomic_store_n(&h->state, DMAIO__HOST_RUNNING, __ATOMIC_RELEASE);
+	/* the thread starts once it can take the lock: tid and state set */
 	pthread_mutex_lock(&h->lock);
-	ret = pthread_create(&h->tid, NULL, host_main, loop);
+	ret = pthread_create(&tid, NULL, host_main, loop);
+	if (!ret) {
+		__atomic_store_n(&h->tid, tid, __ATOMIC_RELEASE);
+		__atomic_store_n(&h->state, DMAIO__HOST_RUNNING,
+				 __ATOMIC_RELEASE);
+	}
 	pthread_mutex_unlock(&h->lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
-		__atomic_store_n(&h->state, DMAIO__HOST_OFF, __ATOMIC_RELEASE);
 		loop->hosted = 0;
 		loop->running = 0;
 		loop->drivers--;
@@ -509,7 +514,7 @@ DMAIO_EXPORT int dmaio_loop_stop_thread(struct dmaio_loop *loop)
 		__atomic_store_n(&h->state, DMAIO__HOST_STOPPING,
 				 __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&h->lock);
-	if (state == DMAIO__HOST_OFF)
+	if (state == DMAIO__HOST_OFF || state == DMAIO__HOST_STOPPED)
 		return dmaio__fail(-EINVAL, "loop_stop_thread: the loop runs "
 				   "on no thread of its own");
 	if (state == DMAIO__HOST_STOPPING)
@@ -518,6 +523,10 @@ DMAIO_EXPORT int dmaio_loop_stop_thread(struct dmaio_loop *loop)
 	dmaio_loop_stop(loop);
 	pthread_join(h->tid, NULL);
 	__atomic_store_n(&loop->stop, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&h->state, DMAIO__HOST_OFF, __ATOMIC_RELEASE);
+	/* the loop is ours now; other threads' waits get -ESHUTDOWN */
+	pthread_mutex_lock(&h->lock);
+	__atomic_store_n(&h->tid, pthread_self(), __ATOMIC_RELEASE);
+	__atomic_store_n(&h->state, DMAIO__HOST_STOPPED, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&h->lock);
 	return 0;
 }
