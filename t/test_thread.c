@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,14 +143,17 @@ START_TEST(many_threads_wait)
 	struct dmaio_loop *loop = run_loop(_i);
 	struct worker w[THREADS];
 	struct dmaio_file *f;
+	char path[PATH_MAX];
 	int i;
 
-	tu_make_file(tu_path("shared"), THREADS * REGION, 1);
+	/* tu_path's buffers are the main thread's: the workers get a copy */
+	snprintf(path, sizeof(path), "%s", tu_path("shared"));
+	tu_make_file(path, THREADS * REGION, 1);
 	ck_assert_int_eq(dmaio_loop_start_thread(loop), 0);
 	for (i = 0; i < THREADS; i++) {
 		memset(&w[i], 0, sizeof(w[i]));
 		w[i].loop = loop;
-		w[i].path = tu_path("shared");
+		w[i].path = path;
 		w[i].idx = i;
 		w[i].run = _i;
 		ck_assert_int_eq(pthread_create(&w[i].tid, NULL, work, &w[i]),
@@ -160,7 +164,7 @@ START_TEST(many_threads_wait)
 		ck_assert_msg(!w[i].failed, "thread %d: %s", i, w[i].why);
 	}
 	/* the last round of each thread is in the file, whole */
-	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("shared"), &f), 0);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, path, &f), 0);
 	ck_assert_int_eq(dmaio_file_size_wait(f), THREADS * REGION);
 	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
 	ck_assert_int_eq(dmaio_loop_stop_thread(loop), 0);
