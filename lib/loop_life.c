@@ -411,6 +411,22 @@ static void host_wait_idle(struct dmaio__host *h)
 	pthread_mutex_unlock(&h->lock);
 }
 
+/* The loop goes: what was handed over and not answered never will be. */
+static void cancel_calls(struct dmaio__host *h)
+{
+	struct dmaio__remote *r;
+
+	pthread_mutex_lock(&h->lock);
+	while ((r = h->calls)) {
+		h->calls = r->next;
+		r->prev = r->next = NULL;
+		r->w->res = -ECANCELED;
+		r->w->done = 1;
+		pthread_cond_signal(&r->cond);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
 static void *host_main(void *arg)
 {
 	struct dmaio_loop *loop = arg;
@@ -439,7 +455,7 @@ static void *host_main(void *arg)
 		pthread_detach(pthread_self());
 		__atomic_store_n(&h->state, DMAIO__HOST_STOPPING,
 				 __ATOMIC_RELEASE);
-		dmaio__wait_cancel_all(loop);
+		cancel_calls(h);
 	}
 	host_wait_idle(h);
 	loop->running = 0;

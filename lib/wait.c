@@ -19,17 +19,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* A caller of another thread, asleep until its waiter is filled. */
-struct dmaio__remote {
-	struct dmaio__remote *prev, *next;   /* host.calls */
-	struct dmaio__host *host;
-	struct dmaio__waiter *w;
-	dmaio__submit_fn submit;
-	pthread_cond_t cond;
-	int failed;                          /* err holds the reason */
-	char err[256];
-};
-
 int dmaio__wait_check(struct dmaio_loop *loop, const char *func)
 {
 	const char *what = func;
@@ -204,21 +193,6 @@ int64_t dmaio__wait_call(struct dmaio_loop *loop, struct dmaio__waiter *w,
 	if (ret)
 		return ret;
 	return dmaio__wait_for(loop, w);
-}
-
-void dmaio__wait_cancel_all(struct dmaio_loop *loop)
-{
-	struct dmaio__host *h = &loop->host;
-	struct dmaio__remote *r;
-
-	pthread_mutex_lock(&h->lock);
-	while ((r = h->calls)) {
-		unlink_remote(r);
-		r->w->res = -ECANCELED;
-		r->w->done = 1;
-		pthread_cond_signal(&r->cond);
-	}
-	pthread_mutex_unlock(&h->lock);
 }
 
 #define LOOP_OF(f) ((f) ? (f)->loop : NULL)

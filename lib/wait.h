@@ -44,8 +44,20 @@ int64_t dmaio__wait_for(struct dmaio_loop *loop, struct dmaio__waiter *w);
  */
 int64_t dmaio__wait_call(struct dmaio_loop *loop, struct dmaio__waiter *w,
 			 dmaio__submit_fn submit, const char *func);
-/* The loop was freed by a callback of its thread: every call handed
- * over returns -ECANCELED (loop_life.c). */
-void dmaio__wait_cancel_all(struct dmaio_loop *loop);
+
+/*
+ * A caller of another thread, asleep until its waiter is filled; linked
+ * in host.calls until then (loop_life.c answers what is left -ECANCELED
+ * when a callback frees the loop).
+ */
+struct dmaio__remote {
+	struct dmaio__remote *prev, *next;   /* host.calls */
+	struct dmaio__host *host;
+	struct dmaio__waiter *w;
+	dmaio__submit_fn submit;
+	pthread_cond_t cond;
+	int failed;                          /* err holds the reason */
+	char err[256];
+};
 
 #endif /* DMAIO_WAIT_H */

@@ -388,6 +388,31 @@ START_TEST(streams_from_another_thread)
 }
 END_TEST
 
+/* dmaio_loop_free from a callback: the thread leaves and frees it. */
+static void free_loop(void *arg)
+{
+	dmaio_loop_free(arg);
+}
+
+START_TEST(free_from_a_callback)
+{
+	struct dmaio_loop *loop = run_loop(_i);
+	struct dmaio_file *f;
+	int fd, i;
+
+	ck_assert_int_eq(dmaio_file_create_wait(loop, tu_path("free"), &f), 0);
+	fd = dmaio_file_fd(f);
+	ck_assert_int_eq(dmaio_loop_start_thread(loop), 0);
+	ck_assert_int_eq(dmaio_file_size_wait(f), 0);
+	ck_assert_int_eq(dmaio_loop_post(loop, free_loop, loop), 0);
+	/* the loop's files close with it: its fd is seen to go, not a time */
+	for (i = 0; i < 100000 && fcntl(fd, F_GETFD) >= 0; i++)
+		usleep(100);
+	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+	ck_assert_int_eq(errno, EBADF);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("thread");
@@ -399,5 +424,6 @@ int main(void)
 	ADD_RUNS(tc, callbacks_on_the_loop_thread);
 	ADD_RUNS(tc, waits_racing_stop_thread);
 	ADD_RUNS(tc, streams_from_another_thread);
+	ADD_RUNS(tc, free_from_a_callback);
 	return tu_run(s);
 }
