@@ -15,11 +15,14 @@
  *  2 loop    watch.c, timer.c, post.c, spin.c (poll_us), then loop.c
  *            (one iteration)
  *  3 memory  buf.c, view.c
- *  4 files   file.c, align.c, range.c, file_io.c, file_meta.c, dir_sync.c
+ *  4 files   file.c, align.c, range.c, file_io.c, file_meta.c, file_mem.c,
+ *            dir_sync.c
  *  5 above   read_plan.c, read_many.c, write_copy.c, writer*.c, reader.c:
  *            the public file calls (wrapped in dmaio__internal), not AIO
- *  6 wait    wait.c: the _wait twins, driving run_once
- *  top       loop_life.c (this file): creates and frees everything
+ *  6 wait    wait.c: the _wait twins, driving run_once (or handing the
+ *            call to the loop's own thread)
+ *  top       loop_life.c (this file): creates and frees everything, and
+ *            runs a loop on a thread of its own
  *
  * Each layer's header (base.h, op.h, aio.h, helper.h, probe.h, loop.h,
  * spin.h, buf.h, file.h, wait.h, writer.h) declares the structs its files
