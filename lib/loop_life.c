@@ -423,9 +423,11 @@ static void cancel_calls(struct dmaio__host *h)
 	while ((r = h->calls)) {
 		h->calls = r->next;
 		r->prev = r->next = NULL;
+		pthread_mutex_lock(&r->lock);
 		r->w->res = -ECANCELED;
 		r->w->done = 1;
 		pthread_cond_signal(&r->cond);
+		pthread_mutex_unlock(&r->lock);
 	}
 	pthread_mutex_unlock(&h->lock);
 }

@@ -63,9 +63,12 @@ static void waiter_done(struct dmaio__waiter *w)
 	h = r->host;
 	pthread_mutex_lock(&h->lock);
 	unlink_remote(r);
+	pthread_mutex_unlock(&h->lock);
+	/* the caller's own lock: callers never contend with each other */
+	pthread_mutex_lock(&r->lock);
 	w->done = 1;
 	pthread_cond_signal(&r->cond);
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&r->lock);
 }
 
 void dmaio__waiter_res(void *arg, int64_t res)
@@ -126,6 +129,15 @@ static void run_remote(void *arg)
 	}
 }
 
+/* The caller is done with the loop's memory (host_wait_idle). */
+static void leave(struct dmaio__host *h)
+{
+	pthread_mutex_lock(&h->lock);
+	if (!--h->inside && h->state != DMAIO__HOST_RUNNING)
+		pthread_cond_broadcast(&h->idle);
+	pthread_mutex_unlock(&h->lock);
+}
+
 static int64_t wait_remote(struct dmaio_loop *loop, struct dmaio__waiter *w,
 			   dmaio__submit_fn submit, const char *what)
 {
@@ -138,38 +150,50 @@ static int64_t wait_remote(struct dmaio_loop *loop, struct dmaio__waiter *w,
 	r.w = w;
 	r.submit = submit;
 	w->remote = &r;
-	if (pthread_cond_init(&r.cond, NULL))
+	if (pthread_mutex_init(&r.lock, NULL))
+		return dmaio__fail(-ENOMEM, "%s: pthread_mutex_init", what);
+	if (pthread_cond_init(&r.cond, NULL)) {
+		pthread_mutex_destroy(&r.lock);
 		return dmaio__fail(-ENOMEM, "%s: pthread_cond_init", what);
+	}
 	pthread_mutex_lock(&h->lock);
 	if (h->state != DMAIO__HOST_RUNNING) {
 		pthread_mutex_unlock(&h->lock);
-		pthread_cond_destroy(&r.cond);
-		return dmaio__fail(-ESHUTDOWN, "%s: dmaio_loop_stop_thread "
-				   "was called: the loop takes no more calls "
-				   "from other threads", what);
+		ret = dmaio__fail(-ESHUTDOWN, "%s: dmaio_loop_stop_thread "
+				  "was called: the loop takes no more calls "
+				  "from other threads", what);
+		goto out;
 	}
-	/* posted under the lock: the thread cannot leave before it answers */
-	ret = dmaio_loop_post(loop, run_remote, &r);
-	if (ret) {
-		pthread_mutex_unlock(&h->lock);
-		pthread_cond_destroy(&r.cond);
-		return ret;
-	}
+	/* linked first: the thread does not leave before it answers */
 	r.next = h->calls;
 	if (r.next)
 		r.next->prev = &r;
 	h->calls = &r;
 	h->inside++;
-	while (!w->done)
-		pthread_cond_wait(&r.cond, &h->lock);
-	/* the thread waits for the last of us before the loop may go */
-	if (!--h->inside && h->state != DMAIO__HOST_RUNNING)
-		pthread_cond_broadcast(&h->idle);
 	pthread_mutex_unlock(&h->lock);
-	pthread_cond_destroy(&r.cond);
+	ret = dmaio_loop_post(loop, run_remote, &r);
+	if (ret) {
+		pthread_mutex_lock(&h->lock);
+		if (!w->done)
+			unlink_remote(&r);
+		pthread_mutex_unlock(&h->lock);
+		/* a thread stopping may wait for this call: look again */
+		dmaio_loop_stop(loop);
+	}
+	leave(h);
+	if (ret)
+		goto out;
+	pthread_mutex_lock(&r.lock);
+	while (!w->done)
+		pthread_cond_wait(&r.cond, &r.lock);
+	pthread_mutex_unlock(&r.lock);
 	if (r.failed)
 		dmaio__set_last_error("%s", r.err);
-	return w->res;
+	ret = 0;
+out:
+	pthread_cond_destroy(&r.cond);
+	pthread_mutex_destroy(&r.lock);
+	return ret ? ret : w->res;
 }
 
 int64_t dmaio__wait_call(struct dmaio_loop *loop, struct dmaio__waiter *w,

@@ -48,13 +48,15 @@ int64_t dmaio__wait_call(struct dmaio_loop *loop, struct dmaio__waiter *w,
 /*
  * A caller of another thread, asleep until its waiter is filled; linked
  * in host.calls until then (loop_life.c answers what is left -ECANCELED
- * when a callback frees the loop).
+ * when a callback frees the loop). host.inside counts the callers still
+ * touching the loop (its lock, the post), not those asleep.
  */
 struct dmaio__remote {
 	struct dmaio__remote *prev, *next;   /* host.calls */
 	struct dmaio__host *host;
 	struct dmaio__waiter *w;
 	dmaio__submit_fn submit;
+	pthread_mutex_t lock;                /* guards w->done, with cond */
 	pthread_cond_t cond;
 	int failed;                          /* err holds the reason */
 	char err[256];
