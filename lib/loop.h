@@ -36,6 +36,7 @@ struct dmaio__host {
 	pthread_t tid;                /* the loop's thread; STOPPED: owner */
 	int state;
 	struct dmaio__remote *calls;  /* handed over, not yet answered */
+	struct dmaio__remote *woken;  /* answered, to wake: loop thread only */
 	unsigned inside;              /* callers between hand-over and return */
 };
 

@@ -414,6 +414,30 @@ static void host_wait_idle(struct dmaio__host *h)
 	pthread_mutex_unlock(&h->lock);
 }
 
+/*
+ * After an iteration: wakes the callers whose waiters its callbacks filled
+ * (wait.c notes them in h->woken), now that what it took is submitted.
+ */
+static void host_wake(struct dmaio__host *h)
+{
+	struct dmaio__remote *r, *next;
+
+	if (!h->woken)
+		return;
+	pthread_mutex_lock(&h->lock);
+	for (r = h->woken; r; r = r->wnext)
+		dmaio__remote_unlink(r);
+	pthread_mutex_unlock(&h->lock);
+	for (r = h->woken, h->woken = NULL; r; r = next) {
+		/* r (the caller's stack) may be gone once it is woken */
+		next = r->wnext;
+		pthread_mutex_lock(&r->lock);
+		r->w->done = 1;
+		pthread_cond_signal(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+	}
+}
+
 /* The loop goes: what was handed over and not answered never will be. */
 static void cancel_calls(struct dmaio__host *h)
 {
@@ -442,6 +466,7 @@ static void *host_main(void *arg)
 	pthread_mutex_unlock(&h->lock);
 	for (;;) {
 		dmaio_loop_run_once(loop, -1);
+		host_wake(h);
 		if (loop->free_requested)
 			break;
 		/* stop_thread's wake-up, or a user's stop: either way, look */

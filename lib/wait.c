@@ -39,36 +39,17 @@ int dmaio__wait_check(struct dmaio_loop *loop, const char *func)
 	return 0;
 }
 
-static void unlink_remote(struct dmaio__remote *r)
-{
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		r->host->calls = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	r->prev = r->next = NULL;
-}
-
-/* Filled: the caller may go on (and w may be gone once this returns). */
+/* Filled: the caller may go on (once woken, for another thread's). */
 static void waiter_done(struct dmaio__waiter *w)
 {
 	struct dmaio__remote *r = w->remote;
-	struct dmaio__host *h;
 
 	if (!r) {
 		w->done = 1;
 		return;
 	}
-	h = r->host;
-	pthread_mutex_lock(&h->lock);
-	unlink_remote(r);
-	pthread_mutex_unlock(&h->lock);
-	/* the caller's own lock: callers never contend with each other */
-	pthread_mutex_lock(&r->lock);
-	w->done = 1;
-	pthread_cond_signal(&r->cond);
-	pthread_mutex_unlock(&r->lock);
+	r->wnext = r->host->woken;
+	r->host->woken = r;
 }
 
 void dmaio__waiter_res(void *arg, int64_t res)
@@ -175,7 +156,7 @@ static int64_t wait_remote(struct dmaio_loop *loop, struct dmaio__waiter *w,
 	if (ret) {
 		pthread_mutex_lock(&h->lock);
 		if (!w->done)
-			unlink_remote(&r);
+			dmaio__remote_unlink(&r);
 		pthread_mutex_unlock(&h->lock);
 		/* a thread stopping may wait for this call: look again */
 		dmaio_loop_stop(loop);

@@ -49,10 +49,14 @@ int64_t dmaio__wait_call(struct dmaio_loop *loop, struct dmaio__waiter *w,
  * A caller of another thread, asleep until its waiter is filled; linked
  * in host.calls until then (loop_life.c answers what is left -ECANCELED
  * when a callback frees the loop). host.inside counts the callers still
- * touching the loop (its lock, the post), not those asleep.
+ * touching the loop (its lock, the post), not those asleep. An answer
+ * is noted in host.woken and the caller woken after the iteration
+ * (loop_life.c), once the loop has submitted what it took: a woken
+ * caller that takes the CPU then holds up nothing of the loop's.
  */
 struct dmaio__remote {
 	struct dmaio__remote *prev, *next;   /* host.calls */
+	struct dmaio__remote *wnext;         /* host.woken */
 	struct dmaio__host *host;
 	struct dmaio__waiter *w;
 	dmaio__submit_fn submit;
@@ -61,5 +65,17 @@ struct dmaio__remote {
 	int failed;                          /* err holds the reason */
 	char err[256];
 };
+
+/* Takes r out of host.calls (host.lock held). */
+static inline void dmaio__remote_unlink(struct dmaio__remote *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		r->host->calls = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->prev = r->next = NULL;
+}
 
 #endif /* DMAIO_WAIT_H */
