@@ -11,7 +11,8 @@
  *    loop's thread;
  *  - every async file operation has a blocking twin named ..._wait; calling
  *    one from inside a callback returns -EDEADLK;
- *  - a loop and everything opened on it belong to one thread.
+ *  - a loop and everything opened on it belong to one thread (since 1.3,
+ *    dmaio_loop_start_thread lets any thread make the _wait calls).
  */
 #ifndef DMAIO_H
 #define DMAIO_H
