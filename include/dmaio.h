@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define DMAIO_VERSION_MAJOR 1
-#define DMAIO_VERSION_MINOR 2
+#define DMAIO_VERSION_MINOR 3
 
 struct dmaio_loop;
 struct dmaio_file;
@@ -187,6 +187,9 @@ struct dmaio_loop_stats {
 	uint64_t poll_misses;       /* spins that found nothing, then slept */
 	uint64_t poll_skips;        /* sleeps not spun before: backing off */
 	uint64_t poll_ns;           /* time spent spinning */
+	/* since 1.3 */
+	uint64_t poll_interrupted;  /* spins cut by the thread losing its CPU:
+	                               neither hits nor misses */
 };
 /* Fills the first st->size bytes of *st: 0, or -EINVAL. */
 int dmaio_loop_stats(struct dmaio_loop *loop, struct dmaio_loop_stats *st);
@@ -480,8 +483,16 @@ int dmaio_reader_close(struct dmaio_reader *r, dmaio_cb cb, void *arg);
 int dmaio_reader_close_wait(struct dmaio_reader *r);
 
 /* ------------------------------------------------------------------ */
-/* ---- since 1.3 ---- */
-/* Host loops: the loop on a thread of its own (1.3)                   */
+/* Host loops (1.3)                                                    */
+
+/*
+ * Milliseconds until dmaio_loop_run_once(loop, 0) has work that no event
+ * on dmaio_loop_fd() announces, for a host loop's own timeout: 0 now
+ * (run_once already has work), -1 when nothing is armed; -EINVAL.
+ */
+int dmaio_loop_timeout(struct dmaio_loop *loop);
+
+/* The loop on a thread of its own (1.3) */
 
 /*
  * Runs the loop on a thread of its own. From then on the _wait calls may

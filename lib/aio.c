@@ -52,6 +52,9 @@ static int setup_ctx(struct dmaio_loop *loop)
 
 	loop->aio.ctx = 0;
 	ret = io_setup(loop->aio.depth, &loop->aio.ctx);
+	/* contexts of freed loops still count until they are gone */
+	if (ret == -EAGAIN && dmaio__aio_destroy_wait())
+		ret = io_setup(loop->aio.depth, &loop->aio.ctx);
 	if (ret < 0) {
 		loop->aio.ctx = 0;
 		if (ret == -EAGAIN)
@@ -89,9 +92,11 @@ int dmaio__aio_reset(struct dmaio_loop *loop)
 
 void dmaio__aio_teardown(struct dmaio_loop *loop)
 {
-	/* io_destroy waits for what the kernel still has */
-	if (loop->aio.ctx)
+	/* io_destroy waits for what the kernel still has: then wait here */
+	if (loop->aio.ctx && loop->aio.inflight)
 		io_destroy(loop->aio.ctx);
+	else if (loop->aio.ctx)
+		dmaio__aio_destroy_later(loop->aio.ctx);
 	while (loop->aio.devs) {
 		struct dmaio__aio_dev *d = loop->aio.devs;
 
@@ -109,7 +114,18 @@ void dmaio__aio_queue(struct dmaio_loop *loop, struct dmaio__op *op)
 {
 	op->iocb.data = op;
 	dmaio__opq_push(&loop->aio.subq, op);
-	if (!loop->in_run)
+	if (loop->in_run)
+		return;
+	/*
+	 * A host loop that polls dmaio_loop_fd() would wake only to have
+	 * run_once submit this, and count a wake-up that ran no callback: a
+	 * call of its own goes to the kernel at once (a host batches by
+	 * calling run_once(loop, 0) after its calls, which the man page
+	 * says). The parts of a composite call still leave together.
+	 */
+	if (loop->external && !loop->internal_calls)
+		dmaio__aio_flush(loop);
+	else
 		dmaio__wake_poller(loop);
 }
 

@@ -10,7 +10,7 @@
  *  0 base    error.c, compat.c (syscalls by number, clock, page size,
  *            /proc and /sys reader), fork.c, op.c (operation records,
  *            deferred completions, owned objects, callback delivery)
- *  1 kernel  aio.c, reap.c (AIO), helper.c (blocking syscalls),
+ *  1 kernel  aio_destroy.c, aio.c, reap.c (AIO), helper.c (blocking syscalls),
  *            features.c (probes, from features.def)
  *  2 loop    watch.c, timer.c, post.c, spin.c (poll_us), then loop.c
  *            (one iteration)
@@ -210,7 +210,7 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 	}
 	loop->owner = getpid();
 	loop->epfd = loop->aio.efd = loop->helper.efd = -1;
-	loop->wake_efd = loop->aio.zero_fd = -1;
+	loop->wake_efd = loop->aio.zero_fd = loop->timers.tfd = -1;
 	loop->aio.depth = o.queue_depth;
 	loop->aio.submit_batch = o.submit_batch;
 	loop->spin.max_ns = (uint64_t)o.poll_us * 1000;
