@@ -11,7 +11,8 @@
  *    loop's thread;
  *  - every async file operation has a blocking twin named ..._wait; calling
  *    one from inside a callback returns -EDEADLK;
- *  - a loop and everything opened on it belong to one thread.
+ *  - a loop and everything opened on it belong to one thread (since 1.3,
+ *    dmaio_loop_start_thread lets any thread make the _wait calls).
  */
 #ifndef DMAIO_H
 #define DMAIO_H
@@ -19,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -489,6 +491,54 @@ int dmaio_reader_close_wait(struct dmaio_reader *r);
  * (run_once already has work), -1 when nothing is armed; -EINVAL.
  */
 int dmaio_loop_timeout(struct dmaio_loop *loop);
+
+/* The loop on a thread of its own (1.3) */
+
+/*
+ * Runs the loop on a thread of its own. From then on the _wait calls may
+ * be made from any thread: they hand the work to the loop's thread and
+ * block only the caller. Callbacks run on the loop's thread; every other
+ * call still belongs to it (make it from a callback or a post). 0,
+ * -EBUSY when the thread already runs, -EDEADLK from a callback or while
+ * the loop runs, -errno from pthread_create.
+ */
+int dmaio_loop_start_thread(struct dmaio_loop *loop);
+/*
+ * Lets the _wait calls already handed over finish (later ones from other
+ * threads return -ESHUTDOWN), then returns once the thread has left the
+ * loop: it may be freed or run again. 0, -EINVAL when no thread runs,
+ * -EDEADLK on the loop's own thread.
+ */
+int dmaio_loop_stop_thread(struct dmaio_loop *loop);
+
+/* ------------------------------------------------------------------ */
+/* Caller memory (1.3)                                                 */
+
+/*
+ * buf, pos and size aligned to dmaio_file_alignment(f) (buf to the
+ * memory alignment the file's buffers get); the memory is the caller's
+ * and must stay valid until the callback. res: bytes (a read is clamped
+ * at EOF), or -errno. size 0 completes with 0.
+ */
+int dmaio_file_read_into(struct dmaio_file *f, uint64_t pos, void *buf,
+			 size_t size, dmaio_cb cb, void *arg);
+int dmaio_file_write_from(struct dmaio_file *f, uint64_t pos, const void *buf,
+			  size_t size, dmaio_cb cb, void *arg);
+/*
+ * Vectored forms: every iov_base and iov_len aligned as above, iovcnt in
+ * 1..IOV_MAX; iov itself must stay valid until the callback too.
+ */
+int dmaio_file_readv(struct dmaio_file *f, uint64_t pos,
+		     const struct iovec *iov, int iovcnt, dmaio_cb cb,
+		     void *arg);
+int dmaio_file_writev(struct dmaio_file *f, uint64_t pos,
+		      const struct iovec *iov, int iovcnt, dmaio_cb cb,
+		      void *arg);
+/* Blocking twins: bytes, or -errno. */
+int64_t dmaio_file_read_into_wait(struct dmaio_file *f, uint64_t pos,
+				  void *buf, size_t size);
+int64_t dmaio_file_write_from_wait(struct dmaio_file *f, uint64_t pos,
+				   const void *buf, size_t size);
 
 #ifdef __cplusplus
 }

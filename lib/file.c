@@ -192,6 +192,9 @@ DMAIO_EXPORT struct dmaio_buf *dmaio_file_alloc_buf(struct dmaio_file *f,
 
 #define FUSE_MAGIC 0x65735546u  /* fuse and fuseblk */
 #define BTRFS_MAGIC 0x9123683Eu
+#define EXT4_MAGIC 0xEF53u      /* ext2, ext3 and ext4 */
+#define XFS_MAGIC 0x58465342u
+#define TMPFS_MAGIC 0x01021994u
 
 /*
  * A direct write takes the inode lock inside io_submit. FUSE holds it for
@@ -212,9 +215,22 @@ static void fs_quirks(struct dmaio_file *f, int fd)
 	switch ((uint32_t)sfs.f_type) {
 	case FUSE_MAGIC:
 		f->append_blocks_submit = 1;
-		/* fall through */
+		f->fsync_blocks_submit = 1;
+		break;
 	case BTRFS_MAGIC:
 		f->fsync_blocks_submit = 1;
+		f->fstat_inline = 1;
+		break;
+	case EXT4_MAGIC:
+	case XFS_MAGIC:
+	case TMPFS_MAGIC:
+		/*
+		 * fstat of an open file here copies the inode's fields: no
+		 * I/O, no lock held across any, so it is answered on the
+		 * loop thread. FUSE asks its daemon and NFS its server (and
+		 * anything unknown may): those keep the helper threads.
+		 */
+		f->fstat_inline = 1;
 		break;
 	}
 }

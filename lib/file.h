@@ -38,6 +38,7 @@ struct dmaio_file {
 	/* what the file system makes io_submit sleep on (file.c) */
 	int fsync_blocks_submit;     /* fdatasync is a barrier */
 	int append_blocks_submit;    /* a direct write past size_seen too */
+	int fstat_inline;            /* fstat cannot block: no helper needed */
 	uint64_t size_seen;   /* EOF as open and our own operations left it */
 	struct dmaio_file *next, *prev;
 	/* calls above this layer with operations still to submit (write_copy
@@ -66,6 +67,13 @@ void dmaio__file_hold(struct dmaio_file *f);
 void dmaio__file_unhold(struct dmaio_file *f);
 /* Closes and frees every file of the loop, calling nobody (its end). */
 void dmaio__files_release(struct dmaio_loop *loop);
+/* file_io.c: reads and writes of op->mem or op->iov (file_mem.c too) */
+void dmaio__rw_start(struct dmaio__op *op);
+void dmaio__complete_empty(struct dmaio__op *op);
+/* A write past EOF that would sleep in io_submit goes to a helper. */
+void dmaio__write_route(struct dmaio__op *op);
+/* Notes the EOF a write's result leaves. */
+void dmaio__wrote(struct dmaio__op *op, int64_t res);
 /* align.c: st is the open file's fstat */
 void dmaio__file_discover(struct dmaio_file *f, uint64_t features,
 			  const struct stat *st);

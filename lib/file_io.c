@@ -50,55 +50,71 @@ static void part_done(struct dmaio__op *part, int64_t res)
 				  : (int64_t)(op->short_end - op->io_pos));
 }
 
-static void start_parts(struct dmaio__op *op)
+/* Queues [p, p + len) at *pos as parts the device takes whole. */
+static int queue_parts(struct dmaio__op *op, char *p, size_t len,
+		       uint64_t *pos)
 {
 	struct dmaio_file *f = op->file;
-	uint64_t off;
+	size_t off;
+
+	for (off = 0; off < len; off += f->max_io) {
+		struct dmaio__op *part = dmaio__op_get(op->loop);
+		size_t n = len - off < f->max_io ? len - off : f->max_io;
+
+		if (!part)
+			return -ENOMEM;
+		part->parent = op;
+		part->done = part_done;
+		part->io_pos = *pos;
+		part->io_len = n;
+		part->aio_dev = f->aio_dev;
+		prep_rw(&part->iocb, op->opcode, f->fd, p + off, n, *pos);
+		op->parts_left++;
+		dmaio__aio_queue(op->loop, part);
+		*pos += n;
+	}
+	return 0;
+}
+
+/*
+ * A vectored request too large for one iocb goes out element by element
+ * (each is aligned on its own), split further where one is too large:
+ * no iovec array of our own to allocate.
+ */
+static void start_parts(struct dmaio__op *op)
+{
+	uint64_t pos = op->io_pos;
+	int i, ret = 0;
 
 	op->short_end = op->io_pos + op->io_len;
 	op->parts_left = 1; /* held until every part is queued */
-	for (off = 0; off < op->io_len; off += f->max_io) {
-		struct dmaio__op *part = dmaio__op_get(op->loop);
-		size_t len = op->io_len - off < f->max_io ? op->io_len - off
-							  : f->max_io;
-
-		if (!part) {
-			op->part_err = -ENOMEM;
-			break;
-		}
-		part->parent = op;
-		part->done = part_done;
-		part->io_pos = op->io_pos + off;
-		part->io_len = len;
-		part->aio_dev = f->aio_dev;
-		prep_rw(&part->iocb, op->opcode, f->fd,
-			(char *)op->buf->data + off, len, part->io_pos);
-		op->parts_left++;
-		dmaio__aio_queue(op->loop, part);
+	if (op->iov) {
+		for (i = 0; i < op->iovcnt && !ret; i++)
+			ret = queue_parts(op, op->iov[i].iov_base,
+					  op->iov[i].iov_len, &pos);
+	} else {
+		ret = queue_parts(op, op->mem, op->io_len, &pos);
 	}
+	if (ret)
+		op->part_err = ret;
 	if (--op->parts_left == 0)
 		dmaio__defer(op, op->part_err);
 }
 
-/*
- * Buffered fallback: the page cache may return less; ask again. Also a
- * direct write that would make io_submit sleep (see write_at).
- */
-static int64_t buffered_rw_work(struct dmaio__op *op)
+/* pread/pwrite until len bytes, EOF or an error: bytes, or -errno. */
+static int64_t rw_all(int fd, int opcode, char *p, size_t len, uint64_t pos)
 {
-	int fd = op->file->fd;
-	char *p = op->buf->data;
 	size_t done = 0;
 
-	while (done < op->io_len) {
+	while (done < len) {
 		ssize_t n;
 
-		if (op->opcode == IO_CMD_PREAD)
-			n = pread(fd, p + done, op->io_len - done,
-				  (off_t)(op->io_pos + done));
+		if (opcode == IO_CMD_PREAD)
+			n = pread(fd, p + done, len - done,
+				  (off_t)(pos + done));
 		else
-			n = pwrite(fd, p + done, op->io_len - done,
-				   (off_t)(op->io_pos + done));
+			n = pwrite(fd, p + done, len - done,
+				   (off_t)(pos + done));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -111,7 +127,34 @@ static int64_t buffered_rw_work(struct dmaio__op *op)
 	return (int64_t)done;
 }
 
-static void rw_start(struct dmaio__op *op)
+/*
+ * Buffered fallback: the page cache may return less; ask again. Also a
+ * direct write that would make io_submit sleep (see write_at).
+ */
+static int64_t buffered_rw_work(struct dmaio__op *op)
+{
+	uint64_t pos = op->io_pos;
+	int64_t n, total = 0;
+	int i;
+
+	if (!op->iov)
+		return rw_all(op->file->fd, op->opcode, op->mem, op->io_len,
+			      pos);
+	for (i = 0; i < op->iovcnt; i++) {
+		n = rw_all(op->file->fd, op->opcode, op->iov[i].iov_base,
+			   op->iov[i].iov_len, pos);
+		if (n < 0)
+			return total ? total : n;
+		total += n;
+		pos += (uint64_t)n;
+		if ((size_t)n < op->iov[i].iov_len)
+			break;
+	}
+	return total;
+}
+
+/* Launches a read or write whose op->mem (or op->iov) is set. */
+void dmaio__rw_start(struct dmaio__op *op)
 {
 	struct dmaio_file *f = op->file;
 
@@ -121,10 +164,44 @@ static void rw_start(struct dmaio__op *op)
 	} else if (op->io_len > f->max_io) {
 		start_parts(op);
 	} else {
-		prep_rw(&op->iocb, op->opcode, f->fd, op->buf->data,
-			op->io_len, op->io_pos);
+		if (op->iov && op->opcode == IO_CMD_PREAD)
+			io_prep_preadv(&op->iocb, f->fd, op->iov, op->iovcnt,
+				       (long long)op->io_pos);
+		else if (op->iov)
+			io_prep_pwritev(&op->iocb, f->fd, op->iov, op->iovcnt,
+					(long long)op->io_pos);
+		else
+			prep_rw(&op->iocb, op->opcode, f->fd, op->mem,
+				op->io_len, op->io_pos);
 		op->aio_dev = f->aio_dev;
 		dmaio__aio_queue(op->loop, op);
+	}
+}
+
+/* A write's result moves the EOF we know of (write_at, write_from). */
+void dmaio__wrote(struct dmaio__op *op, int64_t res)
+{
+	struct dmaio_file *f = op->file;
+
+	if (res > 0 && op->io_pos + (uint64_t)res > f->size_seen)
+		f->size_seen = op->io_pos + (uint64_t)res;
+}
+
+/* Where a direct write past EOF makes io_submit sleep (file.c). */
+void dmaio__write_route(struct dmaio__op *op)
+{
+	struct dmaio_file *f = op->file;
+
+	/*
+	 * Where a write past EOF is answered inside io_submit, holding the
+	 * inode lock (file.c), it runs on a helper thread with the file's
+	 * other I/O waiting behind it. size_seen may lag behind writes in
+	 * flight: that only sends more of them this way.
+	 */
+	if (f->append_blocks_submit && f->direct &&
+	    op->io_pos + op->io_len > f->size_seen) {
+		op->work = buffered_rw_work;
+		op->barrier = 1;
 	}
 }
 
@@ -133,10 +210,7 @@ static void rw_start(struct dmaio__op *op)
 
 static void write_finish(struct dmaio__op *op, int64_t res)
 {
-	struct dmaio_file *f = op->file;
-
-	if (res > 0 && op->io_pos + (uint64_t)res > f->size_seen)
-		f->size_seen = op->io_pos + (uint64_t)res;
+	dmaio__wrote(op, res);
 	dmaio_buf_unref(op->buf);
 	dmaio__op_call_cb(op, op->u.cb, res);
 }
@@ -182,20 +256,12 @@ DMAIO_EXPORT int dmaio_file_write_at(struct dmaio_file *f, struct dmaio_buf *b,
 	op->u.cb = cb;
 	/* the kernel has the buffer until we are called back */
 	op->buf = dmaio_buf_ref(b);
+	op->mem = b->data;
 	op->opcode = IO_CMD_PWRITE;
 	op->io_pos = pos;
 	op->io_len = size;
-	op->start = rw_start;
-	/*
-	 * Where a write past EOF is answered inside io_submit, holding the
-	 * inode lock (file.c), it runs on a helper thread with the file's
-	 * other I/O waiting behind it. size_seen may lag behind writes in
-	 * flight: that only sends more of them this way.
-	 */
-	if (f->append_blocks_submit && f->direct && pos + size > f->size_seen) {
-		op->work = buffered_rw_work;
-		op->barrier = 1;
-	}
+	op->start = dmaio__rw_start;
+	dmaio__write_route(op);
 	dmaio__file_start(op);
 	return 0;
 }
@@ -224,7 +290,7 @@ static void read_finish(struct dmaio__op *op, int64_t res)
 }
 
 /* A read of nothing still completes from the loop, in order with I/O. */
-static void complete_empty(struct dmaio__op *op)
+void dmaio__complete_empty(struct dmaio__op *op)
 {
 	dmaio__defer(op, 0);
 }
@@ -274,12 +340,13 @@ static int read_submit(struct dmaio_file *f, uint64_t pos, size_t size,
 	}
 	op->u.read_cb = cb;
 	op->buf = b;
+	op->mem = b->data;
 	op->opcode = IO_CMD_PREAD;
 	op->pos = pos;
 	op->len = size;
 	op->io_pos = start;
 	op->io_len = (size_t)len;
-	op->start = len ? rw_start : complete_empty;
+	op->start = len ? dmaio__rw_start : dmaio__complete_empty;
 	dmaio__file_start(op);
 	return 0;
 }

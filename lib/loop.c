@@ -86,9 +86,14 @@ static int wait_events(struct dmaio_loop *loop, int timeout_ms,
 		*reap_aio = loop->aio.inflight != 0;
 		return 0;
 	}
+	/*
+	 * Only AIO can wake us: wait for it directly. Not on a loop thread
+	 * of its own, which other threads wake with a post per _wait call:
+	 * a post ends io_getevents with a read of /dev/zero (an io_submit
+	 * and a completion more per call), but epoll with one eventfd write.
+	 */
 	if (timeout_ms != 0 && loop->aio.inflight && !loop->watch.nwatched &&
-	    !loop->helper.busy && !loop->external) {
-		/* only AIO can wake us: wait for it directly */
+	    !loop->helper.busy && !loop->external && !loop->hosted) {
 		if (dmaio__spin(loop, 0, evs, &timeout_ms, reap_aio) == -2) {
 			loop->slept = 1;
 			wait_aio(loop, timeout_ms);
@@ -158,8 +163,9 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 		timeout_ms = 0;
 	else if (loop->aio.eagain_streak)
 		timeout_ms = 1; /* io_submit EAGAIN, nothing in flight: retry */
-	else if (!loop->pending && !loop->watch.nwatched && !loop->timers.n)
-		timeout_ms = 0; /* nothing could ever wake us */
+	else if (!loop->pending && !loop->watch.nwatched && !loop->timers.n &&
+		 !loop->hosted)
+		timeout_ms = 0; /* nothing could ever wake us (but a post) */
 	if (loop->timers.n)
 		timeout_ms = dmaio__timers_timeout(loop, timeout_ms,
 						   dmaio__now_ns());

@@ -16,8 +16,29 @@
 #include "watch.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <unistd.h>
+
+/*
+ * The loop's own thread (dmaio_loop_start_thread, loop_life.c) and the
+ * _wait calls other threads hand it (wait.c). lock guards calls and
+ * inside; state is also read without it (atomically). STOPPED: after
+ * stop_thread, the loop is its caller's (tid), and the other threads'
+ * _wait calls are answered -ESHUTDOWN instead of racing with it.
+ */
+enum { DMAIO__HOST_OFF, DMAIO__HOST_RUNNING, DMAIO__HOST_STOPPING,
+       DMAIO__HOST_STOPPED };
+struct dmaio__remote;
+struct dmaio__host {
+	pthread_mutex_t lock;
+	pthread_cond_t idle;          /* inside fell to 0 */
+	pthread_t tid;                /* the loop's thread; STOPPED: owner */
+	int state;
+	struct dmaio__remote *calls;  /* handed over, not yet answered */
+	struct dmaio__remote *woken;  /* answered, to wake: loop thread only */
+	unsigned inside;              /* callers between hand-over and return */
+};
 
 struct dmaio_loop {
 	struct dmaio__owned *owned; /* writers and readers not closed yet */
@@ -50,6 +71,8 @@ struct dmaio_loop {
 	struct dmaio_file *files; /* open files, closed by loop_free */
 	struct dmaio__timers timers;
 	struct dmaio__posts posts;
+	struct dmaio__host host;
+	int hosted;               /* run by host's thread: posts can wake it */
 	struct dmaio_loop_stats stats; /* loop thread only: no atomics */
 	unsigned fork_gen;        /* dmaio__fork_gen when it was made */
 	pid_t owner;              /* the process that made it */
@@ -86,6 +109,20 @@ static inline void dmaio__eventfd_drain(int fd)
 static inline int dmaio__helper_has_done(struct dmaio_loop *loop)
 {
 	return __atomic_load_n(&loop->helper.ndone, __ATOMIC_RELAXED) != 0;
+}
+
+/*
+ * True when the loop runs on its own thread (or was stopped by another
+ * thread) and the caller is not that thread: then only the _wait calls
+ * (handed over, or -ESHUTDOWN) and stop/post may be made. tid is read
+ * only after state says who it is.
+ */
+static inline int dmaio__hosted_elsewhere(struct dmaio_loop *loop)
+{
+	return __atomic_load_n(&loop->host.state, __ATOMIC_ACQUIRE) !=
+		       DMAIO__HOST_OFF &&
+	       !pthread_equal(pthread_self(),
+			      __atomic_load_n(&loop->host.tid, __ATOMIC_ACQUIRE));
 }
 
 /* loop_life.c, the top: nothing below calls it (wait.c excepted) */

@@ -15,11 +15,14 @@
  *  2 loop    watch.c, timer.c, post.c, spin.c (poll_us), then loop.c
  *            (one iteration)
  *  3 memory  buf.c, view.c
- *  4 files   file.c, align.c, range.c, file_io.c, file_meta.c, dir_sync.c
+ *  4 files   file.c, align.c, range.c, file_io.c, file_meta.c, file_mem.c,
+ *            dir_sync.c
  *  5 above   read_plan.c, read_many.c, write_copy.c, writer*.c, reader.c:
  *            the public file calls (wrapped in dmaio__internal), not AIO
- *  6 wait    wait.c: the _wait twins, driving run_once
- *  top       loop_life.c (this file): creates and frees everything
+ *  6 wait    wait.c: the _wait twins, driving run_once (or handing the
+ *            call to the loop's own thread)
+ *  top       loop_life.c (this file): creates and frees everything, and
+ *            runs a loop on a thread of its own
  *
  * Each layer's header (base.h, op.h, aio.h, helper.h, probe.h, loop.h,
  * spin.h, buf.h, file.h, wait.h, writer.h) declares the structs its files
@@ -36,8 +39,10 @@
 #include "aio.h"
 #include "probe.h"
 #include "file.h"
+#include "wait.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -50,6 +55,27 @@
 #define MAX_QUEUE_DEPTH 65536
 #define MAX_HELPER_THREADS 1024
 #define MAX_POLL_US 1000000
+
+static int host_init(struct dmaio__host *h)
+{
+	int ret = pthread_mutex_init(&h->lock, NULL);
+
+	if (ret)
+		return -ret;
+	ret = pthread_cond_init(&h->idle, NULL);
+	if (ret)
+		pthread_mutex_destroy(&h->lock);
+	return -ret;
+}
+
+static void host_destroy(struct dmaio__host *h, int inherited)
+{
+	/* in a forked child the lock may be held by a thread of the parent */
+	if (inherited)
+		return;
+	pthread_cond_destroy(&h->idle);
+	pthread_mutex_destroy(&h->lock);
+}
 
 DMAIO_EXPORT void dmaio_loop_opts_init(struct dmaio_loop_opts *o)
 {
@@ -169,8 +195,15 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 		free(loop);
 		return dmaio__fail(ret, "loop_new: pthread_mutex_init");
 	}
+	ret = host_init(&loop->host);
+	if (ret) {
+		dmaio__posts_destroy(loop, 0);
+		free(loop);
+		return dmaio__fail(ret, "loop_new: pthread_mutex_init");
+	}
 	ret = dmaio__fork_setup(&loop->fork_gen);
 	if (ret) {
+		host_destroy(&loop->host, 0);
 		dmaio__posts_destroy(loop, 0);
 		free(loop);
 		return dmaio__fail(ret, "loop_new: pthread_once");
@@ -226,6 +259,7 @@ static void release(struct dmaio_loop *loop, int inherited)
 	free(loop->watch.slot);
 	dmaio__timers_free_all(loop);
 	dmaio__posts_destroy(loop, inherited);
+	host_destroy(&loop->host, inherited);
 	if (loop->pool)
 		dmaio__pool_release(loop->pool);
 	free(loop);
@@ -260,6 +294,9 @@ DMAIO_EXPORT void dmaio_loop_free(struct dmaio_loop *loop)
 		free_inherited(loop);
 		return;
 	}
+	/* its own thread stops first: callers handed over are answered */
+	if (dmaio__hosted_elsewhere(loop))
+		dmaio_loop_stop_thread(loop);
 	/* from here on, posts from other threads are refused */
 	dmaio__posts_close(loop);
 	if (loop->in_run || loop->drivers) {
@@ -273,6 +310,13 @@ DMAIO_EXPORT void dmaio_loop_free(struct dmaio_loop *loop)
 		return;
 	}
 	destroy(loop);
+}
+
+static int hosted_refuse(const char *what)
+{
+	return dmaio__fail(-EBUSY, "%s: the loop belongs to another thread "
+			   "(dmaio_loop_start_thread, or the caller of "
+			   "dmaio_loop_stop_thread)", what);
 }
 
 int dmaio__free_if_requested(struct dmaio_loop *loop)
@@ -297,7 +341,11 @@ int dmaio__drive_end(struct dmaio_loop *loop)
 
 DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 {
-	int callbacks = dmaio__loop_iterate(loop, timeout_ms);
+	int callbacks;
+
+	if (loop && dmaio__hosted_elsewhere(loop))
+		return hosted_refuse("run_once");
+	callbacks = dmaio__loop_iterate(loop, timeout_ms);
 
 	if (callbacks < 0)
 		return callbacks;
@@ -317,6 +365,8 @@ DMAIO_EXPORT int dmaio_loop_run(struct dmaio_loop *loop)
 	DMAIO__NOT_INHERITED(loop, -EBADFD);
 	if (!loop)
 		return dmaio__fail(-EINVAL, "run: loop is NULL");
+	if (dmaio__hosted_elsewhere(loop))
+		return hosted_refuse("run");
 	if (loop->in_run || loop->cb_depth)
 		return dmaio__fail(-EDEADLK, "run: called from one of the "
 				   "loop's own callbacks");
@@ -335,4 +385,194 @@ DMAIO_EXPORT int dmaio_loop_run(struct dmaio_loop *loop)
 	__atomic_store_n(&loop->stop, 0, __ATOMIC_RELAXED);
 	dmaio__drive_end(loop);
 	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* the loop on a thread of its own                                     */
+
+/* No call handed over is waiting for its answer. */
+static int host_answered(struct dmaio__host *h)
+{
+	int none;
+
+	pthread_mutex_lock(&h->lock);
+	none = !h->calls;
+	pthread_mutex_unlock(&h->lock);
+	return none;
+}
+
+/*
+ * Callers woken with their answer still take the lock on their way out:
+ * the loop (and the lock in it) may go only once the last has left.
+ */
+static void host_wait_idle(struct dmaio__host *h)
+{
+	pthread_mutex_lock(&h->lock);
+	__atomic_store_n(&h->state, DMAIO__HOST_STOPPING, __ATOMIC_RELEASE);
+	while (h->inside)
+		pthread_cond_wait(&h->idle, &h->lock);
+	pthread_mutex_unlock(&h->lock);
+}
+
+/*
+ * After an iteration: wakes the callers whose waiters its callbacks filled
+ * (wait.c notes them in h->woken), now that what it took is submitted.
+ */
+static void host_wake(struct dmaio__host *h)
+{
+	struct dmaio__remote *r, *next;
+
+	if (!h->woken)
+		return;
+	pthread_mutex_lock(&h->lock);
+	for (r = h->woken; r; r = r->wnext)
+		dmaio__remote_unlink(r);
+	pthread_mutex_unlock(&h->lock);
+	for (r = h->woken, h->woken = NULL; r; r = next) {
+		/* r (the caller's stack) may be gone once it is woken */
+		next = r->wnext;
+		pthread_mutex_lock(&r->lock);
+		r->w->done = 1;
+		pthread_cond_signal(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+	}
+}
+
+/* The loop goes: what was handed over and not answered never will be. */
+static void cancel_calls(struct dmaio__host *h)
+{
+	struct dmaio__remote *r;
+
+	pthread_mutex_lock(&h->lock);
+	while ((r = h->calls)) {
+		h->calls = r->next;
+		r->prev = r->next = NULL;
+		pthread_mutex_lock(&r->lock);
+		r->w->res = -ECANCELED;
+		r->w->done = 1;
+		pthread_cond_signal(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void *host_main(void *arg)
+{
+	struct dmaio_loop *loop = arg;
+	struct dmaio__host *h = &loop->host;
+
+	/* start_thread sets tid and state under the lock: see them */
+	pthread_mutex_lock(&h->lock);
+	pthread_mutex_unlock(&h->lock);
+	for (;;) {
+		dmaio_loop_run_once(loop, -1);
+		host_wake(h);
+		if (loop->free_requested)
+			break;
+		/* stop_thread's wake-up, or a user's stop: either way, look */
+		if (dmaio__loop_stop_requested(loop))
+			__atomic_store_n(&loop->stop, 0, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&h->state, __ATOMIC_ACQUIRE) ==
+			    DMAIO__HOST_STOPPING && host_answered(h))
+			break;
+	}
+	if (loop->free_requested) {
+		/*
+		 * A callback freed the loop: nobody will join us, and what
+		 * was handed over is answered -ECANCELED, as a _wait of the
+		 * owner thread is.
+		 */
+		pthread_detach(pthread_self());
+		__atomic_store_n(&h->state, DMAIO__HOST_STOPPING,
+				 __ATOMIC_RELEASE);
+		cancel_calls(h);
+	}
+	host_wait_idle(h);
+	loop->running = 0;
+	loop->hosted = 0;
+	/* frees the loop if a callback asked for it */
+	dmaio__drive_end(loop);
+	return NULL;
+}
+
+DMAIO_EXPORT int dmaio_loop_start_thread(struct dmaio_loop *loop)
+{
+	struct dmaio__host *h;
+	sigset_t all, old;
+	pthread_t tid;
+	int ret, state;
+
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
+	if (!loop)
+		return dmaio__fail(-EINVAL, "loop_start_thread: loop is NULL");
+	h = &loop->host;
+	state = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
+	if (state == DMAIO__HOST_RUNNING || state == DMAIO__HOST_STOPPING)
+		return dmaio__fail(-EBUSY, "loop_start_thread: the loop "
+				   "already runs on its own thread");
+	if (loop->in_run || loop->cb_depth || loop->drivers)
+		return dmaio__fail(-EDEADLK, "loop_start_thread: called while "
+				   "the loop runs (from one of its callbacks)");
+	loop->hosted = 1;
+	loop->running = 1;
+	loop->drivers++;
+	/* the program's signals go to its own threads, not to the loop's */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	/* the thread starts once it can take the lock: tid and state set */
+	pthread_mutex_lock(&h->lock);
+	ret = pthread_create(&tid, NULL, host_main, loop);
+	if (!ret) {
+		__atomic_store_n(&h->tid, tid, __ATOMIC_RELEASE);
+		__atomic_store_n(&h->state, DMAIO__HOST_RUNNING,
+				 __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&h->lock);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		loop->hosted = 0;
+		loop->running = 0;
+		loop->drivers--;
+		return dmaio__fail(-ret, "loop_start_thread: pthread_create");
+	}
+	return 0;
+}
+
+DMAIO_EXPORT int dmaio_loop_stop_thread(struct dmaio_loop *loop)
+{
+	struct dmaio__host *h;
+	int state;
+
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
+	if (!loop)
+		return dmaio__fail(-EINVAL, "loop_stop_thread: loop is NULL");
+	h = &loop->host;
+	pthread_mutex_lock(&h->lock);
+	state = h->state;
+	if (state == DMAIO__HOST_RUNNING &&
+	    pthread_equal(pthread_self(), h->tid)) {
+		pthread_mutex_unlock(&h->lock);
+		return dmaio__fail(-EDEADLK, "loop_stop_thread: called on the "
+				   "loop's own thread, which it would wait "
+				   "for");
+	}
+	if (state == DMAIO__HOST_RUNNING)
+		__atomic_store_n(&h->state, DMAIO__HOST_STOPPING,
+				 __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&h->lock);
+	if (state == DMAIO__HOST_OFF || state == DMAIO__HOST_STOPPED)
+		return dmaio__fail(-EINVAL, "loop_stop_thread: the loop runs "
+				   "on no thread of its own");
+	if (state == DMAIO__HOST_STOPPING)
+		return dmaio__fail(-EALREADY, "loop_stop_thread: another "
+				   "thread is stopping it");
+	dmaio_loop_stop(loop);
+	pthread_join(h->tid, NULL);
+	__atomic_store_n(&loop->stop, 0, __ATOMIC_RELAXED);
+	/* the loop is ours now; other threads' waits get -ESHUTDOWN */
+	pthread_mutex_lock(&h->lock);
+	__atomic_store_n(&h->tid, pthread_self(), __ATOMIC_RELEASE);
+	__atomic_store_n(&h->state, DMAIO__HOST_STOPPED, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&h->lock);
+	return 0;
 }

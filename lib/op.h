@@ -10,6 +10,7 @@
 #include "base.h"
 
 #include <libaio.h>
+#include <sys/uio.h>
 
 struct dmaio__op;
 struct dmaio__aio_dev;
@@ -45,6 +46,10 @@ struct dmaio__op {
 	void *arg;
 	int64_t res;
 	struct dmaio_buf *buf;
+	/* the I/O's memory: buf's data, or the caller's (file_mem.c) */
+	char *mem;
+	const struct iovec *iov; /* vectored: mem unused */
+	int iovcnt;
 	uint64_t pos;      /* read: what the user asked for */
 	size_t len;
 	uint64_t io_pos;   /* the aligned I/O */

@@ -55,9 +55,14 @@ DMAIO_EXPORT int dmaio_loop_post(struct dmaio_loop *loop, dmaio_post_cb cb,
 		p->head = e;
 	p->tail = e;
 	__atomic_store_n(&p->waiting, 1, __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&p->lock);
+	/*
+	 * Woken under the lock: the loop takes the batch under it too, so
+	 * the callback (which may free the loop) cannot run before this
+	 * thread is done with the loop's fds.
+	 */
 	if (first)
 		dmaio__wake_remote(loop);
+	pthread_mutex_unlock(&p->lock);
 	return 0;
 }
 

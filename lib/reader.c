@@ -567,41 +567,42 @@ DMAIO_EXPORT int dmaio_reader_close(struct dmaio_reader *r, dmaio_cb cb,
 
 /* ------------------------------------------------------------------ */
 
+static int reader_read_submit(struct dmaio__waiter *w)
+{
+	return dmaio_reader_read(w->obj, (void *)w->ptr, w->n,
+				 dmaio__waiter_res, w);
+}
+
 DMAIO_EXPORT int64_t dmaio_reader_read_wait(struct dmaio_reader *r, void *dst,
 					    size_t len)
 {
 	struct dmaio__waiter x = DMAIO__WAITER_INIT;
-	int ret;
 
 	DMAIO__NOT_INHERITED(r ? r->loop : NULL, -EBADFD);
 	if (!r || !dst || !len)
 		return dmaio__fail(-EINVAL, "reader_read_wait: %s", !r ?
 				   "reader is NULL" : !dst ? "dst is NULL" :
 				   "len is 0");
-	ret = dmaio__wait_check(r->loop, __func__);
-	if (ret)
-		return ret;
-	ret = dmaio_reader_read(r, dst, len, dmaio__waiter_res, &x);
-	if (ret)
-		return ret;
-	return dmaio__wait_for(r->loop, &x);
+	x.obj = r;
+	x.ptr = dst;
+	x.n = len;
+	return dmaio__wait_call(r->loop, &x, reader_read_submit, __func__);
+}
+
+static int reader_close_submit(struct dmaio__waiter *w)
+{
+	return dmaio_reader_close(w->obj, dmaio__waiter_res, w);
 }
 
 DMAIO_EXPORT int dmaio_reader_close_wait(struct dmaio_reader *r)
 {
 	struct dmaio__waiter x = DMAIO__WAITER_INIT;
-	struct dmaio_loop *loop;
-	int ret;
 
 	DMAIO__NOT_INHERITED(r ? r->loop : NULL, -EBADFD);
 	if (!r)
 		return dmaio__fail(-EINVAL, "reader_close_wait: reader is NULL");
-	ret = dmaio__wait_check(r->loop, __func__);
-	if (ret)
-		return ret;
-	loop = r->loop; /* r is freed by the time we return */
-	ret = dmaio_reader_close(r, dmaio__waiter_res, &x);
-	if (ret)
-		return ret;
-	return (int)dmaio__wait_for(loop, &x);
+	/* r is freed by the time we return: its loop is read here */
+	x.obj = r;
+	return (int)dmaio__wait_call(r->loop, &x, reader_close_submit,
+				     __func__);
 }

@@ -3,12 +3,20 @@
  * The _wait twins, one mechanism for all: submit with a callback that
  * fills a waiter on the stack, then run the loop until it is filled. Other
  * operations and watched fds keep being served meanwhile.
+ *
+ * While the loop runs on its own thread (dmaio_loop_start_thread), a twin
+ * called from another thread hands its submit function to that thread
+ * with dmaio_loop_post and sleeps on a condition variable of its own until
+ * the callback (or the submission's error) wakes it: many threads may wait
+ * at once, none of them spins, and the loop's own memory is touched only
+ * by its thread.
  */
 #include "file.h"
 #include "wait.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 
 int dmaio__wait_check(struct dmaio_loop *loop, const char *func)
@@ -31,12 +39,25 @@ int dmaio__wait_check(struct dmaio_loop *loop, const char *func)
 	return 0;
 }
 
+/* Filled: the caller may go on (once woken, for another thread's). */
+static void waiter_done(struct dmaio__waiter *w)
+{
+	struct dmaio__remote *r = w->remote;
+
+	if (!r) {
+		w->done = 1;
+		return;
+	}
+	r->wnext = r->host->woken;
+	r->host->woken = r;
+}
+
 void dmaio__waiter_res(void *arg, int64_t res)
 {
 	struct dmaio__waiter *w = arg;
 
 	w->res = res;
-	w->done = 1;
+	waiter_done(w);
 }
 
 void dmaio__waiter_read(void *arg, struct dmaio_view *v, int64_t res)
@@ -45,7 +66,7 @@ void dmaio__waiter_read(void *arg, struct dmaio_view *v, int64_t res)
 
 	w->view = v;
 	w->res = res;
-	w->done = 1;
+	waiter_done(w);
 }
 
 static void on_open(void *arg, struct dmaio_file *f, int err)
@@ -54,7 +75,7 @@ static void on_open(void *arg, struct dmaio_file *f, int err)
 
 	w->file = f;
 	w->res = err;
-	w->done = 1;
+	waiter_done(w);
 }
 
 /*
@@ -74,20 +95,130 @@ int64_t dmaio__wait_for(struct dmaio_loop *loop, struct dmaio__waiter *w)
 	return w->res;
 }
 
+/* On the loop's thread: a post from a caller of another thread. */
+static void run_remote(void *arg)
+{
+	struct dmaio__remote *r = arg;
+	struct dmaio__waiter *w = r->w;
+	int ret = r->submit(w);
+
+	if (ret < 0) {
+		/* the reason is this thread's: hand it over with the code */
+		snprintf(r->err, sizeof(r->err), "%s", dmaio_last_error());
+		r->failed = 1;
+		dmaio__waiter_res(w, ret);
+	}
+}
+
+/* The caller is done with the loop's memory (host_wait_idle). */
+static void leave(struct dmaio__host *h)
+{
+	pthread_mutex_lock(&h->lock);
+	if (!--h->inside && h->state != DMAIO__HOST_RUNNING)
+		pthread_cond_broadcast(&h->idle);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static int64_t wait_remote(struct dmaio_loop *loop, struct dmaio__waiter *w,
+			   dmaio__submit_fn submit, const char *what)
+{
+	struct dmaio__host *h = &loop->host;
+	struct dmaio__remote r;
+	int ret;
+
+	memset(&r, 0, sizeof(r));
+	r.host = h;
+	r.w = w;
+	r.submit = submit;
+	w->remote = &r;
+	if (pthread_mutex_init(&r.lock, NULL))
+		return dmaio__fail(-ENOMEM, "%s: pthread_mutex_init", what);
+	if (pthread_cond_init(&r.cond, NULL)) {
+		pthread_mutex_destroy(&r.lock);
+		return dmaio__fail(-ENOMEM, "%s: pthread_cond_init", what);
+	}
+	pthread_mutex_lock(&h->lock);
+	if (h->state != DMAIO__HOST_RUNNING) {
+		pthread_mutex_unlock(&h->lock);
+		ret = dmaio__fail(-ESHUTDOWN, "%s: dmaio_loop_stop_thread "
+				  "was called: the loop takes no more calls "
+				  "from other threads", what);
+		goto out;
+	}
+	/* linked first: the thread does not leave before it answers */
+	r.next = h->calls;
+	if (r.next)
+		r.next->prev = &r;
+	h->calls = &r;
+	h->inside++;
+	pthread_mutex_unlock(&h->lock);
+	ret = dmaio_loop_post(loop, run_remote, &r);
+	if (ret) {
+		pthread_mutex_lock(&h->lock);
+		if (!w->done)
+			dmaio__remote_unlink(&r);
+		pthread_mutex_unlock(&h->lock);
+		/* a thread stopping may wait for this call: look again */
+		dmaio_loop_stop(loop);
+	}
+	leave(h);
+	if (ret)
+		goto out;
+	pthread_mutex_lock(&r.lock);
+	while (!w->done)
+		pthread_cond_wait(&r.cond, &r.lock);
+	pthread_mutex_unlock(&r.lock);
+	if (r.failed)
+		dmaio__set_last_error("%s", r.err);
+	ret = 0;
+out:
+	pthread_cond_destroy(&r.cond);
+	pthread_mutex_destroy(&r.lock);
+	return ret ? ret : w->res;
+}
+
+int64_t dmaio__wait_call(struct dmaio_loop *loop, struct dmaio__waiter *w,
+			 dmaio__submit_fn submit, const char *func)
+{
+	int ret;
+
+	if (loop && dmaio__hosted_elsewhere(loop)) {
+		const char *what = func;
+
+		if (!strncmp(what, "dmaio_file_", 11))
+			what += 11;
+		else if (!strncmp(what, "dmaio_", 6))
+			what += 6;
+		return wait_remote(loop, w, submit, what);
+	}
+	ret = dmaio__wait_check(loop, func);
+	if (ret)
+		return ret;
+	ret = submit(w);
+	if (ret)
+		return ret;
+	return dmaio__wait_for(loop, w);
+}
+
 #define LOOP_OF(f) ((f) ? (f)->loop : NULL)
 
-#define WAIT_FILE_OP(f, call)                              \
-	do {                                               \
-		struct dmaio__waiter w = DMAIO__WAITER_INIT;    \
-		int ret = dmaio__wait_check(LOOP_OF(f), __func__);   \
-		DMAIO__NOT_INHERITED(LOOP_OF(f), -EBADFD); \
-		if (ret)                                   \
-			return ret;                        \
-		ret = (call);                              \
-		if (ret)                                   \
-			return ret;                        \
-		return dmaio__wait_for((f)->loop, &w);            \
+/*
+ * A twin of a file call: SUBMIT names the static function that makes the
+ * call from the waiter's fields (set by the twin's body before).
+ */
+#define WAIT_FILE(f, submit)                                           \
+	do {                                                           \
+		DMAIO__NOT_INHERITED(LOOP_OF(f), -EBADFD);             \
+		w.obj = (f);                                           \
+		return dmaio__wait_call(LOOP_OF(f), &w, submit,        \
+					__func__);                     \
 	} while (0)
+
+static int open_submit(struct dmaio__waiter *w)
+{
+	return dmaio_file_open_flags(w->obj, w->ptr, w->flags, (mode_t)w->a,
+				     on_open, w);
+}
 
 DMAIO_EXPORT int dmaio_file_open_flags_wait(struct dmaio_loop *l,
 					    const char *path, int oflags,
@@ -95,18 +226,17 @@ DMAIO_EXPORT int dmaio_file_open_flags_wait(struct dmaio_loop *l,
 					    struct dmaio_file **out)
 {
 	struct dmaio__waiter w = DMAIO__WAITER_INIT;
-	int ret = dmaio__wait_check(l, __func__);
+	int ret;
 
 	DMAIO__NOT_INHERITED(l, -EBADFD);
-	if (ret)
-		return ret;
 	if (!out)
 		return dmaio__fail(-EINVAL, "open_wait: out is NULL");
 	*out = NULL;
-	ret = dmaio_file_open_flags(l, path, oflags, mode, on_open, &w);
-	if (ret)
-		return ret;
-	ret = (int)dmaio__wait_for(l, &w);
+	w.obj = l;
+	w.ptr = path;
+	w.flags = oflags;
+	w.a = mode;
+	ret = (int)dmaio__wait_call(l, &w, open_submit, __func__);
 	*out = w.file;
 	return ret;
 }
@@ -124,31 +254,45 @@ DMAIO_EXPORT int dmaio_file_create_wait(struct dmaio_loop *l, const char *path,
 					  0644, out);
 }
 
+static int write_at_submit(struct dmaio__waiter *w)
+{
+	return dmaio_file_write_at(w->obj, (struct dmaio_buf *)w->ptr, w->a,
+				   dmaio__waiter_res, w);
+}
+
 DMAIO_EXPORT int64_t dmaio_file_write_at_wait(struct dmaio_file *f,
 					      struct dmaio_buf *b, uint64_t pos)
 {
-	WAIT_FILE_OP(f, dmaio_file_write_at(f, b, pos, dmaio__waiter_res, &w));
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
+
+	w.ptr = b;
+	w.a = pos;
+	WAIT_FILE(f, write_at_submit);
+}
+
+static int read_submit(struct dmaio__waiter *w)
+{
+	if (w->flags)
+		return dmaio_file_read_at_aligned(w->obj, w->a, w->n,
+						  dmaio__waiter_read, w);
+	return dmaio_file_read_at(w->obj, w->a, w->n, dmaio__waiter_read, w);
 }
 
 static int64_t read_wait(struct dmaio_file *f, uint64_t pos, size_t size,
 			 struct dmaio_view **out, int aligned)
 {
 	struct dmaio__waiter w = DMAIO__WAITER_INIT;
-	int ret = dmaio__wait_check(LOOP_OF(f), aligned ?
-				    "read_at_aligned_wait" : "read_at_wait");
+	const char *what = aligned ? "read_at_aligned_wait" : "read_at_wait";
 	int64_t res;
 
-	if (ret)
-		return ret;
 	if (!out)
-		return dmaio__fail(-EINVAL, "%s: out is NULL", aligned ?
-				   "read_at_aligned_wait" : "read_at_wait");
+		return dmaio__fail(-EINVAL, "%s: out is NULL", what);
 	*out = NULL;
-	ret = aligned ? dmaio_file_read_at_aligned(f, pos, size, dmaio__waiter_read, &w)
-		      : dmaio_file_read_at(f, pos, size, dmaio__waiter_read, &w);
-	if (ret)
-		return ret;
-	res = dmaio__wait_for(f->loop, &w);
+	w.obj = f;
+	w.a = pos;
+	w.n = size;
+	w.flags = aligned;
+	res = dmaio__wait_call(LOOP_OF(f), &w, read_submit, what);
 	*out = w.view;
 	return res;
 }
@@ -171,83 +315,177 @@ DMAIO_EXPORT int64_t dmaio_file_read_at_aligned_wait(struct dmaio_file *f,
 	return read_wait(f, pos, size, out, 1);
 }
 
+static int read_into_submit(struct dmaio__waiter *w)
+{
+	return dmaio_file_read_into(w->obj, w->a, (void *)w->ptr, w->n,
+				    dmaio__waiter_res, w);
+}
+
+DMAIO_EXPORT int64_t dmaio_file_read_into_wait(struct dmaio_file *f,
+					       uint64_t pos, void *buf,
+					       size_t size)
+{
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
+
+	w.a = pos;
+	w.ptr = buf;
+	w.n = size;
+	WAIT_FILE(f, read_into_submit);
+}
+
+static int write_from_submit(struct dmaio__waiter *w)
+{
+	return dmaio_file_write_from(w->obj, w->a, w->ptr, w->n,
+				     dmaio__waiter_res, w);
+}
+
+DMAIO_EXPORT int64_t dmaio_file_write_from_wait(struct dmaio_file *f,
+						uint64_t pos, const void *buf,
+						size_t size)
+{
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
+
+	w.a = pos;
+	w.ptr = buf;
+	w.n = size;
+	WAIT_FILE(f, write_from_submit);
+}
+
+/* The calls of a file with at most two numbers and a path, by flags. */
+enum { FDATASYNC, PRE_ALLOCATE, HINT, TRUNCATE, RENAME, REMOVE, SIZE,
+       CLOSE, DEALLOCATE, SYNC_PARENT };
+
+static int file_submit(struct dmaio__waiter *w)
+{
+	struct dmaio_file *f = w->obj;
+	dmaio_cb cb = dmaio__waiter_res;
+
+	switch (w->flags) {
+	case FDATASYNC:
+		return dmaio_file_fdatasync(f, cb, w);
+	case PRE_ALLOCATE:
+		return dmaio_file_pre_allocate(f, w->a, cb, w);
+	case HINT:
+		return dmaio_file_hint_extent_size(f, w->n, cb, w);
+	case TRUNCATE:
+		return dmaio_file_truncate(f, w->a, cb, w);
+	case RENAME:
+		return dmaio_file_rename(f, w->ptr, cb, w);
+	case REMOVE:
+		return dmaio_file_remove(f, cb, w);
+	case SIZE:
+		return dmaio_file_size(f, cb, w);
+	case CLOSE:
+		return dmaio_file_close(f, cb, w);
+	case DEALLOCATE:
+		return dmaio_file_deallocate(f, w->a, w->b, cb, w);
+	default:
+		return dmaio_file_sync_parent(f, cb, w);
+	}
+}
+
+static int64_t file_wait(struct dmaio_file *f, int call, uint64_t a,
+			 uint64_t b, const void *ptr, const char *func)
+{
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
+
+	DMAIO__NOT_INHERITED(LOOP_OF(f), -EBADFD);
+	w.obj = f;
+	w.flags = call;
+	w.a = a;
+	w.b = b;
+	w.n = (size_t)a;
+	w.ptr = ptr;
+	/* f is freed by the time close returns: the loop was read before */
+	return dmaio__wait_call(LOOP_OF(f), &w, file_submit, func);
+}
+
 DMAIO_EXPORT int dmaio_file_fdatasync_wait(struct dmaio_file *f)
 {
-	WAIT_FILE_OP(f, dmaio_file_fdatasync(f, dmaio__waiter_res, &w));
+	return (int)file_wait(f, FDATASYNC, 0, 0, NULL, __func__);
 }
 
 DMAIO_EXPORT int dmaio_file_pre_allocate_wait(struct dmaio_file *f,
 					      uint64_t size)
 {
-	WAIT_FILE_OP(f, dmaio_file_pre_allocate(f, size, dmaio__waiter_res, &w));
+	return (int)file_wait(f, PRE_ALLOCATE, size, 0, NULL, __func__);
 }
 
 DMAIO_EXPORT int dmaio_file_hint_extent_size_wait(struct dmaio_file *f,
 						  size_t size)
 {
-	WAIT_FILE_OP(f, dmaio_file_hint_extent_size(f, size, dmaio__waiter_res, &w));
+	return (int)file_wait(f, HINT, size, 0, NULL, __func__);
 }
 
 DMAIO_EXPORT int dmaio_file_truncate_wait(struct dmaio_file *f, uint64_t size)
 {
-	WAIT_FILE_OP(f, dmaio_file_truncate(f, size, dmaio__waiter_res, &w));
+	return (int)file_wait(f, TRUNCATE, size, 0, NULL, __func__);
 }
 
 DMAIO_EXPORT int dmaio_file_rename_wait(struct dmaio_file *f,
 					const char *new_path)
 {
-	WAIT_FILE_OP(f, dmaio_file_rename(f, new_path, dmaio__waiter_res, &w));
+	return (int)file_wait(f, RENAME, 0, 0, new_path, __func__);
 }
 
 DMAIO_EXPORT int dmaio_file_remove_wait(struct dmaio_file *f)
 {
-	WAIT_FILE_OP(f, dmaio_file_remove(f, dmaio__waiter_res, &w));
+	return (int)file_wait(f, REMOVE, 0, 0, NULL, __func__);
 }
 
 DMAIO_EXPORT int64_t dmaio_file_size_wait(struct dmaio_file *f)
 {
-	WAIT_FILE_OP(f, dmaio_file_size(f, dmaio__waiter_res, &w));
+	return file_wait(f, SIZE, 0, 0, NULL, __func__);
 }
 
 DMAIO_EXPORT int dmaio_file_close_wait(struct dmaio_file *f)
 {
-	/* f is freed by the time we return: keep the loop */
-	struct dmaio_loop *loop = LOOP_OF(f);
-	struct dmaio__waiter w = DMAIO__WAITER_INIT;
-	int ret = dmaio__wait_check(loop, __func__);
-
-	DMAIO__NOT_INHERITED(loop, -EBADFD);
-	if (ret)
-		return ret;
-	ret = dmaio_file_close(f, dmaio__waiter_res, &w);
-	if (ret)
-		return ret;
-	return (int)dmaio__wait_for(loop, &w);
+	return (int)file_wait(f, CLOSE, 0, 0, NULL, __func__);
 }
 
 DMAIO_EXPORT int dmaio_file_deallocate_wait(struct dmaio_file *f, uint64_t pos,
 					    uint64_t len)
 {
-	WAIT_FILE_OP(f, dmaio_file_deallocate(f, pos, len, dmaio__waiter_res, &w));
+	return (int)file_wait(f, DEALLOCATE, pos, len, NULL, __func__);
 }
 
+DMAIO_EXPORT int dmaio_file_sync_parent_wait(struct dmaio_file *f)
+{
+	return (int)file_wait(f, SYNC_PARENT, 0, 0, NULL, "sync_parent_wait");
+}
+
+/* read_many: filled when the last range has called back */
 struct many_waiter {
+	struct dmaio__waiter w;
 	size_t left;
 	struct dmaio_view **views;
 	int64_t *res;
+	const struct dmaio_iovec *iov;
+	const struct dmaio_read_many_opts *o;
 };
 
 static void on_many(void *arg, size_t idx, struct dmaio_view *v, int64_t res)
 {
-	struct many_waiter *w = arg;
+	struct many_waiter *m = arg;
 
-	if (w->views)
-		w->views[idx] = v;
+	if (m->views)
+		m->views[idx] = v;
 	else
 		dmaio_view_release(v);
-	if (w->res)
-		w->res[idx] = res;
-	w->left--;
+	if (m->res)
+		m->res[idx] = res;
+	if (!--m->left)
+		dmaio__waiter_res(&m->w, 0);
+}
+
+static int many_submit(struct dmaio__waiter *w)
+{
+	struct many_waiter *m = (struct many_waiter *)w;
+	int ret = dmaio_file_read_many(w->obj, m->iov, w->n, m->o, on_many, m);
+
+	if (!ret && !m->left)
+		dmaio__waiter_res(w, 0); /* no range: nobody calls back */
+	return ret;
 }
 
 DMAIO_EXPORT int dmaio_file_read_many_wait(struct dmaio_file *f,
@@ -257,47 +495,33 @@ DMAIO_EXPORT int dmaio_file_read_many_wait(struct dmaio_file *f,
 					   struct dmaio_view **views,
 					   int64_t *res)
 {
-	struct many_waiter w = { n, views, res };
-	struct dmaio_loop *loop;
-	int ret = dmaio__wait_check(LOOP_OF(f), __func__);
+	struct many_waiter m;
 
 	DMAIO__NOT_INHERITED(LOOP_OF(f), -EBADFD);
-	if (ret)
-		return ret;
-	ret = dmaio_file_read_many(f, iov, n, o, on_many, &w);
-	if (ret)
-		return ret;
-	loop = f->loop; /* f is gone if a callback frees the loop */
-	loop->drivers++;
-	while (w.left && !loop->free_requested)
-		dmaio_loop_run_once(loop, -1);
-	return dmaio__drive_end(loop) ? -ECANCELED : 0;
+	memset(&m, 0, sizeof(m));
+	m.w.obj = f;
+	m.w.n = n;
+	m.left = n;
+	m.views = views;
+	m.res = res;
+	m.iov = iov;
+	m.o = o;
+	return (int)dmaio__wait_call(LOOP_OF(f), &m.w, many_submit, __func__);
 }
 
-/* the twins of dir_sync.c's calls */
+/* the twin of dir_sync.c's call */
+
+static int dir_sync_submit(struct dmaio__waiter *w)
+{
+	return dmaio_dir_sync(w->obj, w->ptr, dmaio__waiter_res, w);
+}
 
 DMAIO_EXPORT int dmaio_dir_sync_wait(struct dmaio_loop *loop, const char *path)
 {
 	struct dmaio__waiter w = DMAIO__WAITER_INIT;
-	int ret = dmaio__wait_check(loop, "dir_sync_wait");
 
-	if (ret)
-		return ret;
-	ret = dmaio_dir_sync(loop, path, dmaio__waiter_res, &w);
-	if (ret)
-		return ret;
-	return (int)dmaio__wait_for(loop, &w);
-}
-
-DMAIO_EXPORT int dmaio_file_sync_parent_wait(struct dmaio_file *f)
-{
-	struct dmaio__waiter w = DMAIO__WAITER_INIT;
-	int ret = dmaio__wait_check(f ? f->loop : NULL, "sync_parent_wait");
-
-	if (ret)
-		return ret;
-	ret = dmaio_file_sync_parent(f, dmaio__waiter_res, &w);
-	if (ret)
-		return ret;
-	return (int)dmaio__wait_for(f->loop, &w);
+	w.obj = loop;
+	w.ptr = path;
+	return (int)dmaio__wait_call(loop, &w, dir_sync_submit,
+				     "dir_sync_wait");
 }

@@ -434,17 +434,22 @@ DMAIO_EXPORT int dmaio_file_write_copy(struct dmaio_file *f, uint64_t pos,
 	return 0;
 }
 
+static int write_copy_submit(struct dmaio__waiter *w)
+{
+	return dmaio_file_write_copy(w->obj, w->a, w->ptr, w->n,
+				     dmaio__waiter_res, w);
+}
+
 DMAIO_EXPORT int64_t dmaio_file_write_copy_wait(struct dmaio_file *f,
 						uint64_t pos, const void *data,
 						size_t len)
 {
 	struct dmaio__waiter w = DMAIO__WAITER_INIT;
-	int ret = dmaio__wait_check(f ? f->loop : NULL, "write_copy_wait");
 
-	if (ret)
-		return ret;
-	ret = dmaio_file_write_copy(f, pos, data, len, dmaio__waiter_res, &w);
-	if (ret)
-		return ret;
-	return dmaio__wait_for(f->loop, &w);
+	w.obj = f;
+	w.a = pos;
+	w.ptr = data;
+	w.n = len;
+	return dmaio__wait_call(f ? f->loop : NULL, &w, write_copy_submit,
+				"write_copy_wait");
 }

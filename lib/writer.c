@@ -379,70 +379,98 @@ DMAIO_EXPORT uint64_t dmaio_writer_synced_position(const struct dmaio_writer *w)
 /* ------------------------------------------------------------------ */
 /* blocking twins                                                      */
 
+/*
+ * One turn of write_wait, on the loop's thread: what fits is taken (b);
+ * if not all of it, the waiter is filled once a buffer is free again.
+ */
+static int write_step_submit(struct dmaio__waiter *x)
+{
+	struct dmaio_writer *w = x->obj;
+	int64_t n;
+	int ret = usable(w, "writer_write_wait");
+
+	if (ret)
+		return ret;
+	n = dmaio_writer_write(w, x->ptr, x->n);
+	if (n < 0)
+		return (int)n;
+	x->b = (uint64_t)n;
+	if ((size_t)n == x->n) {
+		dmaio__waiter_res(x, 0);
+		return 0;
+	}
+	return dmaio_writer_on_writable(w, dmaio__waiter_res, x);
+}
+
 DMAIO_EXPORT int64_t dmaio_writer_write_wait(struct dmaio_writer *w,
 					     const void *data, size_t len)
 {
 	const char *p = data;
 	size_t total = 0;
-	int ret = usable(w, "writer_write_wait");
 
 	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
-	if (ret)
-		return ret;
-	ret = dmaio__wait_check(w->loop, __func__);
-	if (ret)
-		return ret;
+	if (!w)
+		return usable(w, "writer_write_wait");
 	for (;;) {
 		struct dmaio__waiter x = DMAIO__WAITER_INIT;
-		int64_t n = dmaio_writer_write(w, p + total, len - total);
+		int64_t res;
 
-		if (n < 0)
-			return n;
-		total += (size_t)n;
+		x.obj = w;
+		x.ptr = p + total;
+		x.n = len - total;
+		res = dmaio__wait_call(w->loop, &x, write_step_submit,
+				       __func__);
+		if (res < 0)
+			return res;
+		total += (size_t)x.b;
 		if (total == len)
 			return (int64_t)total;
-		ret = dmaio_writer_on_writable(w, dmaio__waiter_res, &x);
-		if (ret)
-			return ret;
-		if (dmaio__wait_for(w->loop, &x) < 0)
-			return x.res;
 	}
+}
+
+enum { W_FLUSH, W_SYNC, W_CLOSE };
+
+static int writer_submit(struct dmaio__waiter *x)
+{
+	struct dmaio_writer *w = x->obj;
+	static const char *const what[] = { "writer_flush_wait",
+					    "writer_sync_wait",
+					    "writer_close_wait" };
+	int ret = usable(w, what[x->flags]);
+
+	if (ret)
+		return ret;
+	if (x->flags == W_FLUSH)
+		return dmaio_writer_flush(w, dmaio__waiter_res, x);
+	if (x->flags == W_SYNC)
+		return dmaio_writer_sync(w, dmaio__waiter_res, x);
+	return dmaio_writer_close(w, dmaio__waiter_res, x);
+}
+
+/* w is freed by the time close returns: its loop is read before. */
+static int64_t writer_wait(struct dmaio_writer *w, int call, const char *func)
+{
+	struct dmaio__waiter x = DMAIO__WAITER_INIT;
+
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
+	if (!w)
+		return usable(w, func + strlen("dmaio_"));
+	x.obj = w;
+	x.flags = call;
+	return dmaio__wait_call(w->loop, &x, writer_submit, func);
 }
 
 DMAIO_EXPORT int dmaio_writer_flush_wait(struct dmaio_writer *w)
 {
-	struct dmaio__waiter x = DMAIO__WAITER_INIT;
-	int ret = usable(w, "writer_flush_wait");
-
-	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
-	if (ret || (ret = dmaio__wait_check(w->loop, __func__)))
-		return ret;
-	ret = dmaio_writer_flush(w, dmaio__waiter_res, &x);
-	return ret ? ret : (int)dmaio__wait_for(w->loop, &x);
+	return (int)writer_wait(w, W_FLUSH, __func__);
 }
 
 DMAIO_EXPORT int dmaio_writer_sync_wait(struct dmaio_writer *w)
 {
-	struct dmaio__waiter x = DMAIO__WAITER_INIT;
-	int ret = usable(w, "writer_sync_wait");
-
-	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
-	if (ret || (ret = dmaio__wait_check(w->loop, __func__)))
-		return ret;
-	ret = dmaio_writer_sync(w, dmaio__waiter_res, &x);
-	return ret ? ret : (int)dmaio__wait_for(w->loop, &x);
+	return (int)writer_wait(w, W_SYNC, __func__);
 }
 
 DMAIO_EXPORT int64_t dmaio_writer_close_wait(struct dmaio_writer *w)
 {
-	struct dmaio__waiter x = DMAIO__WAITER_INIT;
-	struct dmaio_loop *loop;
-	int ret = usable(w, "writer_close_wait");
-
-	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
-	if (ret || (ret = dmaio__wait_check(w->loop, __func__)))
-		return ret;
-	loop = w->loop; /* w is freed by the time we return */
-	ret = dmaio_writer_close(w, dmaio__waiter_res, &x);
-	return ret ? ret : dmaio__wait_for(loop, &x);
+	return writer_wait(w, W_CLOSE, __func__);
 }

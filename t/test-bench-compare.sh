@@ -18,7 +18,7 @@ shm=
 trap 'rm -rf "$tmp" ${shm:+"$shm"}' EXIT
 i=0
 check() { i=$((i + 1)); if [ "$1" = 0 ]; then echo "ok $i - $2"; else echo "not ok $i - $2"; fi; }
-echo "1..8"
+echo "1..10"
 
 out=$(python3 "$bc" --list-rows 2>&1)
 for name in disk-qd1 disk-write-stream disk-qd32-2loops tmpfs-qd32-async \
@@ -87,3 +87,16 @@ echo "$out" | grep -Eq '^\| open 10,000 files \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [
 rc=$?
 check $rc "the open row prints rates and bytes per file, and removes its files"
 [ $rc = 0 ] || echo "$out" | sed 's/^/# /'
+
+# caller memory against read_at, and 8 threads waiting through a loop
+# thread against 8 threads of pread: disk rows, with their notes
+out=$(cd "$tmp" && python3 "$bc" --rows=disk-qd32-into,disk-8threads-wait \
+	--size 8M --runtime 0.3 --rounds 1 2>&1)
+echo "$out" | grep -Eq '^\| 4k randread qd32, read_into \(IOPS x[0-9.]+, CPU/IO x[0-9.]+ of 4k randread qd32, read_at\) \| [0-9]+ \|' &&
+	echo "$out" | grep -Eq '^\| 4k randread, 8 threads of read_into_wait through a loop thread \(IOPS x[0-9.]+, CPU/IO x[0-9.]+ of 4k randread, 8 threads of pread \(O_DIRECT\)\) \| [0-9]+ \|'
+rc=$?
+check $rc "the read_into and loop-thread rows run and print their ratios to read_at and pread"
+[ $rc = 0 ] || echo "$out" | sed 's/^/# /'
+got=$(picked 'write-from' 2>/dev/null)
+[ "$got" = "disk-qd32-write-at disk-qd32-write-from tmpfs-qd32-write-at tmpfs-qd32-write-from" ]
+check $? "write_from rows bring their write_at rows along ($got)"

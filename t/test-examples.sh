@@ -6,7 +6,7 @@ b="${top_builddir:-.}"
 tmp=$(mktemp -d "$PWD/dmaio-examples.XXXXXX") || exit 1
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-echo "1..12"
+echo "1..14"
 i=0
 check() { i=$((i + 1)); if [ "$1" = 0 ]; then echo "ok $i - $2"; else echo "not ok $i - $2"; fi; }
 
@@ -95,3 +95,11 @@ cp "$tmp/mid" "$tmp/mid.orig"
 	cmp -s <(tail -c +1000000 "$tmp/mid" | head -c 100003) \
 		<(tail -c +2 "$tmp/src" | head -c 100003)
 check $? "copy_range: into the middle of a file, the bytes around it unchanged"
+
+# thread_pool: 8 threads block in _wait calls through one loop thread,
+# each verifying what it wrote; the owner checks the file after the stop
+out=$("$b/examples/thread_pool" "$tmp/pool" 8 64 2>&1)
+[ "$out" = "ok: 512 blocks by 8 threads" ]
+check $? "thread_pool: 8 threads write, read back and size through the loop thread ($out)"
+[ "$(stat -c %s "$tmp/pool")" = $((64 * 64 * 4096)) ]
+check $? "thread_pool: the file has the size the owner gave it"

@@ -5,7 +5,7 @@ set -u
 b="${top_builddir:-.}"
 tmp=$(mktemp -d "$PWD/dmaio-tools.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
-echo "1..17"
+echo "1..20"
 i=0
 check() { i=$((i + 1)); if [ "$1" = 0 ]; then echo "ok $i - $2"; else echo "not ok $i - $2"; fi; }
 
@@ -116,3 +116,20 @@ heap=$(json "$out" bytes_per_file_heap)
 rc=$?
 check $rc "dmaio-bench --open-bench=100: opens/s and bytes per open file"
 [ "$rc" = 0 ] || echo "# $out"
+
+# --api=into and --api=thread: verified mixed I/O of the caller's memory,
+# and 4 threads waiting through one loop thread, its stats kept
+for a in "--api=into --iodepth=8" "--api=thread --threads=4"; do
+	out=$("$b/tools/dmaio-bench" $a --size=2M --bs=4k --rw=randrw --verify \
+		--ios=2000 --file="$tmp/api" --quiet 2>&1)
+	rc=$?
+	[ "$rc" = 0 ] && echo "$out" | grep -q "ios=2000 errors=0 verified" &&
+		echo "$out" | grep -q "api=$(echo "$a" | sed 's/--api=\([a-z]*\).*/\1/') " &&
+		echo "$out" | grep -Eq "loop: [1-9][0-9]* io_submit calls"
+	check $? "dmaio-bench $a: 2000 verified I/Os, the loop's stats"
+	[ "$rc" = 0 ] || echo "$out" | sed 's/^/# /'
+done
+"$b/tools/dmaio-bench" --api=thread --loops=2 --ios=10 --file="$tmp/api" \
+	--quiet > /dev/null 2>&1
+[ $? = 2 ]
+check $? "dmaio-bench --api=thread refuses --loops=2 (status 2)"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Metadata: pre_allocate, deallocate, truncate, rename, remove, size,
+ * Metadata: pre_allocate, deallocate, truncate, rename, remove, size
+ * (answered on the loop thread where fstat cannot block),
  * hint_extent_size, and their ordering against I/O. On loop-mounted XFS
  * and ext4 images (root only) the results are checked with stat and
  * xfs_io; elsewhere those tests are reported as skipped, with the reason.
@@ -14,9 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 static char xfs_dir[PATH_MAX], ext4_dir[PATH_MAX];
+static int have_xfs, have_ext4; /* mounted */
 
 static struct dmaio_file *create(struct dmaio_loop *loop, const char *path)
 {
@@ -310,6 +313,110 @@ START_TEST(ext4_extent_hint_is_eopnotsupp)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* size: no helper-thread round trip where fstat cannot block          */
+
+/* ext4, XFS, tmpfs, btrfs */
+static int fstat_cannot_block(const char *dir)
+{
+	struct statfs sfs;
+
+	ck_assert_int_eq(statfs(dir, &sfs), 0);
+	switch ((uint32_t)sfs.f_type) {
+	case 0xEF53u: case 0x58465342u: case 0x01021994u: case 0x9123683Eu:
+		return 1;
+	}
+	return 0;
+}
+
+static uint64_t helper_ops(struct dmaio_loop *loop)
+{
+	struct dmaio_loop_stats st;
+
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
+	return st.helper_ops;
+}
+
+struct sizes {
+	struct dmaio_file *f;
+	int inside, called_inside, calls;
+	int64_t res[2];
+};
+
+static void on_size(void *arg, int64_t res)
+{
+	struct sizes *z = arg;
+
+	z->called_inside |= z->inside;
+	z->res[z->calls++] = res;
+	/* from a callback: another size, answered the same way */
+	if (z->calls == 1)
+		ck_assert_int_eq(dmaio_file_size(z->f, on_size, z), 0);
+}
+
+static void size_path(struct dmaio_loop *loop, const char *dir, int n)
+{
+	char path[PATH_MAX];
+	struct sizes z;
+	uint64_t before;
+	int inline_ok = fstat_cannot_block(dir);
+
+	memset(&z, 0, sizeof(z));
+	snprintf(path, sizeof(path), "%s/size-%d", dir, n);
+	z.f = create(loop, path);
+	write_pattern(z.f, 0, 8192, 3);
+	before = helper_ops(loop);
+	ck_assert_int_eq(dmaio_file_size_wait(z.f), 8192);
+	/* where fstat may block, a helper thread answers as before */
+	ck_assert_uint_eq(helper_ops(loop), before + !inline_ok);
+	z.inside = 1;
+	ck_assert_int_eq(dmaio_file_size(z.f, on_size, &z), 0);
+	z.inside = 0;
+	ck_assert_int_eq(z.calls, 0);
+	ck_assert_int_eq(dmaio_loop_run(loop), 0);
+	ck_assert_int_eq(z.called_inside, 0);
+	ck_assert_int_eq(z.calls, 2);
+	ck_assert_int_eq(z.res[0], 8192);
+	ck_assert_int_eq(z.res[1], 8192);
+	ck_assert_uint_eq(helper_ops(loop), before + 3 * !inline_ok);
+	/* behind a truncate, it waits for it: the new size, never the old */
+	ck_assert_int_eq(dmaio_file_truncate(z.f, 100, NULL, NULL), 0);
+	ck_assert_int_eq(dmaio_file_size_wait(z.f), 100);
+	ck_assert_int_eq(dmaio_file_remove_wait(z.f), 0);
+	ck_assert_int_eq(dmaio_file_close_wait(z.f), 0);
+}
+
+START_TEST(size_on_the_loop_thread)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+
+	size_path(loop, tu_dir, _i);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+START_TEST(size_on_ext4_xfs_tmpfs)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	struct statfs sfs;
+
+	if (have_ext4) {
+		ck_assert(fstat_cannot_block(ext4_dir));
+		size_path(loop, ext4_dir, _i);
+	}
+	if (have_xfs) {
+		ck_assert(fstat_cannot_block(xfs_dir));
+		size_path(loop, xfs_dir, _i);
+	}
+	/* /dev/shm is tmpfs where it exists as such */
+	if (statfs("/dev/shm", &sfs) == 0 && sfs.f_type == 0x01021994)
+		size_path(loop, "/dev/shm", (int)getpid());
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("file_meta");
@@ -324,6 +431,7 @@ int main(void)
 	TU_ADD_PROFILES(tc, renames_in_a_row);
 	TU_ADD_PROFILES(tc, remove_keeps_file_usable);
 	TU_ADD_PROFILES(tc, pre_allocate_and_deallocate);
+	TU_ADD_PROFILES(tc, size_on_the_loop_thread);
 
 	if (tu_mount_image("xfs", 300, xfs_dir, sizeof(xfs_dir), &why_xfs) == 0) {
 		TU_ADD_PROFILES(tc, xfs_extent_hint_seen_by_xfs_io);
@@ -338,6 +446,12 @@ int main(void)
 	} else {
 		tu_skip("ext4_extent_hint_is_eopnotsupp", why_ext4);
 	}
+	have_xfs = !why_xfs;
+	have_ext4 = !why_ext4;
+	if (why_xfs && why_ext4)
+		tu_skip("size_on_ext4_xfs_tmpfs", why_ext4);
+	else
+		TU_ADD_PROFILES(tc, size_on_ext4_xfs_tmpfs);
 	ret = tu_run(s);
 	if (!why_xfs)
 		tu_umount_image(xfs_dir);

@@ -266,7 +266,9 @@ START_TEST(loop_stats_count_what_the_loop_did)
 	/* one read at a time waits in io_getevents: the ring may not be used */
 	if (!(dmaio_loop_features(loop) & DMAIO_FEAT_USER_REAP))
 		ck_assert_uint_eq(st.reaped_ring, 0);
-	ck_assert_uint_ge(st.helper_ops, 2); /* open, size */
+	/* open; size too where fstat may block (ext4, XFS, tmpfs and btrfs
+	 * answer it on the loop thread) */
+	ck_assert_uint_ge(st.helper_ops, 1);
 	ck_assert_uint_ge(st.wakeups, 1);
 	ck_assert_uint_le(st.wakeups_idle, st.wakeups);
 	old.size = offsetof(struct dmaio_loop_stats, iocbs);

@@ -16,7 +16,8 @@
 #include "histogram.h"
 
 enum bench_rw { RW_RANDREAD, RW_RANDWRITE, RW_READ, RW_WRITE, RW_RANDRW };
-enum bench_api { API_ASYNC, API_WAIT, API_STREAM, API_READ_MANY };
+enum bench_api { API_ASYNC, API_WAIT, API_STREAM, API_READ_MANY, API_INTO,
+		 API_THREAD };
 enum bench_engine { ENGINE_DMAIO, ENGINE_PSYNC, ENGINE_LIBUV, ENGINE_LIBAIO };
 
 extern const char *const bench_rw_names[];
@@ -137,6 +138,9 @@ int bench_open_run(const struct bench_opts *o, const char *dir);
 
 /* Engines: run one worker to the end. 0 or -errno. */
 int bench_run_dmaio(struct worker *w);
+/* --api=thread (bench_thread.c): this worker is a thread of a pool making
+ * _wait calls through one loop shared by all, on its own thread. */
+int bench_run_dmaio_thread(struct worker *w);
 int bench_run_psync(struct worker *w);
 int bench_run_libuv(struct worker *w);
 int bench_run_libaio(struct worker *w);

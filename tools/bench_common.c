@@ -21,7 +21,7 @@
 const char *const bench_rw_names[] = { "randread", "randwrite", "read",
 				       "write", "randrw", NULL };
 const char *const bench_api_names[] = { "async", "wait", "stream",
-					"read_many", NULL };
+					"read_many", "into", "thread", NULL };
 const char *const bench_engine_names[] = { "dmaio", "psync", "libuv", "libaio",
 					    NULL };
 

@@ -22,6 +22,7 @@ struct dctx;
 struct slot {
 	struct dctx *c;
 	struct dmaio_buf *buf;
+	void *mem;      /* --api=into: the caller's memory, not buf */
 	uint64_t t, pos;
 	int is_read;
 };
@@ -76,6 +77,29 @@ static void on_write(void *arg, int64_t res)
 	next_io(s);
 }
 
+/* --api=into: read_into's result is in the slot's own memory */
+static void on_into(void *arg, int64_t res)
+{
+	struct slot *s = arg;
+
+	bench_complete(s->c->w, s->t, res, s->pos, s->mem, 1);
+	next_io(s);
+}
+
+/* read_into and write_from: the same I/O as read_at_aligned and
+ * write_at, of memory the caller owns */
+static int submit_mem(struct slot *s, struct dmaio_file *f)
+{
+	const struct bench_opts *o = s->c->w->o;
+
+	if (s->is_read)
+		return dmaio_file_read_into(f, s->pos, s->mem, o->bs, on_into,
+					    s);
+	if (o->verify)
+		bench_fill_block(s->mem, o->bs, s->pos);
+	return dmaio_file_write_from(f, s->pos, s->mem, o->bs, on_write, s);
+}
+
 static void submit(struct slot *s)
 {
 	struct worker *w = s->c->w;
@@ -85,7 +109,9 @@ static void submit(struct slot *s)
 
 	s->t = bench_begin(w, &s->pos, &s->is_read);
 	f = file_at(s->c, &s->pos);
-	if (s->is_read) {
+	if (s->mem) {
+		ret = submit_mem(s, f);
+	} else if (s->is_read) {
 		ret = dmaio_file_read_at_aligned(f, s->pos, w->o->bs, on_read, s);
 	} else {
 		if (w->o->verify)
@@ -113,12 +139,19 @@ static int run_async(struct dctx *c)
 		if (!slots[i].buf)
 			return -ENOMEM;
 		memset(dmaio_buf_data(slots[i].buf), 0xa5, w->o->bs);
+		if (w->o->api == API_INTO) {
+			if (posix_memalign(&slots[i].mem, 4096, w->o->bs))
+				return -ENOMEM;
+			memset(slots[i].mem, 0xa5, w->o->bs);
+		}
 	}
 	for (i = 0; i < w->o->iodepth && bench_more(w, bench_now_ns()); i++)
 		submit(&slots[i]);
 	ret = dmaio_loop_run(c->loop);
-	for (i = 0; i < w->o->iodepth; i++)
+	for (i = 0; i < w->o->iodepth; i++) {
 		dmaio_buf_unref(slots[i].buf);
+		free(slots[i].mem);
+	}
 	free(slots);
 	return ret ? ret : c->fatal;
 }
@@ -432,6 +465,8 @@ int bench_run_dmaio(struct worker *w)
 	unsigned i;
 	int ret;
 
+	if (w->o->api == API_THREAD)
+		return bench_run_dmaio_thread(w);
 	memset(&c, 0, sizeof(c));
 	c.w = w;
 	dmaio_loop_opts_init(&lo);
@@ -463,6 +498,7 @@ int bench_run_dmaio(struct worker *w)
 				"measuring the page cache\n", w->path);
 	switch (w->o->api) {
 	case API_ASYNC:
+	case API_INTO:
 		ret = run_async(&c);
 		break;
 	case API_WAIT:
@@ -481,6 +517,8 @@ int bench_run_dmaio(struct worker *w)
 	case API_READ_MANY:
 		ret = run_read_many(&c);
 		break;
+	case API_THREAD:
+		break; /* bench_thread.c's */
 	}
 	if (c.fs)
 		close_files(&c);

@@ -48,11 +48,14 @@ static void usage(FILE *to)
 		"                     files: opens/s and bytes held per open file\n"
 		"                     (heap and RSS)\n"
 		"  --helper-threads=N dmaio: dmaio_loop_opts.helper_threads (1)\n"
-		"  --api=async|wait|stream|read_many  libdmaio layer (async)\n"
+		"  --api=async|wait|stream|read_many|into|thread  libdmaio layer\n"
+		"                     (async); into: read_into/write_from of the\n"
+		"                     caller's memory; thread: --threads threads\n"
+		"                     making _wait calls through one loop thread\n"
 		"  --engine=dmaio|psync|libuv|libaio  (dmaio; libaio: a bare\n"
 		"                     libaio loop, no library)\n"
 		"  --loops=N          N loops, one thread each, shared nothing (1)\n"
-		"  --threads=N        psync threads (--iodepth)\n"
+		"  --threads=N        psync, --api=thread: threads (--iodepth)\n"
 		"  --cpus=LIST        pin worker i to the i-th CPU of LIST (0,1,...)\n"
 		"  --poll-us=N        dmaio, libaio: spin up to N us for completions\n"
 		"  --sleep-us=N       libaio: sleep N us in io_getevents first,\n"
@@ -287,6 +290,11 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		bad("--api=stream: takes --rw=read or --rw=write");
 	if (o->api == API_STREAM && o->rw == RW_WRITE && o->loops > 1)
 		bad("--api=stream --rw=write: one loop (the writer owns the file)");
+	if (o->api == API_THREAD && (o->loops > 1 || o->files || o->timers ||
+				     o->ping))
+		bad("--api=thread: one loop, one file, no --timers or --ping");
+	if (o->threads && o->engine != ENGINE_PSYNC && o->api != API_THREAD)
+		bad("--threads: only with --engine=psync or --api=thread");
 	if (o->api == API_READ_MANY && o->rw != RW_RANDREAD && o->rw != RW_READ)
 		bad("--api=read_many: reads only");
 	if (o->engine != ENGINE_DMAIO && o->api != API_ASYNC)
@@ -541,8 +549,8 @@ int main(int argc, char **argv)
 	struct stat st;
 
 	parse(argc, argv, &o);
-	n = o.engine == ENGINE_PSYNC ? (o.threads ? o.threads : o.iodepth)
-				     : o.loops;
+	n = o.engine == ENGINE_PSYNC || o.api == API_THREAD
+		    ? (o.threads ? o.threads : o.iodepth) : o.loops;
 	if (o.engine == ENGINE_LIBUV && !getenv("UV_THREADPOOL_SIZE")) {
 		char v[16];
 
