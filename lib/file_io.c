@@ -70,11 +70,11 @@ static void start_parts(struct dmaio__op *op)
 		part->done = part_done;
 		part->io_pos = op->io_pos + off;
 		part->io_len = len;
-		part->aio_dev = f->aio_dev;
+		part->cls = op->cls;
 		prep_rw(&part->iocb, op->opcode, f->fd,
 			(char *)op->buf->data + off, len, part->io_pos);
 		op->parts_left++;
-		dmaio__aio_queue(op->loop, part);
+		dmaio__dispatch(op->loop, part, f->disp_dev);
 	}
 	if (--op->parts_left == 0)
 		dmaio__defer(op, op->part_err);
@@ -115,6 +115,7 @@ static void rw_start(struct dmaio__op *op)
 {
 	struct dmaio_file *f = op->file;
 
+	op->rw = 1;
 	if (!f->direct) {
 		op->work = buffered_rw_work;
 		dmaio__helper_submit(op->loop, op);
@@ -123,8 +124,7 @@ static void rw_start(struct dmaio__op *op)
 	} else {
 		prep_rw(&op->iocb, op->opcode, f->fd, op->buf->data,
 			op->io_len, op->io_pos);
-		op->aio_dev = f->aio_dev;
-		dmaio__aio_queue(op->loop, op);
+		dmaio__dispatch(op->loop, op, f->disp_dev);
 	}
 }
 
@@ -313,7 +313,7 @@ static void fdatasync_start(struct dmaio__op *op)
 {
 	if (op->loop->features & DMAIO_FEAT_AIO_FDSYNC) {
 		io_prep_fdsync(&op->iocb, op->file->fd);
-		dmaio__aio_queue(op->loop, op);
+		dmaio__dispatch(op->loop, op, NULL);
 	} else {
 		op->work = fdatasync_work;
 		dmaio__helper_submit(op->loop, op);

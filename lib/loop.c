@@ -130,8 +130,8 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 		dmaio__eventfd_drain(loop->wake_efd);
 		loop->wake_pending = 0;
 	}
-	if (dmaio__aio_queued(&loop->aio))
-		dmaio__aio_flush(loop);
+	if (dmaio__dispatch_queued(&loop->disp))
+		dmaio__dispatch_flush(loop);
 
 	if (loop->deferred.n || dmaio__posts_waiting(loop))
 		timeout_ms = 0;
@@ -176,8 +176,8 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 		dmaio__timers_run(loop, dmaio__now_ns());
 	if (dmaio__posts_waiting(loop))
 		dmaio__posts_run(loop);
-	if (dmaio__aio_queued(&loop->aio))
-		dmaio__aio_flush(loop);
+	if (dmaio__dispatch_queued(&loop->disp))
+		dmaio__dispatch_flush(loop);
 	loop->in_run = 0;
 	callbacks = (int)loop->callbacks;
 	if (loop->slept) {
@@ -229,7 +229,7 @@ DMAIO_EXPORT int dmaio_loop_fd(struct dmaio_loop *loop)
 		return dmaio__fail(-EINVAL, "loop_fd: loop is NULL");
 	/* someone else will poll it: every completion must make it readable */
 	loop->external = 1;
-	if (loop->aio.subq.n || loop->deferred.n)
+	if (dmaio__dispatch_queued(&loop->disp) || loop->deferred.n)
 		dmaio__wake_poller(loop);
 	return loop->epfd;
 }
