@@ -15,14 +15,14 @@
 /* without a measured model: where the learned capacity starts and ends,
  * in 4 KiB reads */
 #define LEARN_START 32
-#define LEARN_MIN 2
+#define LEARN_MIN 8
 #define LEARN_MAX 1024
 
 void dmaio__fq_model_default(struct dmaio__fq_model *m)
 {
-	/* a modest SSD: 20k IOPS, 500 MB/s; only the ratios matter much */
+	/* a modest SSD: 20k IOPS, 1 GB/s; only the ratios matter much */
 	m->iops[0] = m->iops[1] = 20000;
-	m->bw[0] = m->bw[1] = 500000000;
+	m->bw[0] = m->bw[1] = 1000000000;
 	m->knee_depth = 0;
 	m->measured = 0;
 }
@@ -48,6 +48,11 @@ void dmaio__fq_init(struct dmaio__fq *q, const struct dmaio__fq_model *m)
 	q->inflight_cost = 0;
 	q->lat_min = 0;
 	q->learn = !m->measured || !m->knee_depth;
+}
+
+static uint64_t clamp(uint64_t v, uint64_t max)
+{
+	return v < max ? v : max;
 }
 
 static int active(const struct dmaio__fq_ent *e)
@@ -119,9 +124,15 @@ int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
 		if (best < 0 || e->vtime < ents[best]->vtime)
 			best = (int)i;
 	}
-	/* the least served waits for room rather than be passed by others */
+	/*
+	 * The least served waits for room rather than be passed by others.
+	 * One dearer than half the capacity needs only half of it free: it
+	 * would otherwise wait for an empty device, which a class that keeps
+	 * a few operations going never leaves it.
+	 */
 	if (best >= 0 && q->inflight_cost &&
-	    q->inflight_cost + ents[best]->head_cost > q->capacity)
+	    q->inflight_cost + clamp(ents[best]->head_cost, q->capacity / 2) >
+		    q->capacity)
 		return -1;
 	return best;
 }
@@ -137,9 +148,10 @@ void dmaio__fq_dispatched(struct dmaio__fq *q, struct dmaio__fq_ent *e,
 /*
  * Learning without a model: latency per 4 KiB read's worth of cost close
  * to the least seen means the device has room (grow the capacity by a
- * quarter of a read); far above it, the queue is what the operations wait
- * in (shrink by a sixteenth). The least seen creeps up so that it follows
- * a device that got slower.
+ * quarter of a read); far above it (4 times), the queue is what the
+ * operations wait in (shrink by a 32nd). The least seen creeps up (e-fold
+ * in 65536 completions, about a second of a busy device) so that it
+ * follows a device that got slower.
  */
 static void learn(struct dmaio__fq *q, uint64_t cost, uint64_t lat_ns)
 {
@@ -149,12 +161,12 @@ static void learn(struct dmaio__fq *q, uint64_t cost, uint64_t lat_ns)
 	if (!q->lat_min || norm < q->lat_min)
 		q->lat_min = norm;
 	else
-		q->lat_min += q->lat_min / 1024 + 1;
+		q->lat_min += (q->lat_min >> 16) + 1;
 	if (norm < 2 * q->lat_min) {
 		if (q->capacity < q->ref_cost * LEARN_MAX)
 			q->capacity += q->ref_cost / 4;
-	} else if (norm > 4 * q->lat_min) {
-		q->capacity -= q->capacity / 16;
+	} else if (norm > 8 * q->lat_min) {
+		q->capacity -= q->capacity / 32;
 		if (q->capacity < q->ref_cost * LEARN_MIN)
 			q->capacity = q->ref_cost * LEARN_MIN;
 	}

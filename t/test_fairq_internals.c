@@ -272,7 +272,7 @@ START_TEST(fairq_learns_capacity_from_latency)
 		dmaio__fq_completed(&q, &e, q.ref_cost, 1000000, 1);
 	}
 	ck_assert_uint_lt(q.capacity, start);
-	ck_assert_uint_ge(q.capacity, 2 * q.ref_cost);
+	ck_assert_uint_ge(q.capacity, 8 * q.ref_cost);
 }
 END_TEST
 
