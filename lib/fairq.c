@@ -60,6 +60,17 @@ static int active(const struct dmaio__fq_ent *e)
 	return e->queued || e->inflight_cost;
 }
 
+static uint64_t latency_inflight(struct dmaio__fq_ent *const *ents, unsigned n)
+{
+	uint64_t sum = 0;
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (ents[i]->latency_us)
+			sum += ents[i]->inflight_cost;
+	return sum;
+}
+
 void dmaio__fq_activate(struct dmaio__fq_ent *const *ents, unsigned n,
 			struct dmaio__fq_ent *e)
 {
@@ -128,12 +139,16 @@ int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
 	 * The least served waits for room rather than be passed by others.
 	 * One dearer than half the capacity needs only half of it free: it
 	 * would otherwise wait for an empty device, which a class that keeps
-	 * a few operations going never leaves it.
+	 * a few operations going never leaves it. What latency classes keep
+	 * in flight is theirs: the others are held back for it already.
 	 */
-	if (best >= 0 && q->inflight_cost &&
-	    q->inflight_cost + clamp(ents[best]->head_cost, q->capacity / 2) >
-		    q->capacity)
-		return -1;
+	if (best >= 0 && !ents[best]->latency_us) {
+		uint64_t used = q->inflight_cost - latency_inflight(ents, n);
+
+		if (used && used + clamp(ents[best]->head_cost,
+					 q->capacity / 2) > q->capacity)
+			return -1;
+	}
 	return best;
 }
 
