@@ -187,10 +187,11 @@ static unsigned nactive(const struct dmaio__devacct *a)
 }
 
 void dmaio__class_completed(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
-			    struct dmaio__op *op)
+			    struct dmaio__op *op, int ran)
 {
 	struct dmaio__devacct *a = d->acct;
-	uint64_t lat = dmaio__now_ns() - op->t_queued;
+	/* 0: nothing to learn from one that never reached the device */
+	uint64_t lat = ran ? dmaio__now_ns() - op->t_queued : 0;
 	int i;
 
 	d->inflight--;

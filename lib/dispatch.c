@@ -126,11 +126,12 @@ void dmaio__dispatch_drop(struct dmaio__op *op, int64_t res)
 	dmaio__defer(op, res);
 }
 
-/* op leaves the device's count (and its class's), sent or not. */
-static void uncount(struct dmaio_loop *loop, struct dmaio__op *op)
+/* op leaves the device's count (and its class's); ran: it was at the
+ * device (its latency teaches the class queue something). */
+static void uncount(struct dmaio_loop *loop, struct dmaio__op *op, int ran)
 {
 	if (op->cq)
-		dmaio__class_completed(loop, op->disp_dev, op);
+		dmaio__class_completed(loop, op->disp_dev, op, ran);
 	else if (op->disp_dev)
 		op->disp_dev->inflight--;
 }
@@ -249,7 +250,7 @@ static void flush(struct dmaio_loop *loop, int batch)
 			ret = -EAGAIN;
 		}
 		aio->eagain_streak = 0;
-		uncount(loop, ops[0]);
+		uncount(loop, ops[0], 0);
 		dmaio__dispatch_drop(ops[0], ret);
 	}
 	if (aio->ring && last)
@@ -305,7 +306,7 @@ static void disp_done(struct dmaio__op *op, int64_t res)
 	struct dmaio_loop *loop = op->loop;
 	struct dmaio__disp_dev *d = op->disp_dev;
 
-	uncount(loop, op);
+	uncount(loop, op, 1);
 	op->done = op->disp_done;
 	op->done(op, res);
 	if (d && d->nqueued)
@@ -381,7 +382,7 @@ size_t dmaio__dispatch_cancel(struct dmaio_loop *loop,
 			n++, op->parent->cancelled = 1;
 		/* only a class's sent ones (ready) were counted */
 		if (op->cq)
-			uncount(loop, op);
+			uncount(loop, op, 0);
 		dmaio__dispatch_drop(op, -ECANCELED);
 	}
 	return n;

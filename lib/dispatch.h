@@ -116,7 +116,7 @@ void dmaio__class_queue(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 void dmaio__class_dispatch(struct dmaio_loop *loop, struct dmaio__disp_dev *d);
 /* op, sent by a class, left the device (completed, or refused). */
 void dmaio__class_completed(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
-			    struct dmaio__op *op);
+			    struct dmaio__op *op, int ran);
 /* Moves f's operations waiting in d's class queues to out. */
 void dmaio__class_take(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 		       const struct dmaio_file *f, struct dmaio__opq *out);
