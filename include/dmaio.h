@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 #define DMAIO_VERSION_MAJOR 1
-#define DMAIO_VERSION_MINOR 2
+#define DMAIO_VERSION_MINOR 3
 
 struct dmaio_loop;
 struct dmaio_file;
@@ -186,6 +186,8 @@ struct dmaio_loop_stats {
 	uint64_t poll_skips;        /* sleeps not spun before: backing off */
 	uint64_t poll_ns;           /* time spent spinning */
 	/* since 1.3 */
+	uint64_t poll_interrupted;  /* spins cut by the thread losing its CPU:
+	                               neither hits nor misses */
 	uint64_t submit_held;       /* completions whose followers waited to
 	                               share a later io_submit (dear calls) */
 };
@@ -479,6 +481,16 @@ uint64_t dmaio_reader_position(const struct dmaio_reader *r);
 /* Waits for reads in flight, closes the file and frees the reader. */
 int dmaio_reader_close(struct dmaio_reader *r, dmaio_cb cb, void *arg);
 int dmaio_reader_close_wait(struct dmaio_reader *r);
+
+/* ------------------------------------------------------------------ */
+/* Host loops (1.3)                                                    */
+
+/*
+ * Milliseconds until dmaio_loop_run_once(loop, 0) has work that no event
+ * on dmaio_loop_fd() announces, for a host loop's own timeout: 0 now
+ * (run_once already has work), -1 when nothing is armed; -EINVAL.
+ */
+int dmaio_loop_timeout(struct dmaio_loop *loop);
 
 /* ------------------------------------------------------------------ */
 /* I/O classes (1.3)                                                   */

@@ -47,6 +47,9 @@ static int setup_ctx(struct dmaio_loop *loop)
 
 	loop->aio.ctx = 0;
 	ret = io_setup(loop->aio.depth, &loop->aio.ctx);
+	/* contexts of freed loops still count until they are gone */
+	if (ret == -EAGAIN && dmaio__aio_destroy_wait())
+		ret = io_setup(loop->aio.depth, &loop->aio.ctx);
 	if (ret < 0) {
 		loop->aio.ctx = 0;
 		if (ret == -EAGAIN)
@@ -84,9 +87,11 @@ int dmaio__aio_reset(struct dmaio_loop *loop)
 
 void dmaio__aio_teardown(struct dmaio_loop *loop)
 {
-	/* io_destroy waits for what the kernel still has */
-	if (loop->aio.ctx)
+	/* io_destroy waits for what the kernel still has: then wait here */
+	if (loop->aio.ctx && loop->aio.inflight)
 		io_destroy(loop->aio.ctx);
+	else if (loop->aio.ctx)
+		dmaio__aio_destroy_later(loop->aio.ctx);
 	loop->aio.ctx = 0;
 	loop->aio.ring = NULL;
 	if (loop->aio.efd >= 0)

@@ -46,6 +46,11 @@ struct dmaio__aio {
 	int sleeping;             /* in io_getevents; any thread reads: atomic */
 };
 
+/* aio_destroy.c: io_destroy of an idle context on a thread of its own */
+void dmaio__aio_destroy_later(io_context_t ctx);
+/* Waits for the contexts handed over to be gone; 1 if there were any. */
+int dmaio__aio_destroy_wait(void);
+
 /* aio.c */
 int dmaio__aio_setup(struct dmaio_loop *loop);
 /* Replaces the context by a new one (after a probe): 0 or -errno. */

@@ -337,7 +337,18 @@ void dmaio__dispatch(struct dmaio_loop *loop, struct dmaio__op *op,
 		dmaio__class_queue(loop, d, op);
 	else
 		dmaio__opq_push(&loop->disp.subq, op);
-	if (!loop->in_run)
+	if (loop->in_run)
+		return;
+	/*
+	 * A host loop that polls dmaio_loop_fd() would wake only to have
+	 * run_once submit this, and count a wake-up that ran no callback: a
+	 * call of its own goes to the kernel at once (a host batches by
+	 * calling run_once(loop, 0) after its calls, which the man page
+	 * says). The parts of a composite call still leave together.
+	 */
+	if (loop->external && !loop->internal_calls)
+		dmaio__dispatch_flush(loop);
+	else
 		dmaio__wake_poller(loop);
 }
 

@@ -111,6 +111,27 @@ static int wait_events(struct dmaio_loop *loop, int timeout_ms,
 	return n;
 }
 
+/*
+ * Completions that came while the reap ran its callbacks were reaped
+ * with their eventfd signals still set: left, they wake an outside poller
+ * for nothing. Drained, then the ring looked at again: what completes
+ * after the drain signals anew or is reaped here.
+ */
+#define MAX_DRAIN_ROUNDS 4
+static void drain_reaped(struct dmaio_loop *loop)
+{
+	int round;
+
+	if (!loop->aio.ring)
+		return; /* io_getevents took only what had signalled */
+	for (round = 0; round < MAX_DRAIN_ROUNDS; round++) {
+		dmaio__eventfd_drain(loop->aio.efd);
+		if (!dmaio__ring_ready(loop))
+			return;
+		dmaio__reap(loop);
+	}
+}
+
 int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 {
 	struct epoll_event evs[DMAIO__EPOLL_BATCH];
@@ -162,23 +183,45 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 			reap_helper = 1;
 		} else if (tag == DMAIO__TAG_WAKE) {
 			dmaio__eventfd_drain(loop->wake_efd);
+		} else if (tag == DMAIO__TAG_TIMER) {
+			dmaio__timers_fd_fired(loop);
 		} else {
 			dmaio__watch_dispatch(loop, (int)tag, evs[i].events);
 		}
 	}
-	if (reap_aio || (loop->aio.ring && dmaio__ring_ready(loop)))
+	if (reap_aio || (loop->aio.ring && dmaio__ring_ready(loop))) {
 		dmaio__reap(loop);
-	if (reap_helper || dmaio__helper_has_done(loop))
+		if (loop->external)
+			drain_reaped(loop);
+	}
+	/*
+	 * Work found without epoll's word takes its fd's signal with it,
+	 * drained before the work is taken (what comes after signals
+	 * again): left, it would wake an outside poller for nothing.
+	 */
+	if (!reap_helper && dmaio__helper_has_done(loop)) {
+		if (loop->external)
+			dmaio__eventfd_drain(loop->helper.efd);
+		reap_helper = 1;
+	}
+	if (reap_helper)
 		dmaio__helper_reap(loop);
 	if (loop->deferred.n)
 		run_deferred(loop);
 	if (loop->timers.n)
 		dmaio__timers_run(loop, dmaio__now_ns());
-	if (dmaio__posts_waiting(loop))
+	if (dmaio__posts_waiting(loop)) {
+		if (loop->external) {
+			dmaio__eventfd_drain(loop->wake_efd);
+			loop->wake_pending = 0;
+		}
 		dmaio__posts_run(loop);
+	}
 	if (dmaio__dispatch_queued(&loop->disp))
 		dmaio__dispatch_flush(loop);
 	loop->in_run = 0;
+	if (loop->external)
+		dmaio__timers_sync_fd(loop);
 	callbacks = (int)loop->callbacks;
 	if (loop->slept) {
 		loop->stats.wakeups++;
@@ -227,8 +270,10 @@ DMAIO_EXPORT int dmaio_loop_fd(struct dmaio_loop *loop)
 
 	if (!loop)
 		return dmaio__fail(-EINVAL, "loop_fd: loop is NULL");
-	/* someone else will poll it: every completion must make it readable */
+	/* someone else will poll it: every completion must make it readable,
+	 * and so must a due timer */
 	loop->external = 1;
+	dmaio__timers_sync_fd(loop);
 	if (dmaio__dispatch_queued(&loop->disp) || loop->deferred.n)
 		dmaio__wake_poller(loop);
 	return loop->epfd;
@@ -242,4 +287,26 @@ DMAIO_EXPORT uint64_t dmaio_loop_features(struct dmaio_loop *loop)
 DMAIO_EXPORT size_t dmaio_loop_pending(const struct dmaio_loop *loop)
 {
 	return loop ? loop->pending : 0;
+}
+
+/*
+ * For a host loop that prefers a timeout to another fd: what no fd event
+ * announces is a timer's deadline (and work run_once already has, which
+ * the host may not have noticed: queued ops, posts, deferred callbacks).
+ */
+DMAIO_EXPORT int dmaio_loop_timeout(struct dmaio_loop *loop)
+{
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
+
+	if (!loop)
+		return dmaio__fail(-EINVAL, "loop_timeout: loop is NULL");
+	if (loop->deferred.n || dmaio__posts_waiting(loop) ||
+	    ((loop->disp.subq.n || loop->disp.ready.n) &&
+	     loop->aio.inflight < loop->aio.depth) ||
+	    dmaio__helper_has_done(loop) ||
+	    (loop->aio.ring && dmaio__ring_ready(loop)))
+		return 0;
+	if (!loop->timers.n)
+		return -1;
+	return dmaio__timers_timeout(loop, -1, dmaio__now_ns());
 }

@@ -61,6 +61,7 @@ struct dmaio_loop {
 #define DMAIO__TAG_AIO    (1ULL << 62)
 #define DMAIO__TAG_HELPER (1ULL << 63)
 #define DMAIO__TAG_WAKE   (1ULL << 61)
+#define DMAIO__TAG_TIMER  (1ULL << 60)
 
 /* loop.c */
 /* One iteration (run_once without its end: see loop_life.c); the number

@@ -12,7 +12,8 @@
  *            deferred completions, owned objects, callback delivery),
  *            fairq.c (the fair queue's pure logic), io_props.c (device
  *            models), devacct.c (the process's account of each device)
- *  1 kernel  aio.c, reap.c (AIO), helper.c (blocking syscalls),
+ *  1 kernel  aio_destroy.c, aio.c, reap.c (AIO), helper.c (blocking
+ *            syscalls),
  *            features.c (probes, from features.def)
  *  1b dispatch  dispatch.c (what goes to io_submit when: the devices'
  *            caps, io_submit priced), class.c, class_api.c (I/O classes)
@@ -183,7 +184,7 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 	}
 	loop->owner = getpid();
 	loop->epfd = loop->aio.efd = loop->helper.efd = -1;
-	loop->wake_efd = loop->aio.zero_fd = -1;
+	loop->wake_efd = loop->aio.zero_fd = loop->timers.tfd = -1;
 	loop->aio.depth = o.queue_depth;
 	loop->disp.submit_batch = o.submit_batch;
 	loop->aio.reaped = dmaio__dispatch_reaped;

@@ -10,7 +10,10 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 struct dmaio_timer {
 	struct dmaio_loop *loop;
@@ -148,6 +151,7 @@ DMAIO_EXPORT int dmaio_timer_start(struct dmaio_timer *t, uint64_t after_us,
 	t->repeat = repeat;
 	if (arm(&t->loop->timers, t))
 		return dmaio__fail(-ENOMEM, "timer_start: no memory");
+	dmaio__timers_sync_fd(t->loop);
 	return 0;
 }
 
@@ -156,6 +160,7 @@ DMAIO_EXPORT int dmaio_timer_stop(struct dmaio_timer *t)
 	if (!t)
 		return dmaio__fail(-EINVAL, "timer_stop: timer is NULL");
 	unarm(&t->loop->timers, t);
+	dmaio__timers_sync_fd(t->loop);
 	return 0;
 }
 
@@ -173,8 +178,13 @@ static void forget(struct dmaio_loop *loop, struct dmaio_timer *t)
 
 DMAIO_EXPORT void dmaio_timer_free(struct dmaio_timer *t)
 {
-	if (t)
-		forget(t->loop, t);
+	struct dmaio_loop *loop;
+
+	if (!t)
+		return;
+	loop = t->loop;
+	forget(loop, t);
+	dmaio__timers_sync_fd(loop);
 }
 
 unsigned dmaio__timers_armed(const struct dmaio_loop *loop)
@@ -220,10 +230,72 @@ void dmaio__timers_run(struct dmaio_loop *loop, uint64_t now)
 		}
 		DMAIO__DELIVER(loop, t->cb(t->arg));
 	}
+	/* run without the timerfd's word: take its signal too */
+	if (h->tfd_deadline && h->tfd_deadline <= now)
+		dmaio__timers_fd_fired(loop);
+}
+
+/*
+ * A program that polls dmaio_loop_fd() sleeps in its own poll, where the
+ * loop's timeout means nothing: the earliest deadline must make the fd
+ * readable by itself. A timerfd in the epoll set does it, armed only
+ * while the loop is driven from outside and rewritten only when the
+ * earliest deadline changes (one syscall per fire of a repeating timer).
+ * Inside an iteration the sync waits for its end: callbacks may start and
+ * stop timers many times.
+ */
+void dmaio__timers_sync_fd(struct dmaio_loop *loop)
+{
+	struct dmaio__timers *h = &loop->timers;
+	struct itimerspec its;
+	struct epoll_event ev;
+	uint64_t want;
+
+	if (!loop->external || loop->in_run)
+		return;
+	want = h->n ? h->heap[0]->deadline : 0;
+	if (want == h->tfd_deadline)
+		return;
+	if (h->tfd < 0) {
+		if (!want)
+			return;
+		h->tfd = timerfd_create(CLOCK_MONOTONIC,
+					TFD_NONBLOCK | TFD_CLOEXEC);
+		if (h->tfd < 0)
+			return; /* no fd left: dmaio_loop_timeout still says */
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.u64 = DMAIO__TAG_TIMER;
+		if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, h->tfd, &ev)) {
+			close(h->tfd);
+			h->tfd = -1;
+			return;
+		}
+	}
+	memset(&its, 0, sizeof(its));
+	/* absolute on the heap's own clock: no drift, and a deadline already
+	 * past fires at once (0 would disarm: deadlines are never 0) */
+	its.it_value.tv_sec = (time_t)(want / 1000000000u);
+	its.it_value.tv_nsec = (long)(want % 1000000000u);
+	if (timerfd_settime(h->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		h->tfd_deadline = want;
+}
+
+void dmaio__timers_fd_fired(struct dmaio_loop *loop)
+{
+	uint64_t n;
+
+	if (read(loop->timers.tfd, &n, sizeof(n)) < 0) {
+		/* EAGAIN: re-armed since it fired; nothing to take */
+	}
+	loop->timers.tfd_deadline = 0;
 }
 
 void dmaio__timers_free_all(struct dmaio_loop *loop)
 {
+	if (loop->timers.tfd >= 0)
+		close(loop->timers.tfd);
+	loop->timers.tfd = -1;
 	while (loop->timers.all)
 		forget(loop, loop->timers.all);
 	free(loop->timers.heap);

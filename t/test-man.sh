@@ -16,9 +16,9 @@ done
 if [ -z "$missing" ]; then echo "ok 1 - every exported function has a page"
 else echo "not ok 1 - no page for:$missing"; fi
 
-mkdir -p "$tmp/man/man1" "$tmp/man/man3" "$tmp/man/man7"
+mkdir -p "$tmp/man/man1" "$tmp/man/man3" "$tmp/man/man5" "$tmp/man/man7"
 cp "$src"/man/*.1 "$tmp/man/man1/"; cp "$src"/man/*.3 "$tmp/man/man3/"
-cp "$src"/man/*.7 "$tmp/man/man7/"
+cp "$src"/man/*.5 "$tmp/man/man5/"; cp "$src"/man/*.7 "$tmp/man/man7/"
 bad=""
 if command -v groff >/dev/null 2>&1; then
 	for f in $(cd "$tmp/man" && ls man*/*); do
@@ -50,7 +50,7 @@ esac
 # .so request that only resolves inside an installed man hierarchy
 bad=""
 if command -v groff >/dev/null 2>&1; then
-	for f in "$src"/man/*.[137]; do
+	for f in "$src"/man/*.[1357]; do
 		out=$(cd "$src" && groff -ww -z -man "man/${f##*/}" 2>&1)
 		[ -n "$out" ] && bad="$bad ${f##*/}"
 	done

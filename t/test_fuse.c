@@ -632,69 +632,118 @@ static void late_reads_run(struct late_reads *r, const char *name, int run)
  * POLL_US spin. The loop must stop spinning after a few such misses, not
  * burn 500 us before every sleep.
  */
+/*
+ * A read that comes READ_MS late can still be found by a spin when the
+ * loop thread was kept off the CPU between submitting it and spinning (a
+ * busy build machine): a hit that ends the back-off, which the counts
+ * below are not about. Such a run is done again, a few times at most.
+ */
+#define LATE_TRIES 5
+
 START_TEST(poll_backs_off_when_completions_come_late)
 {
 	struct dmaio_loop_stats st;
-	struct late_reads r = { NULL, NULL, 40, 0, 0 };
-	struct dmaio_loop *loop = polling_loop(_i);
+	struct late_reads r;
+	struct dmaio_loop *loop;
+	int direct, try;
 
-	r.loop = loop;
-	late_reads_run(&r, "late", _i);
-	ck_assert_uint_eq(r.done, 40);
-	st.size = sizeof(st);
-	ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
-	fprintf(stderr, "40 reads %d ms late: %" PRIu64 " spins found work, "
-		"%" PRIu64 " nothing, %" PRIu64 " sleeps not spun before, "
-		"%.1f ms spun\n", READ_MS, st.poll_hits, st.poll_misses,
-		st.poll_skips, (double)st.poll_ns / 1e6);
-	if (dmaio_file_is_direct(r.f)) {
-		/* 4 misses, then probes after 1, 2, 4, 8, 16 sleeps */
+	for (try = 0; try < LATE_TRIES; try++) {
+		memset(&r, 0, sizeof(r));
+		r.left = 40;
+		r.loop = loop = polling_loop(_i);
+		late_reads_run(&r, "late", _i);
+		ck_assert_uint_eq(r.done, 40);
+		st.size = sizeof(st);
+		ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
+		fprintf(stderr, "40 reads %d ms late: %" PRIu64 " spins found "
+			"work, %" PRIu64 " nothing, %" PRIu64 " cut by losing "
+			"the CPU, %" PRIu64 " sleeps not spun before, %.1f ms "
+			"spun\n", READ_MS, st.poll_hits, st.poll_misses,
+			st.poll_interrupted, st.poll_skips,
+			(double)st.poll_ns / 1e6);
+		direct = dmaio_file_is_direct(r.f);
+		ck_assert_int_eq(dmaio_file_close_wait(r.f), 0);
+		dmaio_loop_free(loop);
+		if (!direct || st.poll_hits == 0)
+			break;
+	}
+	if (direct) {
+		ck_assert_uint_eq(st.poll_hits, 0);
+		/*
+		 * 4 misses, then probes after 1, 2, 4, 8, 16 sleeps. A spin
+		 * cut by another task taking the CPU is neither: it takes a
+		 * sleep the back-off would have skipped.
+		 */
 		ck_assert_uint_le(st.poll_misses, 10);
-		ck_assert_uint_ge(st.poll_skips, 25);
+		ck_assert_uint_ge(st.poll_skips + st.poll_interrupted, 25);
 	} else {
 		/* helper threads read: nothing to spin for */
 		ck_assert_uint_eq(st.poll_misses + st.poll_hits, 0);
 	}
-	ck_assert_int_eq(dmaio_file_close_wait(r.f), 0);
-	dmaio_loop_free(loop);
 }
 END_TEST
 
 /*
  * After backing off on a slow file, reads of a fast one (the local file
- * system) are spun for again: the first spin that finds work ends it.
+ * system) are spun for again: the first spin that finds work ends it. A
+ * run in which the local disk itself came late (misses: the back-off
+ * rightly began again) or the loop was kept off the CPU is done again, a
+ * few times at most.
  */
 START_TEST(poll_resumes_when_completions_come_early)
 {
 	struct dmaio_loop_stats st;
-	struct late_reads r = { NULL, NULL, 20, 0, 0 };
-	struct dmaio_loop *loop = polling_loop(_i);
-	uint64_t hits;
+	struct late_reads r;
+	struct dmaio_loop *loop;
+	uint64_t spun = 0, misses = 0, skips = 0;
+	int try;
 
-	r.loop = loop;
-	late_reads_run(&r, "late2", _i);
-	ck_assert_int_eq(dmaio_file_close_wait(r.f), 0);
-	st.size = sizeof(st);
-	ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
-	ck_assert_uint_ge(st.poll_skips, 8); /* backing off by now */
-	hits = st.poll_hits;
+	for (try = 0; try < LATE_TRIES; try++) {
+		memset(&r, 0, sizeof(r));
+		r.left = 20;
+		r.loop = loop = polling_loop(_i);
+		late_reads_run(&r, "late2", _i);
+		ck_assert_int_eq(dmaio_file_close_wait(r.f), 0);
+		st.size = sizeof(st);
+		ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
+		/* backing off by now, unless spins cut by a busy CPU took the
+		 * sleeps it would have skipped: then this run proves nothing */
+		skips = st.poll_skips;
+		if (skips < 8) {
+			fprintf(stderr, "20 late reads: only %" PRIu64 " sleeps"
+				" skipped, %" PRIu64 " spins cut by losing the "
+				"CPU\n", skips, st.poll_interrupted);
+			dmaio_loop_free(loop);
+			continue;
+		}
+		spun = st.poll_hits + st.poll_interrupted;
+		misses = st.poll_misses;
 
-	tu_make_file(tu_path("early"), 16384, 1);
-	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("early"), &r.f), 0);
-	ck_assert_int_eq(dmaio_file_is_direct(r.f), 1);
-	r.left = 200;
-	r.done = 0;
-	ck_assert_int_eq(dmaio_file_read_at_aligned(r.f, 0, 4096,
-						    on_late_read, &r), 0);
-	ck_assert_int_eq(dmaio_loop_run(loop), 0);
-	ck_assert_int_eq(r.err, 0);
-	ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
-	fprintf(stderr, "200 local reads after backing off: %" PRIu64
-		" spins found work\n", st.poll_hits - hits);
+		tu_make_file(tu_path("early"), 16384, 1);
+		ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("early"),
+						      &r.f), 0);
+		ck_assert_int_eq(dmaio_file_is_direct(r.f), 1);
+		r.left = 200;
+		r.done = 0;
+		ck_assert_int_eq(dmaio_file_read_at_aligned(r.f, 0, 4096,
+							    on_late_read, &r),
+				 0);
+		ck_assert_int_eq(dmaio_loop_run(loop), 0);
+		ck_assert_int_eq(r.err, 0);
+		ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
+		spun = st.poll_hits + st.poll_interrupted - spun;
+		misses = st.poll_misses - misses;
+		fprintf(stderr, "200 local reads after backing off: %" PRIu64
+			" spins found work, %" PRIu64 " found nothing\n", spun,
+			misses);
+		ck_assert_int_eq(dmaio_file_close_wait(r.f), 0);
+		dmaio_loop_free(loop);
+		if (spun >= 150)
+			break;
+	}
+	ck_assert_uint_ge(skips, 8);
 	/* the back-off left (at most 16 sleeps) and spinning came back */
-	ck_assert_uint_ge(st.poll_hits - hits, 150);
-	ck_assert_int_eq(dmaio_file_close_wait(r.f), 0);
-	dmaio_loop_free(loop);
+	ck_assert_uint_ge(spun, 150);
 }
 END_TEST
 

@@ -391,6 +391,7 @@ static void add_stats(struct dmaio_loop_stats *a,
 	a->poll_misses += b->poll_misses;
 	a->poll_skips += b->poll_skips;
 	a->poll_ns += b->poll_ns;
+	a->poll_interrupted += b->poll_interrupted;
 }
 
 static void print_text(const struct bench_opts *o, const char *path,
@@ -437,9 +438,11 @@ static void print_text(const struct bench_opts *o, const char *path,
 		       s->ls.helper_ops);
 	if (o->engine == ENGINE_DMAIO && o->poll_us)
 		printf("  poll: %" PRIu64 " spins found work, %" PRIu64
-		       " found nothing; %" PRIu64 " sleeps not spun before "
-		       "(backing off); %.1f us spun per I/O\n",
-		       s->ls.poll_hits, s->ls.poll_misses, s->ls.poll_skips,
+		       " found nothing, %" PRIu64 " cut by losing the CPU; "
+		       "%" PRIu64 " sleeps not spun before (backing off); "
+		       "%.1f us spun per I/O\n",
+		       s->ls.poll_hits, s->ls.poll_misses,
+		       s->ls.poll_interrupted, s->ls.poll_skips,
 		       s->ios ? (double)s->ls.poll_ns / (double)s->ios / 1e3
 			      : 0.0);
 	if (o->ping_us)
@@ -490,7 +493,7 @@ static void print_json(const struct bench_opts *o, const char *path,
 	       ",\"wakeups\":%" PRIu64 ",\"wakeups_idle\":%" PRIu64
 	       ",\"helper_ops\":%" PRIu64 ",\"poll_hits\":%" PRIu64
 	       ",\"poll_misses\":%" PRIu64 ",\"poll_skips\":%" PRIu64
-	       ",\"poll_ns\":%" PRIu64 "}",
+	       ",\"poll_ns\":%" PRIu64 ",\"poll_interrupted\":%" PRIu64 "}",
 	       bench_engine_names[o->engine], bench_api_names[o->api],
 	       bench_rw_names[o->rw], o->bs, o->iodepth, o->loops, o->poll_us,
 	       o->sleep_us, o->size,
@@ -504,7 +507,7 @@ static void print_json(const struct bench_opts *o, const char *path,
 	       s->ls.submit_stalls, s->ls.reaped_ring, s->ls.reaped_syscall,
 	       s->ls.wakeups, s->ls.wakeups_idle, s->ls.helper_ops,
 	       s->ls.poll_hits, s->ls.poll_misses, s->ls.poll_skips,
-	       s->ls.poll_ns);
+	       s->ls.poll_ns, s->ls.poll_interrupted);
 	if (o->ping)
 		printf(",\"ping\":{\"interval_us\":%u,\"count\":%" PRIu64
 		       ",\"error\":%d,\"rtt_ns\":{\"min\":%" PRIu64

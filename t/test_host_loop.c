@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A host loop (plain poll() here, as libuv's uv_poll_t or libevent would)
+ * drives the loop through dmaio_loop_fd() alone: timers and posts must
+ * make the fd readable as completions do, dmaio_loop_timeout() must tell
+ * a host that prefers a timeout when to call, a wake-up must almost
+ * always find work, and freeing an idle loop must be quick enough to make
+ * one per connection or per test.
+ */
+#include "testutil.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libaio.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NEXT(name) \
+	static __typeof__(name) *next; \
+	if (!next) next = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
+
+/* Far above any scheduling delay: poll returning 0 after it is a hang. */
+#define HANG_MS 5000
+
+static int poll_fd(struct dmaio_loop *loop, int ms)
+{
+	struct pollfd pfd;
+
+	pfd.fd = dmaio_loop_fd(loop);
+	pfd.events = POLLIN;
+	return poll(&pfd, 1, ms);
+}
+
+static void on_tick(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* The reproducer: a 50 ms timer, nothing else, poll() on the fd. */
+START_TEST(due_timer_makes_loop_fd_readable)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	struct dmaio_timer *t;
+	int ticks = 0;
+
+	dmaio_loop_fd(loop);
+	ck_assert_int_eq(dmaio_timer_new(loop, on_tick, &ticks, &t), 0);
+	ck_assert_int_eq(dmaio_timer_start(t, 50000, 0), 0);
+	ck_assert_int_eq(poll_fd(loop, HANG_MS), 1);
+	ck_assert_int_eq(dmaio_loop_run_once(loop, 0), 1);
+	ck_assert_int_eq(ticks, 1);
+	/* once: nothing more to announce */
+	ck_assert_int_eq(poll_fd(loop, 100), 0);
+	dmaio_timer_free(t);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/* Armed before the fd was asked for, repeating, restarted and stopped. */
+START_TEST(timers_armed_any_way_reach_the_fd)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	struct dmaio_timer *t, *u;
+	int ticks = 0, other = 0, i;
+
+	ck_assert_int_eq(dmaio_timer_new(loop, on_tick, &ticks, &t), 0);
+	ck_assert_int_eq(dmaio_timer_new(loop, on_tick, &other, &u), 0);
+	ck_assert_int_eq(dmaio_timer_start(t, 20000, 20000), 0);
+	for (i = 1; i <= 5; i++) {
+		ck_assert_int_eq(poll_fd(loop, HANG_MS), 1);
+		ck_assert_int_ge(dmaio_loop_run_once(loop, 0), 0);
+		if (ticks < i) /* a wake-up a few us early is no tick */
+			i--;
+		ck_assert_int_le(ticks, i);
+	}
+	/* a stopped timer announces nothing; an earlier one takes over */
+	ck_assert_int_eq(dmaio_timer_stop(t), 0);
+	ck_assert_int_eq(dmaio_timer_start(u, 300000, 0), 0);
+	ck_assert_int_eq(dmaio_timer_start(t, 10000, 0), 0);
+	ck_assert_int_eq(poll_fd(loop, HANG_MS), 1);
+	ck_assert_int_eq(dmaio_loop_run_once(loop, 0), 1);
+	ck_assert_int_eq(ticks, 6);
+	ck_assert_int_eq(other, 0);
+	ck_assert_int_eq(dmaio_timer_stop(u), 0);
+	ck_assert_int_eq(poll_fd(loop, 400), 0);
+	ck_assert_int_eq(other, 0);
+	dmaio_timer_free(t);
+	dmaio_timer_free(u);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+struct rearm {
+	struct dmaio_timer *t;
+	int ticks;
+};
+
+static void on_rearm(void *arg)
+{
+	struct rearm *r = arg;
+
+	if (++r->ticks < 3)
+		ck_assert_int_eq(dmaio_timer_start(r->t, 15000, 0), 0);
+}
+
+/* A timer started from its own callback, inside run_once. */
+START_TEST(timer_rearmed_from_its_callback_reaches_the_fd)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	struct rearm r = { NULL, 0 };
+
+	ck_assert_int_eq(dmaio_timer_new(loop, on_rearm, &r, &r.t), 0);
+	ck_assert_int_eq(dmaio_timer_start(r.t, 15000, 0), 0);
+	while (r.ticks < 3) {
+		ck_assert_int_eq(poll_fd(loop, HANG_MS), 1);
+		ck_assert_int_ge(dmaio_loop_run_once(loop, 0), 0);
+	}
+	ck_assert_int_eq(poll_fd(loop, 100), 0);
+	dmaio_timer_free(r.t);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+static void on_post(void *arg)
+{
+	__atomic_add_fetch((int *)arg, 1, __ATOMIC_SEQ_CST);
+}
+
+struct poster {
+	struct dmaio_loop *loop;
+	int *count;
+	int n;
+	unsigned gap_us;
+};
+
+static void *post_main(void *arg)
+{
+	struct poster *p = arg;
+	int i;
+
+	for (i = 0; i < p->n; i++) {
+		if (p->gap_us)
+			usleep(p->gap_us);
+		ck_assert_int_eq(dmaio_loop_post(p->loop, on_post, p->count),
+				 0);
+	}
+	return NULL;
+}
+
+START_TEST(post_from_another_thread_makes_loop_fd_readable)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	int count = 0;
+	struct poster p = { loop, &count, 1, 20000 };
+	pthread_t th;
+
+	dmaio_loop_fd(loop);
+	ck_assert_int_eq(pthread_create(&th, NULL, post_main, &p), 0);
+	ck_assert_int_eq(poll_fd(loop, HANG_MS), 1);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(dmaio_loop_run_once(loop, 0), 1);
+	ck_assert_int_eq(count, 1);
+	ck_assert_int_eq(poll_fd(loop, 50), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+static void on_view(void *arg, struct dmaio_view *v, int64_t res)
+{
+	ck_assert_int_eq(res, 4096);
+	dmaio_view_release(v);
+	(*(int *)arg)++;
+}
+
+START_TEST(loop_timeout_names_the_next_deadline)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	struct dmaio_timer *t;
+	struct dmaio_file *f;
+	int ticks = 0, done = 0, ms;
+
+	ck_assert_int_eq(dmaio_loop_timeout(loop), -1);
+	ck_assert_int_eq(dmaio_timer_new(loop, on_tick, &ticks, &t), 0);
+	ck_assert_int_eq(dmaio_loop_timeout(loop), -1); /* not armed */
+	ck_assert_int_eq(dmaio_timer_start(t, 50000, 0), 0);
+	ms = dmaio_loop_timeout(loop);
+	ck_assert_int_ge(ms, 1);
+	ck_assert_int_le(ms, 50);
+	/* rounded up: a host that waits that long finds the timer due */
+	ck_assert_int_eq(dmaio_timer_start(t, 1500, 0), 0);
+	ms = dmaio_loop_timeout(loop);
+	ck_assert_int_ge(ms, 1);
+	ck_assert_int_le(ms, 2);
+	usleep((useconds_t)ms * 1000);
+	ck_assert_int_eq(dmaio_loop_timeout(loop), 0);
+	ck_assert_int_eq(dmaio_loop_run_once(loop, 0), 1);
+	ck_assert_int_eq(ticks, 1);
+	ck_assert_int_eq(dmaio_loop_timeout(loop), -1);
+	/* a post is work for run_once now */
+	ck_assert_int_eq(dmaio_loop_post(loop, on_post, &done), 0);
+	ck_assert_int_eq(dmaio_loop_timeout(loop), 0);
+	ck_assert_int_eq(dmaio_loop_run_once(loop, 0), 1);
+	ck_assert_int_eq(dmaio_loop_timeout(loop), -1);
+	/* and so is an operation queued outside the loop's iteration */
+	tu_make_file(tu_path("lt"), 4096, 3);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("lt"), &f), 0);
+	done = 0;
+	ck_assert_int_eq(dmaio_file_read_at(f, 0, 4096, on_view, &done), 0);
+	ck_assert_int_eq(dmaio_loop_timeout(loop), 0);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	ck_assert_int_eq(done, 1);
+	ck_assert_int_eq(dmaio_loop_timeout(NULL), -EINVAL);
+	dmaio_timer_free(t);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/*
+ * A host busy with I/O, timers and posts at once: reads kept DEPTH deep
+ * (refilled from callbacks and from the host between polls), a 1 ms
+ * timer, and another thread's posts. Wake-ups that run no callback must
+ * stay under 10%, whether the host calls run_once(loop, 0) right after
+ * submitting or leaves everything to the fd.
+ */
+#define DEPTH 8
+#define BUSY_READS 3000
+#define BUSY_BLOCKS 256
+
+struct busy {
+	struct dmaio_loop *loop;
+	struct dmaio_file *f;
+	int started, done, inflight, outside, errors;
+	unsigned seed;
+	int ticks;
+	int posts;
+	long wakeups, idle;
+};
+
+static void busy_start(struct busy *b);
+
+static void on_busy_read(void *arg, struct dmaio_view *v, int64_t res)
+{
+	struct busy *b = arg;
+
+	if (res != 4096)
+		b->errors++;
+	dmaio_view_release(v);
+	b->done++;
+	b->inflight--;
+	/* half refilled from here, half left to the host */
+	if (b->done % 2)
+		busy_start(b);
+}
+
+static void busy_start(struct busy *b)
+{
+	uint64_t pos;
+
+	if (b->started >= BUSY_READS || b->inflight >= DEPTH)
+		return;
+	b->seed = b->seed * 1103515245u + 12345u;
+	pos = (uint64_t)((b->seed >> 8) % BUSY_BLOCKS) * 4096;
+	ck_assert_int_eq(dmaio_file_read_at(b->f, pos, 4096, on_busy_read, b),
+			 0);
+	b->started++;
+	b->inflight++;
+}
+
+static void busy_host(uint64_t disable, int run_after_submit)
+{
+	struct busy b;
+	struct dmaio_timer *t;
+	struct poster p;
+	pthread_t th;
+	int n, fd;
+
+	memset(&b, 0, sizeof(b));
+	b.loop = tu_loop(disable, 0);
+	b.seed = 5;
+	tu_make_file(tu_path("busy"), BUSY_BLOCKS * 4096, 9);
+	fd = open(tu_path("busy"), O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fsync(fd), 0);
+	close(fd);
+	ck_assert_int_eq(dmaio_file_open_wait(b.loop, tu_path("busy"), &b.f),
+			 0);
+	ck_assert_int_eq(dmaio_timer_new(b.loop, on_tick, &b.ticks, &t), 0);
+	ck_assert_int_eq(dmaio_timer_start(t, 1000, 1000), 0);
+	p.loop = b.loop;
+	p.count = &b.posts;
+	p.n = 300;
+	p.gap_us = 500;
+	ck_assert_int_eq(pthread_create(&th, NULL, post_main, &p), 0);
+	dmaio_loop_fd(b.loop);
+	while (b.done < BUSY_READS ||
+	       __atomic_load_n(&b.posts, __ATOMIC_SEQ_CST) < p.n) {
+		while (b.inflight < DEPTH && b.started < BUSY_READS) {
+			busy_start(&b);
+			if (run_after_submit)
+				ck_assert_int_ge(dmaio_loop_run_once(b.loop, 0),
+						 0);
+		}
+		ck_assert_msg(poll_fd(b.loop, HANG_MS) == 1,
+			      "hang: %d of %d reads done, %d posts", b.done,
+			      BUSY_READS, b.posts);
+		n = dmaio_loop_run_once(b.loop, 0);
+		ck_assert_int_ge(n, 0);
+		b.wakeups++;
+		b.idle += n == 0;
+	}
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(b.errors, 0);
+	fprintf(stderr, "%s: %ld wake-ups, %ld ran no callback (%.1f%%), "
+		"%d ticks\n", run_after_submit ? "run_once after submit"
+		: "fd only", b.wakeups, b.idle, 100.0 * b.idle / b.wakeups,
+		b.ticks);
+	ck_assert_msg(b.idle * 10 < b.wakeups,
+		      "%ld of %ld wake-ups ran no callback", b.idle,
+		      b.wakeups);
+	ck_assert_int_gt(b.ticks, 0);
+	dmaio_timer_free(t);
+	ck_assert_int_eq(dmaio_file_close_wait(b.f), 0);
+	dmaio_loop_free(b.loop);
+}
+
+START_TEST(busy_host_wakeups_find_work)
+{
+	busy_host(tu_profile_disable[_i], 0);
+}
+END_TEST
+
+START_TEST(busy_host_running_after_submit_wakeups_find_work)
+{
+	busy_host(tu_profile_disable[_i], 1);
+}
+END_TEST
+
+/*
+ * io_destroy waits for an RCU grace period even on an idle context:
+ * tens of milliseconds. Here it is made to take a second, and freeing an
+ * idle loop must not wait for it: the call is made on another thread.
+ */
+static pthread_t freeing_thread;
+static int destroys, destroys_on_freeing_thread, slow_destroy;
+
+int io_destroy(io_context_t ctx)
+{
+	NEXT(io_destroy);
+	if (__atomic_load_n(&slow_destroy, __ATOMIC_SEQ_CST)) {
+		if (pthread_equal(pthread_self(), freeing_thread))
+			__atomic_add_fetch(&destroys_on_freeing_thread, 1,
+					   __ATOMIC_SEQ_CST);
+		usleep(1000000);
+		__atomic_add_fetch(&destroys, 1, __ATOMIC_SEQ_CST);
+	}
+	return next(ctx);
+}
+
+START_TEST(idle_loop_free_does_not_wait_for_io_destroy)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	int i;
+
+	freeing_thread = pthread_self();
+	__atomic_store_n(&destroys, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&slow_destroy, 1, __ATOMIC_SEQ_CST);
+	dmaio_loop_free(loop);
+	/* the context is gone in the background */
+	ck_assert_int_eq(__atomic_load_n(&destroys_on_freeing_thread,
+					 __ATOMIC_SEQ_CST), 0);
+	for (i = 0; i < 1000 && !__atomic_load_n(&destroys, __ATOMIC_SEQ_CST);
+	     i++)
+		usleep(10000);
+	ck_assert_int_eq(__atomic_load_n(&destroys, __ATOMIC_SEQ_CST), 1);
+	__atomic_store_n(&slow_destroy, 0, __ATOMIC_SEQ_CST);
+}
+END_TEST
+
+/* A loop per connection: many made and freed in a row, each working. */
+START_TEST(loops_made_and_freed_in_a_row_all_work)
+{
+	int i, ticks = 0;
+
+	for (i = 0; i < 300; i++) {
+		struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+
+		ck_assert_int_eq(dmaio_loop_post(loop, on_post, &ticks), 0);
+		ck_assert_int_eq(dmaio_loop_run(loop), 0);
+		dmaio_loop_free(loop);
+	}
+	ck_assert_int_eq(ticks, 300);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("host_loop");
+	TCase *tc = tu_tcase(s, "host_loop");
+
+	tcase_add_checked_fixture(tc, tu_dir_setup, tu_dir_teardown);
+	TU_ADD_PROFILES(tc, due_timer_makes_loop_fd_readable);
+	TU_ADD_PROFILES(tc, timers_armed_any_way_reach_the_fd);
+	TU_ADD_PROFILES(tc, timer_rearmed_from_its_callback_reaches_the_fd);
+	TU_ADD_PROFILES(tc, post_from_another_thread_makes_loop_fd_readable);
+	TU_ADD_PROFILES(tc, loop_timeout_names_the_next_deadline);
+	TU_ADD_PROFILES(tc, busy_host_wakeups_find_work);
+	TU_ADD_PROFILES(tc, busy_host_running_after_submit_wakeups_find_work);
+	TU_ADD_PROFILES(tc, idle_loop_free_does_not_wait_for_io_destroy);
+	TU_ADD_PROFILES(tc, loops_made_and_freed_in_a_row_all_work);
+	return tu_run(s);
+}
