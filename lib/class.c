@@ -17,10 +17,8 @@
 
 #include <stddef.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define DEFAULT_SHARES 100
-#define MAX_SHARES 10000
 
 static struct dmaio_class *class_of(struct dmaio_loop *loop,
 				    const struct dmaio__op *op)
