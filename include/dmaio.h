@@ -190,6 +190,8 @@ struct dmaio_loop_stats {
 	/* since 1.3 */
 	uint64_t poll_interrupted;  /* spins cut by the thread losing its CPU:
 	                               neither hits nor misses */
+	uint64_t submit_held;       /* completions whose followers waited to
+	                               share a later io_submit (dear calls) */
 };
 /* Fills the first st->size bytes of *st: 0, or -EINVAL. */
 int dmaio_loop_stats(struct dmaio_loop *loop, struct dmaio_loop_stats *st);
@@ -539,6 +541,58 @@ int64_t dmaio_file_read_into_wait(struct dmaio_file *f, uint64_t pos,
 				  void *buf, size_t size);
 int64_t dmaio_file_write_from_wait(struct dmaio_file *f, uint64_t pos,
 				   const void *buf, size_t size);
+/* ------------------------------------------------------------------ */
+/* I/O classes (1.3)                                                   */
+
+/*
+ * A class is a kind of work (queries, compaction). The loop's dispatcher
+ * decides what goes to the device when: each class gets device time in
+ * proportion to its shares while classes compete, one with latency_us
+ * has the others held back so that its operations meet it, and a class
+ * alone keeps the device as busy as without classes. Loops of one
+ * process share each device: their classes compete by their shares.
+ */
+struct dmaio_class;
+struct dmaio_class_opts {
+	size_t      size;        /* sizeof(struct dmaio_class_opts) */
+	const char *name;        /* copied; shown in stats and tools */
+	unsigned    shares;      /* 1..10000 (100): device time in proportion
+	                            while classes compete */
+	uint32_t    latency_us;  /* 0: throughput only; else the completion
+	                            latency this class is to keep (p99) */
+};
+/* Fills in the defaults: shares 100, no latency target, no name. */
+void dmaio_class_opts_init(struct dmaio_class_opts *o);
+/* Creates a class of loop's (o NULL: defaults): 0 and *out, or -errno. */
+int  dmaio_class_new(struct dmaio_loop *loop, const struct dmaio_class_opts *o,
+		     struct dmaio_class **out);
+/* 0, or -EINVAL (shares outside 1..10000). Takes effect at once. */
+int  dmaio_class_set_shares(struct dmaio_class *c, unsigned shares);
+/* 0, or -EBUSY while a file is set to c or an operation of c is not
+ * called back yet. The loop frees the classes left at its end. */
+int  dmaio_class_free(struct dmaio_class *c);
+
+/* I/O of f submitted after this call goes through class c (NULL: the
+ * loop's default class, shares 100, where every file starts). Writers,
+ * readers and read_many on f use f's class. 0, or -EINVAL (c of another
+ * loop). */
+int  dmaio_file_set_class(struct dmaio_file *f, struct dmaio_class *c);
+
+struct dmaio_class_stats {
+	size_t   size;                /* sizeof(struct dmaio_class_stats) */
+	uint64_t ops, bytes;          /* completed */
+	uint64_t queued;              /* waiting in the dispatcher now */
+	uint64_t queued_ns_total;     /* time ops waited in the dispatcher */
+	uint64_t lat_ns_total, lat_ns_max;  /* call to callback */
+	uint64_t lat_hist[24];        /* bucket i: [2^i, 2^(i+1)) microseconds */
+};
+/* Fills the first st->size bytes of *st: 0, or -EINVAL. */
+int  dmaio_class_stats(const struct dmaio_class *c, struct dmaio_class_stats *st);
+
+/* Operations of f still waiting in the dispatcher complete with
+ * -ECANCELED from the loop's next iteration; those already at the device
+ * complete as they will. Returns how many were cancelled, or -errno. */
+int  dmaio_file_cancel(struct dmaio_file *f);
 
 #ifdef __cplusplus
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The Linux AIO context: setup with a useful error when aio-max-nr is too
- * small, and batched submission that never puts more iocbs in the kernel
- * than the context holds, nor more on a block device than its queue takes.
+ * small, io_submit timed for the stats, and waking a loop that waits in
+ * io_getevents. What goes to io_submit when is the dispatcher's.
  */
 #include "aio.h"
 #include "loop.h"
@@ -12,11 +12,6 @@
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
-
-/* iocbs handed to one io_submit call at most */
-#define SUBMIT_BATCH 256
-/* io_submit EAGAIN with nothing in flight: retries before giving up */
-#define MAX_IDLE_EAGAIN 100
 
 static long read_proc_long(const char *path)
 {
@@ -97,36 +92,11 @@ void dmaio__aio_teardown(struct dmaio_loop *loop)
 		io_destroy(loop->aio.ctx);
 	else if (loop->aio.ctx)
 		dmaio__aio_destroy_later(loop->aio.ctx);
-	while (loop->aio.devs) {
-		struct dmaio__aio_dev *d = loop->aio.devs;
-
-		loop->aio.devs = d->next;
-		free(d);
-	}
 	loop->aio.ctx = 0;
 	loop->aio.ring = NULL;
 	if (loop->aio.efd >= 0)
 		close(loop->aio.efd);
 	loop->aio.efd = -1;
-}
-
-void dmaio__aio_queue(struct dmaio_loop *loop, struct dmaio__op *op)
-{
-	op->iocb.data = op;
-	dmaio__opq_push(&loop->aio.subq, op);
-	if (loop->in_run)
-		return;
-	/*
-	 * A host loop that polls dmaio_loop_fd() would wake only to have
-	 * run_once submit this, and count a wake-up that ran no callback: a
-	 * call of its own goes to the kernel at once (a host batches by
-	 * calling run_once(loop, 0) after its calls, which the man page
-	 * says). The parts of a composite call still leave together.
-	 */
-	if (loop->external && !loop->internal_calls)
-		dmaio__aio_flush(loop);
-	else
-		dmaio__wake_poller(loop);
 }
 
 /*
@@ -185,6 +155,8 @@ static int timed_submit(struct dmaio_loop *loop, int n, struct iocb **iocbs)
 	if (dt > st->submit_ns_max)
 		st->submit_ns_max = dt;
 	st->submit_stalls += dt > 1000000;
+	loop->aio.last_t0 = t0;
+	loop->aio.last_ns = dt;
 	if (ret > 0)
 		st->iocbs += (uint64_t)ret;
 	else if (ret == -EAGAIN)
@@ -192,183 +164,21 @@ static int timed_submit(struct dmaio_loop *loop, int n, struct iocb **iocbs)
 	return ret;
 }
 
-struct dmaio__aio_dev *dmaio__aio_dev_get(struct dmaio_loop *loop, dev_t dev,
-					  unsigned cap)
+int dmaio__aio_submit(struct dmaio_loop *loop, struct dmaio__op **ops, int n)
 {
-	struct dmaio__aio_dev *d;
+	struct iocb *iocbs[n > 0 ? n : 1];
+	int i, ret;
 
-	if (!cap)
-		return NULL;
-	for (d = loop->aio.devs; d; d = d->next)
-		if (d->dev == dev)
-			return d;
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		return NULL; /* uncapped: io_submit may sleep, nothing is lost */
-	d->dev = dev;
-	d->cap = cap;
-	d->next = loop->aio.devs;
-	loop->aio.devs = d;
-	return d;
-}
-
-/*
- * The next iocb that may go, counted on its device: the oldest one
- * waiting behind a cap that has room, else subq's head. On the way, the
- * ones whose device is at its cap, or has older ones waiting, move to
- * its waitq: a device's iocbs leave in the order they were queued (other
- * devices' may pass them; nothing orders I/O across files but barriers,
- * which wait in file.c for every operation of theirs to complete).
- */
-static struct dmaio__op *next_op(struct dmaio__aio *aio)
-{
-	struct dmaio__aio_dev *d;
-	struct dmaio__op *op;
-
-	if (aio->nwaiting)
-		for (d = aio->devs; d; d = d->next)
-			if (d->waitq.n && d->inflight < d->cap) {
-				aio->nwaiting--;
-				d->inflight++;
-				return dmaio__opq_pop(&d->waitq);
-			}
-	while ((op = dmaio__opq_pop(&aio->subq))) {
-		d = op->aio_dev;
-		if (!d)
-			return op;
-		if (!d->waitq.n && d->inflight < d->cap) {
-			d->inflight++;
-			return op;
-		}
-		dmaio__opq_push(&d->waitq, op);
-		aio->nwaiting++;
+	for (i = 0; i < n; i++) {
+		set_resfd(loop, ops[i]);
+		iocbs[i] = &ops[i]->iocb;
 	}
-	return NULL;
-}
-
-/*
- * An iocb io_submit did not take goes back to the front; put back last
- * first, the order holds. One of a capped device goes to its waitq even
- * if it came from subq: it was taken only when nothing older waited.
- */
-static void put_back(struct dmaio__aio *aio, struct dmaio__op *op)
-{
-	struct dmaio__aio_dev *d = op->aio_dev;
-
-	if (d) {
-		d->inflight--;
-		dmaio__opq_push_front(&d->waitq, op);
-		aio->nwaiting++;
-	} else {
-		dmaio__opq_push_front(&aio->subq, op);
-	}
-}
-
-/*
- * Whether the kernel did the reads inside io_submit: the last one's event
- * is in the ring already (tmpfs, the page cache). There is then no device
- * to start early or keep busy: what callbacks start goes out in one call
- * after a batch of them (reap.c), and flushes start with a full batch.
- */
-static void note_inline(struct dmaio_loop *loop, unsigned t0,
-			const struct dmaio__op *last)
-{
-	struct dmaio__ring *ring = loop->aio.ring;
-	unsigned t1 = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
-
-	/* a moved tail: slot t1 - 1 was written during the calls */
-	loop->aio.inline_done = !loop->aio.subq.n && t1 != t0 &&
-				t1 < ring->nr &&
-				ring->events[t1 ? t1 - 1 : ring->nr - 1].data == last;
-}
-
-/*
- * io_submit returns how many it took; an error on iocb k > 0 shows only as
- * a short count, and the next call reports that iocb's error. So: a short
- * count leaves the rest queued, EAGAIN waits for completions, any other
- * error belongs to the first iocb alone.
- *
- * batch is the first call's size; it doubles after each call. Starting at
- * one matters: io_submit plugs the block queue for the whole call, so one
- * call of 32 keeps the device idle while 32 requests are built (fio shows
- * the same with iodepth_batch_submit=32: about 20% fewer IOPS on a virtio
- * disk); a first call of one starts the device at once.
- */
-static void flush(struct dmaio_loop *loop, int batch)
-{
-	struct dmaio__aio *aio = &loop->aio;
-	struct dmaio__op *ops[SUBMIT_BATCH];
-	struct iocb *iocbs[SUBMIT_BATCH];
-	struct dmaio__op *last = NULL;
-	unsigned t0 = 0;
-
-	/* what waits behind a device's cap counts: subq may be empty */
-	if (!dmaio__aio_queued(aio))
-		return;
-	if (loop->aio.ring)
-		t0 = __atomic_load_n(&loop->aio.ring->tail, __ATOMIC_ACQUIRE);
-	if (loop->aio.inline_done)
-		batch = SUBMIT_BATCH;
-
-	while (dmaio__aio_queued(aio) && aio->inflight < aio->depth) {
-		unsigned room = aio->depth - aio->inflight;
-		int i, n = 0, ret;
-
-		while (n < batch && (unsigned)n < room &&
-		       (ops[n] = next_op(aio))) {
-			set_resfd(loop, ops[n]);
-			iocbs[n] = &ops[n]->iocb;
-			n++;
-		}
-		if (!n)
-			break; /* the rest waits for its devices' completions */
-		ret = timed_submit(loop, n, iocbs);
-		for (i = n - 1; i >= (ret > 0 ? ret : 1); i--)
-			put_back(aio, ops[i]);
-		if (ret > 0) {
-			for (i = 0; i < ret; i++)
-				aio->inflight_silent += ops[i]->silent;
-			aio->inflight += ret;
-			aio->eagain_streak = 0;
-			last = ops[ret - 1];
-			if (batch < SUBMIT_BATCH)
-				batch *= 2;
-			continue;
-		}
-		if (ret == -EINTR) {
-			put_back(aio, ops[0]);
-			continue;
-		}
-		if (ret == -EAGAIN || ret == 0) {
-			/*
-			 * No request slots. Completions will free some; with
-			 * nothing in flight, retry a while (the loop polls with
-			 * a short timeout), then fail rather than hang.
-			 */
-			if (aio->inflight ||
-			    ++aio->eagain_streak <= MAX_IDLE_EAGAIN) {
-				put_back(aio, ops[0]);
-				break;
-			}
-			ret = -EAGAIN;
-		}
-		aio->eagain_streak = 0;
-		if (ops[0]->aio_dev)
-			ops[0]->aio_dev->inflight--;
-		dmaio__defer(ops[0], ret);
-	}
-	if (loop->aio.ring && last)
-		note_inline(loop, t0, last);
-}
-
-void dmaio__aio_flush(struct dmaio_loop *loop)
-{
-	flush(loop, 1);
-}
-
-void dmaio__aio_flush_now(struct dmaio_loop *loop)
-{
-	flush(loop, SUBMIT_BATCH);
+	ret = timed_submit(loop, n, iocbs);
+	for (i = 0; i < ret; i++)
+		loop->aio.inflight_silent += ops[i]->silent;
+	if (ret > 0)
+		loop->aio.inflight += (unsigned)ret;
+	return ret;
 }
 
 void dmaio__wake_remote(struct dmaio_loop *loop)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Layer 1, the kernel's AIO: aio.c (the context, batched submission,
+ * Layer 1, the kernel's AIO: aio.c (the context, io_submit,
  * waking a loop from another thread) and reap.c (the user-space
  * completion ring, io_getevents otherwise). reap.c may call aio.c, not
  * the reverse.
@@ -28,22 +28,6 @@ struct dmaio__ring {
 	struct io_event events[];
 };
 
-/*
- * A block device's request queue as one loop uses it. io_submit sleeps
- * for a free request once the queue's nr_requests are taken, and the
- * loop's sockets with it; iocbs beyond cap wait here instead, in
- * submission order, and go as this loop's completions on the device free
- * requests. Other processes' requests are not counted: this keeps the
- * loop from filling the queue itself, which is what a deep loop does.
- */
-struct dmaio__aio_dev {
-	struct dmaio__aio_dev *next;
-	dev_t dev;
-	unsigned cap;             /* iocbs in flight at most */
-	unsigned inflight;        /* this loop's iocbs on the device */
-	struct dmaio__opq waitq;  /* over the cap, oldest first */
-};
-
 /* A loop's AIO state (struct dmaio_loop's aio). */
 struct dmaio__aio {
 	io_context_t ctx;
@@ -55,12 +39,10 @@ struct dmaio__aio {
 	unsigned inflight;        /* iocbs in the kernel now */
 	unsigned inflight_silent; /* of those, ones that signal no eventfd */
 	int lazy_eventfd;         /* DMAIO_LOOP_LAZY_EVENTFD */
-	unsigned submit_batch;    /* opts.submit_batch */
-	int inline_done;          /* the last io_submit did its reads itself */
-	struct dmaio__opq subq;   /* waiting for io_submit */
-	struct dmaio__aio_dev *devs; /* devices with a cap, for the loop's life */
-	size_t nwaiting;          /* iocbs in the devices' waitqs */
 	unsigned eagain_streak;
+	uint64_t last_t0, last_ns; /* the last io_submit: start, time taken */
+	/* called after each batch of completions (the dispatcher's) */
+	void (*reaped)(struct dmaio_loop *loop);
 	int sleeping;             /* in io_getevents; any thread reads: atomic */
 };
 
@@ -74,21 +56,12 @@ int dmaio__aio_setup(struct dmaio_loop *loop);
 /* Replaces the context by a new one (after a probe): 0 or -errno. */
 int dmaio__aio_reset(struct dmaio_loop *loop);
 void dmaio__aio_teardown(struct dmaio_loop *loop);
-/* Queues op (its iocb prepared) for the next batched io_submit. */
-void dmaio__aio_queue(struct dmaio_loop *loop, struct dmaio__op *op);
-/* Submits what is queued, within the context's depth, in calls of 1, 2, 4.. */
-void dmaio__aio_flush(struct dmaio_loop *loop);
-/* The same in as few calls as possible: what completions just queued. */
-void dmaio__aio_flush_now(struct dmaio_loop *loop);
-/* The device dev with a cap of cap iocbs, shared by the loop's files on
- * it; NULL (no cap) when cap is 0 or memory runs out. */
-struct dmaio__aio_dev *dmaio__aio_dev_get(struct dmaio_loop *loop, dev_t dev,
-					  unsigned cap);
-/* Whether iocbs are queued, for io_submit or behind a device's cap. */
-static inline int dmaio__aio_queued(const struct dmaio__aio *aio)
-{
-	return aio->subq.n || aio->nwaiting;
-}
+/*
+ * One io_submit of ops[0..n) (iocbs prepared, data set), timed for the
+ * loop's stats; those taken count as in flight. Returns what io_submit
+ * does: how many it took, or -errno for the first.
+ */
+int dmaio__aio_submit(struct dmaio_loop *loop, struct dmaio__op **ops, int n);
 /* Any thread: ends a wait in io_getevents with a completion of nothing. */
 void dmaio__aio_wake(struct dmaio_loop *loop);
 /* Any thread: wakes the loop wherever it waits (stop, post). */

@@ -66,6 +66,19 @@ static void release_held(struct dmaio_file *f)
 	run_barrier_if_drained(f);
 }
 
+/* What the caller gets counts: of a read, the bytes it asked for that
+ * came back, not the aligned range read. */
+static void count_for_class(struct dmaio__op *op, int64_t res)
+{
+	if (op->rw && op->opcode == IO_CMD_PREAD && res >= 0) {
+		size_t off, n;
+
+		dmaio__range_clamp(op->io_pos, res, op->pos, op->len, &off, &n);
+		res = (int64_t)n;
+	}
+	dmaio__class_count(op->cls, op, res);
+}
+
 /* The loop-thread end of every file operation. */
 static void file_op_done(struct dmaio__op *op, int64_t res)
 {
@@ -89,6 +102,9 @@ static void file_op_done(struct dmaio__op *op, int64_t res)
 		run_barrier_if_drained(f);
 	}
 	loop->pending--;
+	/* counted before its callback, which may free the class */
+	if (op->cls)
+		count_for_class(op, res);
 	/* may free f (close): nothing touches f after this */
 	op->finish(op, res);
 	dmaio__op_put(loop, op);
@@ -102,6 +118,12 @@ struct dmaio__op *dmaio__file_op(struct dmaio_file *f, dmaio__done_fn finish,
 	if (!op)
 		return NULL;
 	op->file = f;
+	if (f->cls) {
+		/* a class's latency runs from the call (none: no clock) */
+		op->cls = f->cls;
+		op->cls->nops++;
+		op->t_call = dmaio__now_ns();
+	}
 	op->done = file_op_done;
 	op->finish = finish;
 	op->arg = arg;
@@ -155,6 +177,8 @@ static void file_unlink(struct dmaio_file *f)
 
 static void file_free(struct dmaio_file *f)
 {
+	if (f->cls)
+		f->cls->nfiles--;
 	free(f->path);
 	free(f);
 }
@@ -296,8 +320,11 @@ static void open_done(struct dmaio__op *op, int64_t res)
 		if (f->next)
 			f->next->prev = f;
 		loop->files = f;
-		f->aio_dev = dmaio__aio_dev_get(loop, f->queue_dev,
-						f->queue_cap);
+		/* buffered I/O runs on helpers: nothing to dispatch */
+		f->disp_dev = f->direct ? dmaio__disp_dev_get(loop,
+							      f->queue_dev,
+							      f->queue_cap)
+					: NULL;
 	}
 	if (op->u.open_cb)
 		DMAIO__CALL_USER(loop, op->u.open_cb(op->arg, f, (int)res));

@@ -26,10 +26,11 @@ struct dmaio_file {
 	size_t mem_align;
 	size_t max_io;        /* largest single request */
 	/* the block device's request queue: found by the open's helper
-	 * (align.c), its counter the loop's (aio.c); NULL: no cap */
+	 * (align.c), its counter the loop's (dispatch.c) */
 	dev_t queue_dev;
 	unsigned queue_cap;
-	struct dmaio__aio_dev *aio_dev;
+	struct dmaio__disp_dev *disp_dev;
+	struct dmaio_class *cls;  /* NULL: the loop's default class */
 	const char *align_source; /* where align came from, for dmaio-info */
 	unsigned io_inflight; /* operations other than barriers */
 	struct dmaio__op *barrier;   /* waiting for io_inflight to drain */

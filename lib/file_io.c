@@ -67,10 +67,10 @@ static int queue_parts(struct dmaio__op *op, char *p, size_t len,
 		part->done = part_done;
 		part->io_pos = *pos;
 		part->io_len = n;
-		part->aio_dev = f->aio_dev;
+		part->cls = op->cls;
 		prep_rw(&part->iocb, op->opcode, f->fd, p + off, n, *pos);
 		op->parts_left++;
-		dmaio__aio_queue(op->loop, part);
+		dmaio__dispatch(op->loop, part, f->disp_dev);
 		*pos += n;
 	}
 	return 0;
@@ -158,6 +158,7 @@ void dmaio__rw_start(struct dmaio__op *op)
 {
 	struct dmaio_file *f = op->file;
 
+	op->rw = 1;
 	if (!f->direct) {
 		op->work = buffered_rw_work;
 		dmaio__helper_submit(op->loop, op);
@@ -173,8 +174,7 @@ void dmaio__rw_start(struct dmaio__op *op)
 		else
 			prep_rw(&op->iocb, op->opcode, f->fd, op->mem,
 				op->io_len, op->io_pos);
-		op->aio_dev = f->aio_dev;
-		dmaio__aio_queue(op->loop, op);
+		dmaio__dispatch(op->loop, op, f->disp_dev);
 	}
 }
 
@@ -380,7 +380,7 @@ static void fdatasync_start(struct dmaio__op *op)
 {
 	if (op->loop->features & DMAIO_FEAT_AIO_FDSYNC) {
 		io_prep_fdsync(&op->iocb, op->file->fd);
-		dmaio__aio_queue(op->loop, op);
+		dmaio__dispatch(op->loop, op, NULL);
 	} else {
 		op->work = fdatasync_work;
 		dmaio__helper_submit(op->loop, op);

@@ -156,8 +156,8 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 		dmaio__eventfd_drain(loop->wake_efd);
 		loop->wake_pending = 0;
 	}
-	if (dmaio__aio_queued(&loop->aio))
-		dmaio__aio_flush(loop);
+	if (dmaio__dispatch_queued(&loop->disp))
+		dmaio__dispatch_flush(loop);
 
 	if (loop->deferred.n || dmaio__posts_waiting(loop))
 		timeout_ms = 0;
@@ -223,8 +223,8 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 		}
 		dmaio__posts_run(loop);
 	}
-	if (dmaio__aio_queued(&loop->aio))
-		dmaio__aio_flush(loop);
+	if (dmaio__dispatch_queued(&loop->disp))
+		dmaio__dispatch_flush(loop);
 	loop->in_run = 0;
 	if (loop->external)
 		dmaio__timers_sync_fd(loop);
@@ -280,7 +280,7 @@ DMAIO_EXPORT int dmaio_loop_fd(struct dmaio_loop *loop)
 	 * and so must a due timer */
 	loop->external = 1;
 	dmaio__timers_sync_fd(loop);
-	if (loop->aio.subq.n || loop->deferred.n)
+	if (dmaio__dispatch_queued(&loop->disp) || loop->deferred.n)
 		dmaio__wake_poller(loop);
 	return loop->epfd;
 }
@@ -307,7 +307,8 @@ DMAIO_EXPORT int dmaio_loop_timeout(struct dmaio_loop *loop)
 	if (!loop)
 		return dmaio__fail(-EINVAL, "loop_timeout: loop is NULL");
 	if (loop->deferred.n || dmaio__posts_waiting(loop) ||
-	    (loop->aio.subq.n && loop->aio.inflight < loop->aio.depth) ||
+	    ((loop->disp.subq.n || loop->disp.ready.n) &&
+	     loop->aio.inflight < loop->aio.depth) ||
 	    dmaio__helper_has_done(loop) ||
 	    (loop->aio.ring && dmaio__ring_ready(loop)))
 		return 0;

@@ -9,6 +9,7 @@
 
 #include "op.h"
 #include "aio.h"
+#include "dispatch.h"
 #include "helper.h"
 #include "post.h"
 #include "spin.h"
@@ -48,6 +49,7 @@ struct dmaio_loop {
 	struct dmaio__spin spin;  /* opts.poll_us */
 	struct dmaio__opq deferred; /* finished, callback not yet run */
 	struct dmaio__aio aio;
+	struct dmaio__disp disp;
 	struct dmaio__helper helper;
 	struct dmaio__pool *pool;
 	struct dmaio__op *free_ops;

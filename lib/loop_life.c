@@ -9,14 +9,19 @@
  *
  *  0 base    error.c, compat.c (syscalls by number, clock, page size,
  *            /proc and /sys reader), fork.c, op.c (operation records,
- *            deferred completions, owned objects, callback delivery)
- *  1 kernel  aio_destroy.c, aio.c, reap.c (AIO), helper.c (blocking syscalls),
+ *            deferred completions, owned objects, callback delivery),
+ *            fairq.c (the fair queue's pure logic), io_props.c (device
+ *            models), devacct.c (the process's account of each device)
+ *  1 kernel  aio_destroy.c, aio.c, reap.c (AIO), helper.c (blocking
+ *            syscalls),
  *            features.c (probes, from features.def)
+ *  1b dispatch  dispatch.c (what goes to io_submit when: the devices'
+ *            caps, io_submit priced), class.c, class_api.c (I/O classes)
  *  2 loop    watch.c, timer.c, post.c, spin.c (poll_us), then loop.c
  *            (one iteration)
  *  3 memory  buf.c, view.c
- *  4 files   file.c, align.c, range.c, file_io.c, file_meta.c, file_mem.c,
- *            dir_sync.c
+ *  4 files   file.c, align.c, range.c, file_io.c, file_mem.c,
+ *            file_class.c, file_meta.c, dir_sync.c
  *  5 above   read_plan.c, read_many.c, write_copy.c, writer*.c, reader.c:
  *            the public file calls (wrapped in dmaio__internal), not AIO
  *  6 wait    wait.c: the _wait twins, driving run_once (or handing the
@@ -24,7 +29,8 @@
  *  top       loop_life.c (this file): creates and frees everything, and
  *            runs a loop on a thread of its own
  *
- * Each layer's header (base.h, op.h, aio.h, helper.h, probe.h, loop.h,
+ * Each layer's header (base.h, op.h, fairq.h, io_props.h, devacct.h,
+ * aio.h, dispatch.h, helper.h, probe.h, loop.h,
  * spin.h, buf.h, file.h, wait.h, writer.h) declares the structs its files
  * own.
  *
@@ -212,7 +218,9 @@ DMAIO_EXPORT int dmaio_loop_new(struct dmaio_loop **out,
 	loop->epfd = loop->aio.efd = loop->helper.efd = -1;
 	loop->wake_efd = loop->aio.zero_fd = loop->timers.tfd = -1;
 	loop->aio.depth = o.queue_depth;
-	loop->aio.submit_batch = o.submit_batch;
+	loop->disp.submit_batch = o.submit_batch;
+	loop->aio.reaped = dmaio__dispatch_reaped;
+	dmaio__class_init_default(loop);
 	loop->spin.max_ns = (uint64_t)o.poll_us * 1000;
 	loop->aio.lazy_eventfd = !!(o.flags & DMAIO_LOOP_LAZY_EVENTFD);
 	ret = setup(loop, &o);
@@ -238,6 +246,9 @@ static void release(struct dmaio_loop *loop, int inherited)
 {
 	dmaio__drop_owned(loop);
 	dmaio__files_release(loop);
+	/* first: other loops may wake this one while it has accounts */
+	dmaio__dispatch_teardown(loop, inherited);
+	dmaio__classes_free(loop);
 	if (inherited) {
 		free(loop->helper.threads);
 		if (loop->helper.efd >= 0)
@@ -353,7 +364,8 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 		return callbacks;
 	/* what the next run_once(loop, 0) would do at once */
 	if (loop->deferred.n ||
-	    (loop->aio.subq.n && loop->aio.inflight < loop->aio.depth))
+	    ((loop->disp.subq.n || loop->disp.ready.n) &&
+	     loop->aio.inflight < loop->aio.depth))
 		dmaio__wake_poller(loop);
 	return callbacks;
 }

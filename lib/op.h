@@ -13,7 +13,8 @@
 #include <sys/uio.h>
 
 struct dmaio__op;
-struct dmaio__aio_dev;
+struct dmaio__disp_dev;
+struct dmaio__disp_cq;
 /* Called on the loop thread when an operation's work has finished. */
 typedef void (*dmaio__done_fn)(struct dmaio__op *op, int64_t res);
 /* Runs on a helper thread; returns the result (>= 0 or -errno). */
@@ -63,11 +64,20 @@ struct dmaio__op {
 	unsigned parts_left;
 	int64_t part_err;
 	uint64_t short_end;
-	/* the block device whose queue the iocb takes a request of (aio.c) */
-	struct dmaio__aio_dev *aio_dev;
+	/* the dispatcher's (dispatch.c, class.c): the block device whose
+	 * queue the iocb takes a request of, and the class it goes by */
+	struct dmaio__disp_dev *disp_dev;
+	struct dmaio_class *cls;     /* NULL: the loop's default class */
+	struct dmaio__disp_cq *cq;   /* sent by a class queue */
+	dmaio__done_fn disp_done;    /* done, while the dispatcher holds it */
+	uint64_t cost;               /* the device model's price */
+	uint64_t t_queued;           /* entered a class queue (ns) */
+	uint64_t t_call;             /* the user's call, for class latency */
 	unsigned barrier:1;   /* orders against the file's other I/O */
 	unsigned silent:1;    /* submitted without IOCB_FLAG_RESFD */
 	unsigned internal:1;  /* the library's own: completes during free */
+	unsigned rw:1;        /* a read or write: counted for its class */
+	unsigned cancelled:1; /* counted once by dmaio_file_cancel */
 };
 
 struct dmaio__opq {

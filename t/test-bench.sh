@@ -21,7 +21,7 @@ set -- "--engine=dmaio --api=async --rw=randrw" \
 	"--engine=libaio --rw=randrw --poll-us=100" \
 	"--engine=libaio --rw=randread --poll-us=100 --sleep-us=5" \
 	"--engine=dmaio --rw=randread --cpus=0"
-echo "1..$(($# + 10))"
+echo "1..$(($# + 13))"
 for args in "$@"; do
 	# shellcheck disable=SC2086
 	out=$("$b" $args --verify --quiet --iodepth=8 --bs=8k --size=8M \
@@ -94,3 +94,20 @@ else
 	done
 	rm -rf "$shm"
 fi
+# --mix: two parts in classes of their own, on one loop and on a loop
+# each; both move I/O without errors and the trace has both
+mix="randread:4k:4:lat=1000:shares=1000+write:64k:2:shares=100"
+for loops in 1 2; do
+	out=$("$b" --mix="$mix" --loops=$loops --size=8M --runtime=0.5 \
+		--file="$f" --mix-trace="$tmp/trace" 2>&1)
+	rc=$?
+	[ "$rc" = 0 ] &&
+		[ "$(echo "$out" | grep -c '^part [01] .* [1-9][0-9]* IOPS,.* errors 0$')" = 2 ] &&
+		grep -q '^[0-9.]* 0 ' "$tmp/trace" && grep -q '^[0-9.]* 1 ' "$tmp/trace"
+	rc=$?
+	check $rc "dmaio-bench --mix with --loops=$loops: both parts did I/O, traced"
+	[ $rc = 0 ] || echo "$out" | sed 's/^/# /'
+done
+"$b" --mix="randread:4k" --file="$f" --size=8M >/dev/null 2>&1
+[ $? = 2 ]
+check $? "dmaio-bench --mix with a part lacking its depth: status 2"

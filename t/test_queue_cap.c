@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The cap on iocbs in flight per block device (lib/aio.c), forced small
+ * The cap on iocbs in flight per block device (lib/dispatch.c), forced small
  * with DMAIO_QUEUE_CAP: many operations, each called back exactly once
  * with its data, never more iocbs on the device than the cap and the cap
  * reached; two files on one device share it; a barrier still orders the

@@ -41,6 +41,8 @@ struct bench_opts {
 	unsigned helper_threads; /* dmaio: dmaio_loop_opts.helper_threads */
 	unsigned files;      /* 0: one file; N: --file is a directory of N */
 	unsigned open_bench; /* --open-bench=N: open N files, no I/O */
+	const char *mix;     /* --mix=PARTS: classes sharing the device */
+	const char *mix_trace; /* --mix-trace=FILE */
 	unsigned ncpus;      /* --cpus: worker i runs on cpus[i % ncpus] */
 	int cpus[64];
 	uint64_t size;
@@ -135,6 +137,9 @@ void bench_remove_files(const char *dir, unsigned n);
 int bench_raise_nofile(uint64_t need, int quiet);
 /* --open-bench=N: the open rate and memory of N files; exit status. */
 int bench_open_run(const struct bench_opts *o, const char *dir);
+
+/* --mix (bench_mix.c): parts in classes of their own; exit status. */
+int bench_mix_run(const struct bench_opts *o, const char *path);
 
 /* Engines: run one worker to the end. 0 or -errno. */
 int bench_run_dmaio(struct worker *w);

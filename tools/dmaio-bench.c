@@ -66,6 +66,13 @@ static void usage(FILE *to)
 		"                     loop watches, echoed by another thread US\n"
 		"                     microseconds after its last echo (100; 0:\n"
 		"                     at once), and report its round trips\n"
+		"  --mix=PART[+PART]  dmaio: parts sharing the device, each in an\n"
+		"                     I/O class of its own, one loop (--loops=1)\n"
+		"                     or a loop per part (--loops=PARTS); a PART\n"
+		"                     is RW:BS:DEPTH[:lat=US][:shares=N][:noclass]\n"
+		"                     (randread:4k:8:lat=1000:shares=1000); figures\n"
+		"                     per part\n"
+		"  --mix-trace=FILE   --mix: each part's IOPS and p99 per 100 ms\n"
 		"  --verify           write and check per-sector headers and data\n"
 		"  --json             print the summary as one JSON object\n"
 		"  --quiet            no progress line\n");
@@ -164,6 +171,8 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		{ "cpus", required_argument, NULL, 'C' },
 		{ "files", required_argument, NULL, 'F' },
 		{ "open-bench", required_argument, NULL, 'O' },
+		{ "mix", required_argument, NULL, 'X' },
+		{ "mix-trace", required_argument, NULL, 'Y' },
 		{ "helper-threads", required_argument, NULL, 'H' },
 		{ "verify", no_argument, NULL, 'v' },
 		{ "json", no_argument, NULL, 'j' },
@@ -263,6 +272,8 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 				bad("--runtime");
 			break;
 		case 'n': o->ios = strtoull(optarg, NULL, 0); break;
+		case 'X': o->mix = optarg; break;
+		case 'Y': o->mix_trace = optarg; break;
 		case 'f': o->file = optarg; break;
 		case 'v': o->verify = 1; break;
 		case 'j': o->json = 1; break;
@@ -621,6 +632,13 @@ int main(int argc, char **argv)
 				remove_tmp(&o, path);
 			return 1;
 		}
+	}
+
+	if (o.mix) {
+		ret = bench_mix_run(&o, path);
+		if (tmpfile)
+			remove_tmp(&o, path);
+		return ret;
 	}
 
 	ws = calloc(n, sizeof(*ws));

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A fair queue over a device model, in the spirit of Seastar's fair_queue
+ * and glommio's shares: each entity pays for what it sends in virtual
+ * time (cost / shares), the one that has had least goes next, while the
+ * device's in-flight cost leaves room. An entity with a latency target
+ * limits what the others may keep in flight to half of it, so that its
+ * operations never queue behind more than that on the device.
+ */
+#include "fairq.h"
+
+#define NS 1000000000ull
+/* virtual time per ns of cost at shares 1; shares go up to 10000 */
+#define VSCALE 10000ull
+/* without a measured model: where the learned capacity starts and ends,
+ * in 4 KiB reads */
+#define LEARN_START 32
+#define LEARN_MIN 8
+#define LEARN_MAX 1024
+
+void dmaio__fq_model_default(struct dmaio__fq_model *m)
+{
+	/* a modest SSD: 20k IOPS, 1 GB/s; only the ratios matter much */
+	m->iops[0] = m->iops[1] = 20000;
+	m->bw[0] = m->bw[1] = 1000000000;
+	m->knee_depth = 0;
+	m->measured = 0;
+}
+
+uint64_t dmaio__fq_cost(const struct dmaio__fq_model *m, int write,
+			uint64_t bytes)
+{
+	int w = !!write;
+	uint64_t iops = m->iops[w] ? m->iops[w] : 1;
+	uint64_t bw = m->bw[w] ? m->bw[w] : 1;
+
+	/* the per-I/O part covers the first 4 KiB; bandwidth the rest */
+	bytes = bytes > 4096 ? bytes - 4096 : 0;
+	return NS / iops + (bytes / bw) * NS + (bytes % bw) * NS / bw;
+}
+
+void dmaio__fq_init(struct dmaio__fq *q, const struct dmaio__fq_model *m)
+{
+	unsigned knee = m->knee_depth ? m->knee_depth : LEARN_START;
+
+	q->ref_cost = dmaio__fq_cost(m, 0, 4096);
+	q->capacity = q->ref_cost * knee;
+	q->inflight_cost = 0;
+	q->lat_min = 0;
+	q->learn = !m->measured || !m->knee_depth;
+}
+
+static uint64_t clamp(uint64_t v, uint64_t max)
+{
+	return v < max ? v : max;
+}
+
+static int active(const struct dmaio__fq_ent *e)
+{
+	return e->queued || e->inflight_cost;
+}
+
+static uint64_t latency_inflight(struct dmaio__fq_ent *const *ents, unsigned n)
+{
+	uint64_t sum = 0;
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (ents[i]->latency_us)
+			sum += ents[i]->inflight_cost;
+	return sum;
+}
+
+void dmaio__fq_activate(struct dmaio__fq_ent *const *ents, unsigned n,
+			struct dmaio__fq_ent *e)
+{
+	uint64_t vmin = 0;
+	int any = 0;
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (ents[i] != e && active(ents[i]) &&
+		    (!any || ents[i]->vtime < vmin)) {
+			vmin = ents[i]->vtime;
+			any = 1;
+		}
+	/* idle time is not credit: start level with the least active */
+	if (any && e->vtime < vmin)
+		e->vtime = vmin;
+}
+
+/*
+ * Whether e's next operation would make an active entity with a latency
+ * target wait longer than half of it behind others' operations. With
+ * nothing of the others in flight it may go: one operation at a time is
+ * the least any entity is given.
+ */
+static int keeps_latency(const struct dmaio__fq *q,
+			 struct dmaio__fq_ent *const *ents, unsigned n,
+			 const struct dmaio__fq_ent *e)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		const struct dmaio__fq_ent *l = ents[i];
+		uint64_t others;
+
+		if (l == e || !l->latency_us || !active(l))
+			continue;
+		others = q->inflight_cost - l->inflight_cost;
+		if (others && others + e->head_cost >
+			      (uint64_t)l->latency_us * 1000 / 2)
+			return 0;
+	}
+	return 1;
+}
+
+int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
+		   unsigned n)
+{
+	unsigned i, nactive = 0;
+	int best = -1;
+
+	for (i = 0; i < n; i++)
+		nactive += active(ents[i]) != 0;
+	for (i = 0; i < n; i++) {
+		const struct dmaio__fq_ent *e = ents[i];
+
+		if (!e->queued)
+			continue;
+		if (nactive < 2)
+			return (int)i; /* alone: as busy as without classes */
+		if (!keeps_latency(q, ents, n, e))
+			continue;
+		if (best < 0 || e->vtime < ents[best]->vtime)
+			best = (int)i;
+	}
+	/*
+	 * The least served waits for room rather than be passed by others.
+	 * One dearer than half the capacity needs only half of it free: it
+	 * would otherwise wait for an empty device, which a class that keeps
+	 * a few operations going never leaves it. What latency classes keep
+	 * in flight is theirs: the others are held back for it already.
+	 */
+	if (best >= 0 && !ents[best]->latency_us) {
+		uint64_t used = q->inflight_cost - latency_inflight(ents, n);
+
+		if (used && used + clamp(ents[best]->head_cost,
+					 q->capacity / 2) > q->capacity)
+			return -1;
+	}
+	return best;
+}
+
+void dmaio__fq_dispatched(struct dmaio__fq *q, struct dmaio__fq_ent *e,
+			  uint64_t cost)
+{
+	e->vtime += cost * VSCALE / (e->shares ? e->shares : 1);
+	e->inflight_cost += cost;
+	q->inflight_cost += cost;
+}
+
+/*
+ * Learning without a model: latency per 4 KiB read's worth of cost close
+ * to the least seen means the device has room (grow the capacity by a
+ * quarter of a read); far above it (4 times), the queue is what the
+ * operations wait in (shrink by a 32nd). The least seen creeps up (e-fold
+ * in 65536 completions, about a second of a busy device) so that it
+ * follows a device that got slower.
+ */
+static void learn(struct dmaio__fq *q, uint64_t cost, uint64_t lat_ns)
+{
+	uint64_t norm = lat_ns * q->ref_cost / (cost > q->ref_cost ? cost
+								   : q->ref_cost);
+
+	if (!q->lat_min || norm < q->lat_min)
+		q->lat_min = norm;
+	else
+		q->lat_min += (q->lat_min >> 16) + 1;
+	if (norm < 2 * q->lat_min) {
+		if (q->capacity < q->ref_cost * LEARN_MAX)
+			q->capacity += q->ref_cost / 4;
+	} else if (norm > 8 * q->lat_min) {
+		q->capacity -= q->capacity / 32;
+		if (q->capacity < q->ref_cost * LEARN_MIN)
+			q->capacity = q->ref_cost * LEARN_MIN;
+	}
+}
+
+void dmaio__fq_completed(struct dmaio__fq *q, struct dmaio__fq_ent *e,
+			 uint64_t cost, uint64_t lat_ns, int competing)
+{
+	e->inflight_cost -= cost < e->inflight_cost ? cost : e->inflight_cost;
+	q->inflight_cost -= cost < q->inflight_cost ? cost : q->inflight_cost;
+	if (q->learn && competing && lat_ns)
+		learn(q, cost, lat_ns);
+}
+
+unsigned dmaio__lat_bucket(uint64_t lat_ns)
+{
+	uint64_t us = lat_ns / 1000;
+	unsigned i;
+
+	if (us < 2)
+		return 0;
+	i = 63 - (unsigned)__builtin_clzll(us);
+	return i > 23 ? 23 : i;
+}

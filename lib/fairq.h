@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 0, fairq.c: the pure logic of the dispatcher's fair queue (no
+ * clock, no loop, no I/O: t/test_fairq_internals.c drives it with a
+ * simulated device). An entity is one class's work on one device; what
+ * it has had is its virtual time, its cost over its shares. Costs are
+ * nanoseconds of device time from the device's model.
+ */
+#ifndef DMAIO_FAIRQ_H
+#define DMAIO_FAIRQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A device as the dispatcher prices it: a measured model, or a guess. */
+struct dmaio__fq_model {
+	uint64_t iops[2];    /* 4 KiB random I/O per second: read, write */
+	uint64_t bw[2];      /* bytes per second, large sequential */
+	unsigned knee_depth; /* 0: not known */
+	int measured;        /* 0: the guess; capacity is then learned */
+};
+
+struct dmaio__fq_ent {
+	uint64_t vtime;         /* cost had, over shares, scaled */
+	uint64_t inflight_cost; /* on the device now */
+	unsigned shares;        /* 1..10000 */
+	uint32_t latency_us;    /* 0: none */
+	size_t queued;          /* operations waiting */
+	uint64_t head_cost;     /* cost of the next one to go */
+};
+
+struct dmaio__fq {
+	uint64_t capacity;      /* in-flight cost allowed while entities compete */
+	uint64_t inflight_cost; /* of every entity */
+	uint64_t ref_cost;      /* a 4 KiB read's */
+	uint64_t lat_min;       /* learning: least latency per ref_cost (ns) */
+	int learn;              /* no measured model: capacity from latencies */
+};
+
+/* The guess used for a device without a measured model. */
+void dmaio__fq_model_default(struct dmaio__fq_model *m);
+/* What an I/O of bytes costs on the device (write: nonzero for a write). */
+uint64_t dmaio__fq_cost(const struct dmaio__fq_model *m, int write,
+			uint64_t bytes);
+/* Sets q up for a device of model m. */
+void dmaio__fq_init(struct dmaio__fq *q, const struct dmaio__fq_model *m);
+/* e gets work after having none: it banks no credit from its idle time. */
+void dmaio__fq_activate(struct dmaio__fq_ent *const *ents, unsigned n,
+			struct dmaio__fq_ent *e);
+/* Index in ents of the entity whose next operation goes now, or -1. */
+int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
+		   unsigned n);
+/* Its next operation (cost) went to the device. */
+void dmaio__fq_dispatched(struct dmaio__fq *q, struct dmaio__fq_ent *e,
+			  uint64_t cost);
+/* One of its operations completed after lat_ns; competing: whether
+ * others had work (the capacity is then worth learning). */
+void dmaio__fq_completed(struct dmaio__fq *q, struct dmaio__fq_ent *e,
+			 uint64_t cost, uint64_t lat_ns, int competing);
+
+/* The lat_hist bucket of a latency: 0 under 2 us, i for [2^i, 2^(i+1))
+ * us, 23 from 2^23 us on. */
+unsigned dmaio__lat_bucket(uint64_t lat_ns);
+
+#endif /* DMAIO_FAIRQ_H */
