@@ -342,14 +342,21 @@ void dmaio__dispatch(struct dmaio_loop *loop, struct dmaio__op *op,
 	/*
 	 * A host loop that polls dmaio_loop_fd() would wake only to have
 	 * run_once submit this, and count a wake-up that ran no callback: a
-	 * call of its own goes to the kernel at once (a host batches by
-	 * calling run_once(loop, 0) after its calls, which the man page
-	 * says). The parts of a composite call still leave together.
+	 * call of its own goes to the kernel at once, and a part of a
+	 * composite call (read_many, write_copy, a stream's buffer) when
+	 * the part's internal call returns (dmaio__internal_end).
 	 */
-	if (loop->external && !loop->internal_calls)
-		dmaio__dispatch_flush(loop);
-	else
+	if (!loop->external)
 		dmaio__wake_poller(loop);
+	else if (!loop->internal_calls)
+		dmaio__dispatch_flush(loop);
+}
+
+void dmaio__internal_end(struct dmaio_loop *loop)
+{
+	if (loop->external && !loop->in_run &&
+	    dmaio__dispatch_queued(&loop->disp))
+		dmaio__dispatch_flush(loop);
 }
 
 static size_t take(struct dmaio__opq *q, const struct dmaio_file *f,

@@ -271,7 +271,6 @@ DMAIO_EXPORT int dmaio_file_write_at(struct dmaio_file *f, struct dmaio_buf *b,
 
 static void read_finish(struct dmaio__op *op, int64_t res)
 {
-	struct dmaio_loop *loop = op->loop;
 	struct dmaio_view *v = NULL;
 
 	if (res >= 0) {
@@ -286,7 +285,7 @@ static void read_finish(struct dmaio__op *op, int64_t res)
 		dmaio_view_release(v);
 		return;
 	}
-	DMAIO__DELIVER(loop, op->u.read_cb(op->arg, v, res));
+	DMAIO__DELIVER_OP(op, op->u.read_cb(op->arg, v, res));
 }
 
 /* A read of nothing still completes from the loop, in order with I/O. */

@@ -90,7 +90,7 @@ void dmaio__call_cb(struct dmaio_loop *loop, dmaio_cb cb, void *arg,
 void dmaio__op_call_cb(struct dmaio__op *op, dmaio_cb cb, int64_t res)
 {
 	if (cb && dmaio__op_may_call(op))
-		DMAIO__DELIVER(op->loop, cb(op->arg, res));
+		DMAIO__DELIVER_OP(op, cb(op->arg, res));
 }
 
 static void post_done(struct dmaio__op *op, int64_t res)

@@ -162,11 +162,17 @@ void dmaio__owned_closed(struct dmaio_loop *loop, struct dmaio__owned *o,
  */
 #define dmaio__may_call(loop) (!(loop)->freeing)
 #define dmaio__op_may_call(op) (!(op)->loop->freeing || (op)->internal)
-#define DMAIO__DELIVER(loop, call)                                     \
+#define DMAIO__DELIVER(loop, call) DMAIO__DELIVER_AS(loop, 1, call)
+/* The same for an operation's callback: the library's own (internal) do
+ * not count, since run_once's result tells a host whether its wake-up ran
+ * anything of its own. */
+#define DMAIO__DELIVER_OP(op, call)                                    \
+	DMAIO__DELIVER_AS((op)->loop, !(op)->internal, call)
+#define DMAIO__DELIVER_AS(loop, counted, call)                         \
 	do {                                                           \
 		struct dmaio_loop *dl__ = (loop);                      \
 		dl__->cb_depth++;                                      \
-		dl__->callbacks++;                                     \
+		dl__->callbacks += (counted);                          \
 		call;                                                  \
 		dl__->cb_depth--;                                      \
 	} while (0)
@@ -192,8 +198,13 @@ void dmaio__op_call_cb(struct dmaio__op *op, dmaio_cb cb, int64_t res);
 		int ret__;                                              \
 		(loop)->internal_calls++;                               \
 		ret__ = (call);                                         \
-		(loop)->internal_calls--;                               \
+		if (--(loop)->internal_calls == 0)                      \
+			dmaio__internal_end(loop);                      \
 		ret__;                                                  \
 	})
+/* The end of an internal call: on a loop driven through dmaio_loop_fd()
+ * and outside its iteration, what it queued goes to the kernel now
+ * (dispatch.c). */
+void dmaio__internal_end(struct dmaio_loop *loop);
 
 #endif /* DMAIO_OP_H */

@@ -338,6 +338,110 @@ START_TEST(busy_host_running_after_submit_wakeups_find_work)
 END_TEST
 
 /*
+ * Calls made of parts (read_many's ranges, write_copy's edge blocks and
+ * body, a stream reader's buffers) made by the host between polls: each
+ * part goes to the kernel in the call, so the fd wakes the host for
+ * completions, not to have run_once submit them.
+ */
+struct parts {
+	int left, errors;
+};
+
+static void on_range(void *arg, size_t i, struct dmaio_view *v, int64_t res)
+{
+	struct parts *p = arg;
+
+	(void)i;
+	if (res != 100)
+		p->errors++;
+	dmaio_view_release(v);
+	p->left--;
+}
+
+static void on_copied(void *arg, int64_t res)
+{
+	struct parts *p = arg;
+
+	if (res != 5000)
+		p->errors++;
+	p->left--;
+}
+
+static void on_buffer(void *arg, struct dmaio_view *v, int64_t res)
+{
+	struct parts *p = arg;
+
+	if (res <= 0)
+		p->errors++;
+	dmaio_view_release(v);
+	p->left--;
+}
+
+START_TEST(composite_calls_from_the_host_wake_it_for_work)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	struct dmaio_iovec iov[4];
+	struct dmaio_read_many_opts ro;
+	struct dmaio_reader_opts rdo;
+	struct dmaio_reader *rd;
+	struct dmaio_file *f, *g;
+	struct parts p = { 0, 0 };
+	char data[5000];
+	long wakeups = 0, idle = 0;
+	int i, k, n;
+
+	tu_make_file(tu_path("parts"), 1 << 20, 4);
+	ck_assert_int_eq(dmaio_file_open_flags_wait(loop, tu_path("parts"),
+						    O_RDWR, 0, &f), 0);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("parts"), &g), 0);
+	dmaio_read_many_opts_init(&ro);
+	ro.max_merged_buffer_size = 0; /* four ranges, four reads */
+	dmaio_reader_opts_init(&rdo);
+	rdo.buffer_size = 16384;
+	ck_assert_int_eq(dmaio_reader_new(g, &rdo, &rd), 0);
+	memset(data, 'p', sizeof(data));
+	dmaio_loop_fd(loop);
+	for (i = 0; i < 60; i++) {
+		for (k = 0; k < 4; k++) {
+			iov[k].pos = (uint64_t)(i * 4 + k) * 4096 + 7;
+			iov[k].len = 100;
+		}
+		ck_assert_int_eq(dmaio_file_read_many(f, iov, 4, &ro,
+						      on_range, &p), 0);
+		p.left += 4;
+		ck_assert_int_eq(dmaio_file_write_copy(f, 512 * 1024 +
+						       (uint64_t)i * 8192 + 3,
+						       data, sizeof(data),
+						       on_copied, &p), 0);
+		p.left++;
+		/* the reader's first buffer only: later ones are read ahead */
+		if (i == 0) {
+			ck_assert_int_eq(dmaio_reader_get_buffer(rd, 16384,
+								 on_buffer,
+								 &p), 0);
+			p.left++;
+		}
+		while (p.left) {
+			ck_assert_msg(poll_fd(loop, HANG_MS) == 1,
+				      "hang: %d callbacks to come", p.left);
+			n = dmaio_loop_run_once(loop, 0);
+			ck_assert_int_ge(n, 0);
+			wakeups++;
+			idle += n == 0;
+		}
+	}
+	ck_assert_int_eq(p.errors, 0);
+	fprintf(stderr, "read_many, write_copy and a reader from the host: "
+		"%ld wake-ups, %ld ran no callback\n", wakeups, idle);
+	ck_assert_msg(idle * 10 < wakeups, "%ld of %ld wake-ups ran no "
+		      "callback", idle, wakeups);
+	ck_assert_int_eq(dmaio_reader_close_wait(rd), 0);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/*
  * io_destroy waits for an RCU grace period even on an idle context:
  * tens of milliseconds. Here it is made to take a second, and freeing an
  * idle loop must not wait for it: the call is made on another thread.
@@ -415,6 +519,7 @@ int main(void)
 	TU_ADD_PROFILES(tc, loop_timeout_names_the_next_deadline);
 	TU_ADD_PROFILES(tc, busy_host_wakeups_find_work);
 	TU_ADD_PROFILES(tc, busy_host_running_after_submit_wakeups_find_work);
+	TU_ADD_PROFILES(tc, composite_calls_from_the_host_wake_it_for_work);
 	TU_ADD_PROFILES(tc, idle_loop_free_does_not_wait_for_io_destroy);
 	TU_ADD_PROFILES(tc, loops_made_and_freed_in_a_row_all_work);
 	return tu_run(s);
