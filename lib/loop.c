@@ -127,13 +127,14 @@ static void drain_reaped(struct dmaio_loop *loop)
 {
 	int round;
 
-	if (!loop->aio.ring)
-		return; /* io_getevents took only what had signalled */
 	for (round = 0; round < MAX_DRAIN_ROUNDS; round++) {
 		dmaio__eventfd_drain(loop->aio.efd);
-		if (!dmaio__ring_ready(loop))
+		/* without the ring, a zero-timeout io_getevents looks */
+		if (loop->aio.ring ? !dmaio__ring_ready(loop)
+				   : !loop->aio.inflight)
 			return;
-		dmaio__reap(loop);
+		if (!dmaio__reap(loop))
+			return;
 	}
 }
 
