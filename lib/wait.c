@@ -301,3 +301,96 @@ DMAIO_EXPORT int dmaio_file_sync_parent_wait(struct dmaio_file *f)
 		return ret;
 	return (int)dmaio__wait_for(f->loop, &w);
 }
+
+/* the twins of 1.3's file calls */
+
+static int64_t wait_open_like(struct dmaio_loop *l, struct dmaio_file **out,
+			      const char *what,
+			      int (*call)(struct dmaio_loop *, const void *,
+					  int, dmaio_open_cb, void *),
+			      const void *p, int n)
+{
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
+	int ret = dmaio__wait_check(l, what);
+
+	DMAIO__NOT_INHERITED(l, -EBADFD);
+	if (ret)
+		return ret;
+	if (!out)
+		return dmaio__fail(-EINVAL, "%s: out is NULL", what);
+	*out = NULL;
+	ret = call(l, p, n, on_open, &w);
+	if (ret)
+		return ret;
+	ret = (int)dmaio__wait_for(l, &w);
+	*out = w.file;
+	return ret;
+}
+
+static int call_from_fd(struct dmaio_loop *l, const void *p, int fd,
+			dmaio_open_cb cb, void *arg)
+{
+	(void)p;
+	return dmaio_file_from_fd(l, fd, cb, arg);
+}
+
+static int call_create_tmp(struct dmaio_loop *l, const void *dir, int n,
+			   dmaio_open_cb cb, void *arg)
+{
+	(void)n;
+	return dmaio_file_create_tmp(l, dir, cb, arg);
+}
+
+DMAIO_EXPORT int dmaio_file_from_fd_wait(struct dmaio_loop *loop, int fd,
+					 struct dmaio_file **out)
+{
+	return (int)wait_open_like(loop, out, "from_fd_wait", call_from_fd,
+				   NULL, fd);
+}
+
+DMAIO_EXPORT int dmaio_file_create_tmp_wait(struct dmaio_loop *loop,
+					    const char *dir,
+					    struct dmaio_file **out)
+{
+	return (int)wait_open_like(loop, out, "create_tmp_wait",
+				   call_create_tmp, dir, 0);
+}
+
+DMAIO_EXPORT int dmaio_file_release_fd_wait(struct dmaio_file *f)
+{
+	/* f is freed by the time we return: keep the loop */
+	struct dmaio_loop *loop = LOOP_OF(f);
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
+	int ret = dmaio__wait_check(loop, __func__);
+
+	DMAIO__NOT_INHERITED(loop, -EBADFD);
+	if (ret)
+		return ret;
+	ret = dmaio_file_release_fd(f, dmaio__waiter_res, &w);
+	if (ret)
+		return ret;
+	return (int)dmaio__wait_for(loop, &w);
+}
+
+DMAIO_EXPORT int dmaio_file_link_wait(struct dmaio_file *f, const char *path)
+{
+	WAIT_FILE_OP(f, dmaio_file_link(f, path, dmaio__waiter_res, &w));
+}
+
+DMAIO_EXPORT int dmaio_file_lock_wait(struct dmaio_file *f, int op)
+{
+	WAIT_FILE_OP(f, dmaio_file_lock(f, op, dmaio__waiter_res, &w));
+}
+
+DMAIO_EXPORT int dmaio_file_allocate_wait(struct dmaio_file *f, uint64_t pos,
+					  uint64_t len, unsigned flags)
+{
+	WAIT_FILE_OP(f, dmaio_file_allocate(f, pos, len, flags,
+					    dmaio__waiter_res, &w));
+}
+
+DMAIO_EXPORT int dmaio_file_stat_wait(struct dmaio_file *f,
+				      struct dmaio_file_stat *st)
+{
+	WAIT_FILE_OP(f, dmaio_file_stat(f, st, dmaio__waiter_res, &w));
+}
