@@ -140,18 +140,39 @@ static int attempt(struct dmaio__lock_wait *lw)
 	return 0;
 }
 
-/* Completes the locks still retrying with -ECANCELED (close, release). */
+static void cancelled_finish(struct dmaio__op *op, int64_t res)
+{
+	finish(op->priv, res);
+}
+
+static void cancel_start(struct dmaio__op *op)
+{
+	dmaio__defer(op, -ECANCELED);
+}
+
+/*
+ * Completes the locks still retrying with -ECANCELED (close, release).
+ * Each completion is an operation of the file, started before the close
+ * is: the close, a barrier, waits for it, so the lock's callback comes
+ * first, from the loop.
+ */
 static void cancel_locks(struct dmaio_file *f)
 {
 	while (f->lock_waits) {
 		struct dmaio__lock_wait *lw = f->lock_waits;
-		struct dmaio_loop *loop = f->loop;
+		struct dmaio__op *op;
 
 		unlist(lw);
-		/* from the loop, before close's own callback */
-		if (lw->cb && dmaio__post(loop, lw->cb, lw->arg, -ECANCELED))
-			DMAIO__CALL_USER(loop, lw->cb(lw->arg, -ECANCELED));
-		lw_free(lw);
+		dmaio_timer_stop(lw->timer);
+		op = dmaio__file_op(f, cancelled_finish, lw->arg);
+		if (!op) {
+			/* no memory for the order: it still ends, first */
+			finish(lw, -ECANCELED);
+			continue;
+		}
+		op->priv = lw;
+		op->start = cancel_start;
+		dmaio__file_start(op);
 	}
 }
 
