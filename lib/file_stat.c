@@ -107,11 +107,15 @@ static int64_t stat_work(struct dmaio__op *op)
 static void stat_finish(struct dmaio__op *op, int64_t res)
 {
 	struct stat_req *r = op->priv;
-	size_t n = r->out->size;
 
+	/* at the loop's end the caller's struct may be gone: not touched */
 	if (res == 0 && dmaio__may_call(op->loop)) {
+		size_t n = r->out->size;
+
 		r->got.size = n;
-		memcpy(r->out, &r->got, n < sizeof(r->got) ? n : sizeof(r->got));
+		if (n > sizeof(r->got))
+			n = sizeof(r->got);
+		memcpy(r->out, &r->got, n);
 	}
 	free(r);
 	op->priv = NULL;

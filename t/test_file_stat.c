@@ -92,12 +92,12 @@ START_TEST(allocate_sizes_and_blocks)
 		ck_assert_msg(alloc >= 1 << 20, "%s: %lld bytes allocated",
 			      tu_fs[fs].name, alloc);
 		if (maps_extents(fs))
-			ck_assert_msg(filefrag_unwritten(path),
-				      "%s: no unwritten extent", tu_fs[fs].name);
+			ck_assert_msg(filefrag_unwritten(path), "%s: no "
+				      "unwritten extent", tu_fs[fs].name);
 		/* KEEP_SIZE: blocks past EOF, the size left alone */
-		ck_assert_int_eq(dmaio_file_allocate_wait(f, 1 << 20, 1 << 20,
-							  DMAIO_ALLOC_KEEP_SIZE),
-				 0);
+		ck_assert_int_eq(dmaio_file_allocate_wait(
+					 f, 1 << 20, 1 << 20,
+					 DMAIO_ALLOC_KEEP_SIZE), 0);
 		stat1(path, &size, &alloc);
 		ck_assert_int_eq(size, 1 << 20);
 		ck_assert_msg(alloc >= 2 << 20, "%s: %lld bytes allocated",
