@@ -28,6 +28,7 @@ struct copy {
 	uint64_t dst_pos, src_pos, len;
 	uint64_t done;        /* bytes copied so far */
 	size_t asked;         /* the read in flight */
+	int last;             /* it came back short: the source's EOF */
 	int fallback;         /* the kernel refused: through the loop */
 	dmaio_cb cb;
 	void *arg;
@@ -68,8 +69,7 @@ static void on_written(void *arg, int64_t res)
 		return;
 	}
 	c->done += (uint64_t)res;
-	/* a short read was the source's EOF */
-	if ((size_t)res < c->asked || c->done == c->len) {
+	if (c->last || c->done == c->len) {
 		copy_end(c, 0);
 		return;
 	}
@@ -88,8 +88,8 @@ static void on_read(void *arg, struct dmaio_view *v, int64_t res)
 		copy_end(c, res);
 		return;
 	}
-	if ((size_t)res < c->asked)
-		c->asked = (size_t)res + 1; /* on_written: the last chunk */
+	/* a short read was the source's EOF: no read after this write */
+	c->last = (size_t)res < c->asked;
 	/* write_copy takes its own copy of the bytes before it returns */
 	ret = INTERNAL(c, dmaio_file_write_copy(c->dst, c->dst_pos + c->done,
 						dmaio_view_data(v),

@@ -180,6 +180,13 @@ START_TEST(refusals)
 			 -EINVAL);
 	ck_assert_int_eq(dmaio_file_copy_range(rw, 0, ro, INT64_MAX, 2, NULL,
 					       NULL), -EOVERFLOW);
+	ck_assert_int_eq(dmaio_file_copy_range(rw, INT64_MAX, ro, 0, 2, NULL,
+					       NULL), -EOVERFLOW);
+	/* the largest offset itself, with nothing to copy, is no overflow */
+	ck_assert_int_eq(dmaio_file_copy_range_wait(rw, INT64_MAX, ro, 0, 0),
+			 0);
+	ck_assert_int_eq(dmaio_file_copy_range_wait(rw, 0, ro, INT64_MAX, 0),
+			 0);
 	ck_assert_int_eq(dmaio_file_copy_range(NULL, 0, ro, 0, 1, NULL, NULL),
 			 -EINVAL);
 	ck_assert_int_eq(dmaio_file_copy_range(rw, 0, NULL, 0, 1, NULL, NULL),
