@@ -29,7 +29,6 @@ struct dmaio__lock_wait {
 	struct dmaio_timer *timer;
 	int op;
 	unsigned delay_us;
-	int waiting;              /* on the file's list, timer armed */
 	dmaio_cb cb;
 	void *arg;
 };
@@ -64,7 +63,6 @@ static void unlist(struct dmaio__lock_wait *lw)
 	if (lw->next)
 		lw->next->prev = lw->prev;
 	lw->prev = lw->next = NULL;
-	lw->waiting = 0;
 }
 
 static void finish(struct dmaio__lock_wait *lw, int64_t res)
@@ -125,7 +123,6 @@ static void attempt_finish(struct dmaio__op *op, int64_t res)
 		lw->next->prev = lw;
 	f->lock_waits = lw;
 	f->cancel_locks = cancel_locks;
-	lw->waiting = 1;
 }
 
 static int attempt(struct dmaio__lock_wait *lw)

@@ -108,6 +108,14 @@ START_TEST(allocate_sizes_and_blocks)
 							  5000, 0), 0);
 		stat1(path, &size, &alloc);
 		ck_assert_int_eq(size, (3 << 20) + 6000);
+		/* the images are small: more than they hold is ENOSPC */
+		if (maps_extents(fs)) {
+			ck_assert_int_eq(dmaio_file_allocate_wait(
+						 f, 8 << 20, 1ULL << 40, 0),
+					 -ENOSPC);
+			ck_assert_int_eq(dmaio_file_truncate_wait(
+						 f, (3 << 20) + 6000), 0);
+		}
 		/* a write after it lands where it should */
 		write_pattern(f, 3 << 20, 8192, 7);
 		ck_assert_int_eq(dmaio_file_size_wait(f), (3 << 20) + 8192);
