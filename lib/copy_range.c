@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * copy_range (1.3): copy_file_range(2) on a helper thread where the kernel
- * has it (4.5+) and takes the fds, else through the loop: read_at of the
+ * has it (4.5+), takes the fds and need not move the data itself (both
+ * files on one XFS, btrfs, NFS, SMB or Ceph file system: reflinks and
+ * server-side copies; elsewhere it splices through a pipe, in small
+ * synchronous direct I/Os on O_DIRECT fds, 5x slower than the loop on
+ * ext4: see fs_quirks in file.c), else through the loop: read_at of the
  * source (any position, clamped at its EOF) and write_copy to the
  * destination (any position: it reads back and merges the partial edge
- * blocks, and a write past EOF leaves the file exactly that long). Many
- * kernels refuse copy_file_range on O_DIRECT fds (EINVAL: 6.18's ext4 and
- * XFS do), so the loop's way is the usual one for DmaFiles.
+ * blocks, and a write past EOF leaves the file exactly that long). Where
+ * the kernel refuses the fds or positions (EINVAL: O_DIRECT fds on many
+ * kernels, unaligned positions on them on 6.18), the loop takes over from
+ * where the kernel stopped.
  *
  * Both files are held (file.c) while the copy runs: a close waits for it.
  * The copy is a barrier of the destination while the kernel does it, so
@@ -209,7 +214,9 @@ DMAIO_EXPORT int dmaio_file_copy_range(struct dmaio_file *dst,
 		return ret ? dmaio__fail(ret, "copy_range: no memory") : 0;
 	}
 	c = calloc(1, sizeof(*c));
-	if (c && (dst->loop->features & DMAIO_FEAT_COPY_RANGE)) {
+	/* one file system that can copy without moving the data (file.c) */
+	if (c && (dst->loop->features & DMAIO_FEAT_COPY_RANGE) &&
+	    dst->copy_offload && src->copy_offload && dst->dev == src->dev) {
 		op = dmaio__file_op(dst, kernel_finish, arg);
 		if (!op) {
 			free(c);

@@ -195,6 +195,11 @@ DMAIO_EXPORT struct dmaio_buf *dmaio_file_alloc_buf(struct dmaio_file *f,
 
 #define FUSE_MAGIC 0x65735546u  /* fuse and fuseblk */
 #define BTRFS_MAGIC 0x9123683Eu
+#define XFS_MAGIC 0x58465342u
+#define NFS_MAGIC 0x6969u
+#define SMB2_MAGIC 0xFE534D42u
+#define CIFS_MAGIC 0xFF534D42u
+#define CEPH_MAGIC 0x00C36400u
 
 /*
  * A direct write takes the inode lock inside io_submit. FUSE holds it for
@@ -205,6 +210,12 @@ DMAIO_EXPORT struct dmaio_buf *dmaio_file_alloc_buf(struct dmaio_file *f,
  * while it waits for ordered extents and the log: measured on 6.18, a
  * write slept 200-400 ms behind a 0.5 s fdatasync. XFS and ext4 take no
  * such lock in fsync: unchanged there. t/test_fuse times the calls.
+ *
+ * copy_offload: file systems whose copy_file_range shares extents (XFS
+ * with reflink, btrfs) or copies on the server (NFS 4.2, SMB, Ceph).
+ * Elsewhere the kernel splices the data through a pipe, and on O_DIRECT
+ * fds that is small synchronous direct I/O: measured on 6.18, 256 MiB on
+ * ext4 took 1.6-3.3 s against 0.34 s through the loop (copy_range.c).
  */
 static void fs_quirks(struct dmaio_file *f, int fd)
 {
@@ -215,9 +226,18 @@ static void fs_quirks(struct dmaio_file *f, int fd)
 	switch ((uint32_t)sfs.f_type) {
 	case FUSE_MAGIC:
 		f->append_blocks_submit = 1;
-		/* fall through */
+		f->fsync_blocks_submit = 1;
+		break;
 	case BTRFS_MAGIC:
 		f->fsync_blocks_submit = 1;
+		f->copy_offload = 1;
+		break;
+	case XFS_MAGIC:
+	case NFS_MAGIC:
+	case SMB2_MAGIC:
+	case CIFS_MAGIC:
+	case CEPH_MAGIC:
+		f->copy_offload = 1;
 		break;
 	}
 }

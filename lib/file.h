@@ -38,6 +38,7 @@ struct dmaio_file {
 	/* what the file system makes io_submit sleep on (file.c) */
 	int fsync_blocks_submit;     /* fdatasync is a barrier */
 	int append_blocks_submit;    /* a direct write past size_seen too */
+	int copy_offload;     /* copy_file_range need not move the data */
 	uint64_t size_seen;   /* EOF as open and our own operations left it */
 	struct dmaio_file *next, *prev;
 	/* calls above this layer with operations still to submit (write_copy

@@ -62,6 +62,37 @@ static void check_pattern(const char *path, long long from, long long to,
 	free(buf);
 }
 
+/* What a command printed contains needle. */
+static int cmd_says(const char *cmd, const char *needle)
+{
+	char out[8192];
+	FILE *p = popen(cmd, "r");
+	size_t n;
+
+	ck_assert_ptr_nonnull(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	pclose(p);
+	return strstr(out, needle) != NULL;
+}
+
+/*
+ * On XFS with reflink a copy in the kernel shares the source's extents
+ * (filefrag says "shared"); through the loop it writes blocks of its own.
+ */
+static void check_sharing(int fs, const char *dst, int kernel)
+{
+	char cmd[PATH_MAX + 64];
+
+	if (tu_fs[fs].kind != TU_FS_XFS)
+		return;
+	snprintf(cmd, sizeof(cmd), "xfs_info '%s' 2>&1", tu_fs[fs].dir);
+	if (!cmd_says(cmd, "reflink=1"))
+		return;
+	snprintf(cmd, sizeof(cmd), "filefrag -v '%s' 2>&1", dst);
+	ck_assert_int_eq(cmd_says(cmd, "shared"), kernel);
+}
+
 static struct dmaio_file *open_rw(struct dmaio_loop *loop, const char *path)
 {
 	struct dmaio_file *f;
@@ -97,6 +128,8 @@ START_TEST(copies)
 		ck_assert_int_eq(size_of(dst), SRC_SIZE);
 		ck_assert_msg(cmp_range(src, 0, dst, 0, SRC_SIZE), "%s: whole",
 			      tu_fs[fs].name);
+		check_sharing(fs, dst, (dmaio_loop_features(loop) &
+					DMAIO_FEAT_COPY_RANGE) != 0);
 		ck_assert_int_eq(dmaio_file_close_wait(d), 0);
 
 		/* unaligned both ends, inside a file of other bytes */
