@@ -388,6 +388,17 @@ int posix_memalign(void **p, size_t align, size_t size)
 }
 
 /*
+ * The library's own file, by its base name: under make distcheck the
+ * whole tree (this program too) sits in a directory named libdmaio-X.Y.Z.
+ */
+static int in_library(const char *fname)
+{
+	const char *base = strrchr(fname, '/');
+
+	return !strncmp(base ? base + 1 : fname, "libdmaio.so", 11);
+}
+
+/*
  * Buffer memory is mmap'd by the library (whole pages, MADV_DONTFORK):
  * its anonymous mappings count with the allocations above. A buffer
  * larger than a slab (64 KiB) is a mapping of its own, so the tests that
@@ -400,7 +411,7 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 	NEXT(mmap);
 	if (memalign_fail_at && fd == -1 &&
 	    dladdr(__builtin_return_address(0), &di) && di.dli_fname &&
-	    strstr(di.dli_fname, "libdmaio") && --memalign_fail_at == 0) {
+	    in_library(di.dli_fname) && --memalign_fail_at == 0) {
 		errno = ENOMEM;
 		return MAP_FAILED;
 	}
@@ -428,7 +439,7 @@ NO_ASAN static int alloc_fails(void *caller)
 	if ((!counting &&
 	     __atomic_load_n(&malloc_fail_at, __ATOMIC_SEQ_CST) <= 0) ||
 	    !dladdr(caller, &info) || !info.dli_fname ||
-	    !strstr(info.dli_fname, "libdmaio"))
+	    !in_library(info.dli_fname))
 		return 0;
 	if (counting)
 		__atomic_add_fetch(&lib_mallocs, 1, __ATOMIC_SEQ_CST);
