@@ -49,8 +49,14 @@ struct dmaio_view;
  * not "never" (else 4 KiB pages): one DMA segment per 2 MiB, so a 1 MiB
  * write is one request instead of two. */
 #define DMAIO_FEAT_HUGE_BUFFERS   (1ULL << 3)
+/* copy_range through copy_file_range(2), 4.5+, where the file system takes
+ * the fds (else aligned reads and writes through the loop) (1.3). */
+#define DMAIO_FEAT_COPY_RANGE     (1ULL << 4)
+/* create_tmp through O_TMPFILE, 3.11+, where the file system has it (else
+ * a hidden unique name in the directory) (1.3). */
+#define DMAIO_FEAT_TMPFILE        (1ULL << 5)
 /* All feature bits this version knows. */
-#define DMAIO_FEAT_ALL            ((1ULL << 4) - 1)
+#define DMAIO_FEAT_ALL            ((1ULL << 6) - 1)
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
@@ -593,6 +599,84 @@ int  dmaio_class_stats(const struct dmaio_class *c, struct dmaio_class_stats *st
  * -ECANCELED from the loop's next iteration; those already at the device
  * complete as they will. Returns how many were cancelled, or -errno. */
 int  dmaio_file_cancel(struct dmaio_file *f);
+/* ------------------------------------------------------------------ */
+/* Files (1.3): handing over, anonymous files, locks, copies, space    */
+
+/* Adopts an open regular file's fd (O_DIRECT is set on its open file
+ * description if missing; alignment probed): cb gets the file, which owns
+ * the fd from then on. Flags open_flags refuses (O_APPEND...) are -EINVAL. */
+int dmaio_file_from_fd(struct dmaio_loop *loop, int fd, dmaio_open_cb cb,
+		       void *arg);
+int dmaio_file_from_fd_wait(struct dmaio_loop *loop, int fd,
+			    struct dmaio_file **out);
+/* Lets go of f once its operations are done, without closing its fd:
+ * res is the fd (the caller's from then on), or -errno. */
+int dmaio_file_release_fd(struct dmaio_file *f, dmaio_cb cb, void *arg);
+int dmaio_file_release_fd_wait(struct dmaio_file *f);
+/* A second handle on f's open file (its own fd by dup(2), its own
+ * counters): 0 or -errno. */
+int dmaio_file_dup(struct dmaio_file *f, struct dmaio_file **out);
+
+/* An anonymous read-write file in dir (O_TMPFILE, or a hidden unique name
+ * that close removes); dmaio_file_link gives it a name. */
+int dmaio_file_create_tmp(struct dmaio_loop *loop, const char *dir,
+			  dmaio_open_cb cb, void *arg);
+int dmaio_file_create_tmp_wait(struct dmaio_loop *loop, const char *dir,
+			       struct dmaio_file **out);
+/* Gives f the name path (-EEXIST if it is taken): res 0 or -errno. */
+int dmaio_file_link(struct dmaio_file *f, const char *path, dmaio_cb cb,
+		    void *arg);
+int dmaio_file_link_wait(struct dmaio_file *f, const char *path);
+
+/* flock(2): op LOCK_SH, LOCK_EX or LOCK_UN, | LOCK_NB. A lock that waits
+ * holds up no other work; res 0, -EWOULDBLOCK (LOCK_NB), -ECANCELED
+ * (the file was closed meanwhile) or -errno. */
+int dmaio_file_lock(struct dmaio_file *f, int op, dmaio_cb cb, void *arg);
+int dmaio_file_lock_wait(struct dmaio_file *f, int op);
+
+/* Copies len bytes of src at src_pos to dst at dst_pos (any offsets):
+ * res is the bytes copied (fewer at src's EOF), or -errno. */
+int dmaio_file_copy_range(struct dmaio_file *dst, uint64_t dst_pos,
+			  struct dmaio_file *src, uint64_t src_pos,
+			  uint64_t len, dmaio_cb cb, void *arg);
+int64_t dmaio_file_copy_range_wait(struct dmaio_file *dst, uint64_t dst_pos,
+				   struct dmaio_file *src, uint64_t src_pos,
+				   uint64_t len);
+
+/* fallocate of [pos, pos + len); DMAIO_ALLOC_KEEP_SIZE leaves the size. */
+#define DMAIO_ALLOC_KEEP_SIZE 1u
+int dmaio_file_allocate(struct dmaio_file *f, uint64_t pos, uint64_t len,
+			unsigned flags, dmaio_cb cb, void *arg);
+int dmaio_file_allocate_wait(struct dmaio_file *f, uint64_t pos, uint64_t len,
+			     unsigned flags);
+
+struct dmaio_file_stat {
+	size_t   size;          /* sizeof(struct dmaio_file_stat) */
+	uint64_t file_size;     /* bytes */
+	uint64_t allocated;     /* bytes, from st_blocks */
+	uint64_t fs_block_size; /* st_blksize */
+	uint64_t inode;
+	uint32_t dev_major, dev_minor;
+};
+/* Fills *st (the fields its size covers) before cb: res 0 or -errno. */
+int dmaio_file_stat(struct dmaio_file *f, struct dmaio_file_stat *st,
+		    dmaio_cb cb, void *arg);
+int dmaio_file_stat_wait(struct dmaio_file *f, struct dmaio_file_stat *st);
+
+/* What callers asked this handle for and got, since it was opened. */
+struct dmaio_file_stats {
+	size_t   size;          /* sizeof(struct dmaio_file_stats) */
+	uint64_t reads, read_bytes;
+	uint64_t writes, write_bytes;
+	uint64_t syncs;
+};
+/* 0, or -EINVAL (NULL, or a size smaller than the size field). */
+int dmaio_file_stats(const struct dmaio_file *f, struct dmaio_file_stats *st);
+
+/* Writes the full buffers only (no padded tail): res is the bytes of the
+ * stream now in the file; sync_aligned also fdatasyncs them. */
+int dmaio_writer_flush_aligned(struct dmaio_writer *w, dmaio_cb cb, void *arg);
+int dmaio_writer_sync_aligned(struct dmaio_writer *w, dmaio_cb cb, void *arg);
 
 #ifdef __cplusplus
 }

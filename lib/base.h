@@ -70,6 +70,11 @@ int dmaio__fail(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* compat.c */
+#include <fcntl.h>
+/* glibc has it from 2.19; the kernel from 3.11 (features.c probes it) */
+#ifndef O_TMPFILE
+#define O_TMPFILE (020000000 | O_DIRECTORY)
+#endif
 #ifndef AT_EMPTY_PATH
 #define AT_EMPTY_PATH 0x1000
 #endif
@@ -78,6 +83,8 @@ int dmaio__running_on_valgrind(void);
 long dmaio__statx(int dirfd, const char *path, int flags, unsigned mask,
 		  void *statxbuf);
 int dmaio__memfd_create(const char *name);
+long dmaio__copy_file_range(int in, int64_t *in_off, int out,
+			    int64_t *out_off, size_t len);
 /* CLOCK_MONOTONIC in ns. */
 uint64_t dmaio__now_ns(void);
 /* The system's page size, asked once. */

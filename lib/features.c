@@ -16,6 +16,14 @@
  *    logical block size, 512.
  *  - DMAIO_FEAT_HUGE_BUFFERS: transparent huge pages (2.6.38+, RHEL 7
  *    has them) not set to "never". Fallback: buffers on 4 KiB pages.
+ *  - DMAIO_FEAT_COPY_RANGE: copy_file_range, 4.5+ (ENOSYS before; glibc's
+ *    wrapper is 2.27+, so through syscall()). A kernel that has it may
+ *    still refuse O_DIRECT fds: copy_range then falls back per call.
+ *    Fallback: aligned reads and writes through the loop.
+ *  - DMAIO_FEAT_TMPFILE: O_TMPFILE, 3.11+. Older kernels take it for
+ *    O_DIRECTORY and say EISDIR. A file system without it says
+ *    EOPNOTSUPP: create_tmp then falls back per call. Fallback: a hidden
+ *    unique name in the directory.
  *
  * The kernel's answers (not the THP setting, which an administrator may
  * change) are kept for the process; DMAIO_DISABLE and opts.disable act
@@ -43,6 +51,7 @@
 enum { UNKNOWN, YES, NO };
 
 static int kernel_user_reap, kernel_aio_fdsync, kernel_statx;
+static int kernel_copy_range, kernel_tmpfile;
 
 struct probe {
 	struct dmaio_loop *loop;
@@ -106,6 +115,43 @@ static int probe_aio_fdsync(struct probe *p)
 	}
 	close(fd);
 	return v;
+}
+
+/* Bad fds: a kernel with the call says EBADF, one without ENOSYS. */
+static int probe_copy_range(struct probe *p)
+{
+	long r = dmaio__copy_file_range(-1, NULL, -1, NULL, 1);
+
+	(void)p;
+	if (r == -EBADF)
+		return YES;
+	return r == -ENOSYS ? NO : UNKNOWN;
+}
+
+/*
+ * An anonymous file in a tmpfs (it has had ->tmpfile since 3.11) or
+ * /tmp, closed at once: nothing is left behind. EOPNOTSUPP is the file
+ * system's answer, the kernel has the flag.
+ */
+static int probe_tmpfile(struct probe *p)
+{
+	static const char *const dirs[] = { "/dev/shm", "/tmp" };
+	size_t i;
+
+	(void)p;
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		int fd = open(dirs[i], O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+		if (fd >= 0) {
+			close(fd);
+			return YES;
+		}
+		if (errno == EISDIR || errno == EINVAL)
+			return NO;
+		if (errno == EOPNOTSUPP)
+			return YES;
+	}
+	return UNKNOWN;
 }
 
 /*
@@ -231,6 +277,16 @@ static int have_aio_fdsync(struct probe *p)
 static int have_statx_dioalign(struct probe *p)
 {
 	return known(p, &kernel_statx, probe_statx);
+}
+
+static int have_copy_range(struct probe *p)
+{
+	return known(p, &kernel_copy_range, probe_copy_range);
+}
+
+static int have_tmpfile(struct probe *p)
+{
+	return known(p, &kernel_tmpfile, probe_tmpfile);
 }
 
 static int have_huge_buffers(struct probe *p)

@@ -175,11 +175,12 @@ static void file_unlink(struct dmaio_file *f)
 	f->next = f->prev = NULL;
 }
 
-static void file_free(struct dmaio_file *f)
+void dmaio__file_free(struct dmaio_file *f)
 {
 	if (f->cls)
 		f->cls->nfiles--;
 	free(f->path);
+	free(f->tmp_path);
 	free(f);
 }
 
@@ -191,7 +192,9 @@ void dmaio__files_release(struct dmaio_loop *loop)
 		file_unlink(f);
 		if (f->fd >= 0)
 			close(f->fd);
-		file_free(f);
+		if (f->tmp_path)
+			unlink(f->tmp_path);
+		dmaio__file_free(f);
 	}
 }
 
@@ -219,6 +222,10 @@ DMAIO_EXPORT struct dmaio_buf *dmaio_file_alloc_buf(struct dmaio_file *f,
 #define EXT4_MAGIC 0xEF53u      /* ext2, ext3 and ext4 */
 #define XFS_MAGIC 0x58465342u
 #define TMPFS_MAGIC 0x01021994u
+#define NFS_MAGIC 0x6969u
+#define SMB2_MAGIC 0xFE534D42u
+#define CIFS_MAGIC 0xFF534D42u
+#define CEPH_MAGIC 0x00C36400u
 
 /*
  * A direct write takes the inode lock inside io_submit. FUSE holds it for
@@ -229,6 +236,12 @@ DMAIO_EXPORT struct dmaio_buf *dmaio_file_alloc_buf(struct dmaio_file *f,
  * while it waits for ordered extents and the log: measured on 6.18, a
  * write slept 200-400 ms behind a 0.5 s fdatasync. XFS and ext4 take no
  * such lock in fsync: unchanged there. t/test_fuse times the calls.
+ *
+ * copy_offload: file systems whose copy_file_range shares extents (XFS
+ * with reflink, btrfs) or copies on the server (NFS 4.2, SMB, Ceph).
+ * Elsewhere the kernel splices the data through a pipe, and on O_DIRECT
+ * fds that is small synchronous direct I/O: measured on 6.18, 256 MiB on
+ * ext4 took 1.6-3.3 s against 0.34 s through the loop (copy_range.c).
  */
 static void fs_quirks(struct dmaio_file *f, int fd)
 {
@@ -244,9 +257,12 @@ static void fs_quirks(struct dmaio_file *f, int fd)
 	case BTRFS_MAGIC:
 		f->fsync_blocks_submit = 1;
 		f->fstat_inline = 1;
+		f->copy_offload = 1;
 		break;
-	case EXT4_MAGIC:
 	case XFS_MAGIC:
+		f->copy_offload = 1;
+		/* fall through */
+	case EXT4_MAGIC:
 	case TMPFS_MAGIC:
 		/*
 		 * fstat of an open file here copies the inode's fields: no
@@ -256,44 +272,39 @@ static void fs_quirks(struct dmaio_file *f, int fd)
 		 */
 		f->fstat_inline = 1;
 		break;
+	case NFS_MAGIC:
+	case SMB2_MAGIC:
+	case CIFS_MAGIC:
+	case CEPH_MAGIC:
+		f->copy_offload = 1;
+		break;
 	}
 }
 
-static int64_t open_work(struct dmaio__op *op)
+int64_t dmaio__file_setup(struct dmaio__op *op, int fd)
 {
 	struct dmaio_file *f = op->file;
 	struct stat st;
-	int fd, fl, err;
+	int fl;
 
-	fd = open(f->path, (op->oflags & ~O_DIRECT) | O_CLOEXEC, op->mode);
-	if (fd < 0)
+	if (fstat(fd, &st))
 		return -errno;
-	if (fstat(fd, &st)) {
-		err = -errno;
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		err = -EISDIR;
-		goto fail;
-	}
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
 	/*
 	 * O_DIRECT through fcntl rather than open: a file system that refuses
 	 * it fails open with EINVAL after O_CREAT made the file, and a retry
 	 * with O_EXCL would then fail with EEXIST.
 	 */
 	fl = fcntl(fd, F_GETFL);
-	if (fl < 0) {
-		err = -errno;
-		goto fail;
-	}
-	if (fcntl(fd, F_SETFL, fl | O_DIRECT) == 0) {
+	if (fl < 0)
+		return -errno;
+	if (fcntl(fd, F_SETFL, fl | O_DIRECT) == 0)
 		f->direct = 1;
-	} else if (errno == EINVAL) {
+	else if (errno == EINVAL)
 		f->direct = 0; /* buffered fallback, same API */
-	} else {
-		err = -errno;
-		goto fail;
-	}
+	else
+		return -errno;
 	f->fd = fd;
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
@@ -301,9 +312,37 @@ static int64_t open_work(struct dmaio__op *op)
 	fs_quirks(f, fd);
 	dmaio__file_discover(f, op->loop->features, &st);
 	return 0;
-fail:
-	close(fd);
+}
+
+static int64_t open_work(struct dmaio__op *op)
+{
+	int64_t err;
+	int fd;
+
+	fd = open(op->file->path, (op->oflags & ~O_DIRECT) | O_CLOEXEC,
+		  op->mode);
+	if (fd < 0)
+		return -errno;
+	err = dmaio__file_setup(op, fd);
+	if (err) {
+		op->file->fd = -1;
+		close(fd);
+	}
 	return err;
+}
+
+void dmaio__file_join(struct dmaio_file *f)
+{
+	struct dmaio_loop *loop = f->loop;
+
+	f->next = loop->files;
+	if (f->next)
+		f->next->prev = f;
+	loop->files = f;
+	/* buffered I/O runs on helpers: nothing to dispatch */
+	f->disp_dev = f->direct ? dmaio__disp_dev_get(loop, f->queue_dev,
+						      f->queue_cap)
+				: NULL;
 }
 
 static void open_done(struct dmaio__op *op, int64_t res)
@@ -313,22 +352,52 @@ static void open_done(struct dmaio__op *op, int64_t res)
 
 	loop->pending--;
 	if (res < 0) {
-		file_free(f);
+		dmaio__file_free(f);
 		f = NULL;
 	} else {
-		f->next = loop->files;
-		if (f->next)
-			f->next->prev = f;
-		loop->files = f;
-		/* buffered I/O runs on helpers: nothing to dispatch */
-		f->disp_dev = f->direct ? dmaio__disp_dev_get(loop,
-							      f->queue_dev,
-							      f->queue_cap)
-					: NULL;
+		dmaio__file_join(f);
 	}
 	if (op->u.open_cb)
 		DMAIO__CALL_USER(loop, op->u.open_cb(op->arg, f, (int)res));
 	dmaio__op_put(loop, op);
+}
+
+struct dmaio_file *dmaio__file_alloc(struct dmaio_loop *l, const char *path,
+				     int accmode)
+{
+	struct dmaio_file *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	if (path && !(f->path = strdup(path))) {
+		free(f);
+		return NULL;
+	}
+	f->loop = l;
+	f->fd = -1;
+	f->accmode = accmode;
+	f->stats.size = sizeof(f->stats);
+	return f;
+}
+
+int dmaio__file_open_submit(struct dmaio_file *f, dmaio__work_fn work,
+			    dmaio_open_cb cb, void *arg)
+{
+	struct dmaio_loop *l = f->loop;
+	struct dmaio__op *op = dmaio__op_get(l);
+
+	if (!op) {
+		dmaio__file_free(f);
+		return -ENOMEM;
+	}
+	op->file = f;
+	op->work = work;
+	op->done = open_done;
+	op->u.open_cb = cb;
+	op->arg = arg;
+	l->pending++;
+	dmaio__helper_submit(l, op);
+	return 0;
 }
 
 /*
@@ -338,7 +407,7 @@ static void open_done(struct dmaio__op *op, int64_t res)
  * give no file to do I/O on; O_ASYNC would signal the process on every
  * completion; O_TRUNC on a file opened read-only truncates it on Linux.
  */
-static int check_oflags(int oflags)
+int dmaio__check_oflags(int oflags, const char *what)
 {
 	static const struct {
 		int flag;
@@ -359,20 +428,20 @@ static int check_oflags(int oflags)
 	size_t i;
 
 	if ((oflags & O_ACCMODE) == O_ACCMODE)
-		return dmaio__fail(-EINVAL, "open_flags: access mode 3 is "
-				   "none of O_RDONLY, O_WRONLY, O_RDWR");
+		return dmaio__fail(-EINVAL, "%s: access mode 3 is "
+				   "none of O_RDONLY, O_WRONLY, O_RDWR", what);
 	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		if (oflags & refused[i].flag)
-			return dmaio__fail(-EINVAL, "open_flags: %s is refused: "
-					   "%s", refused[i].name,
+			return dmaio__fail(-EINVAL, "%s: %s is refused: "
+					   "%s", what, refused[i].name,
 					   refused[i].why);
 	if ((oflags & O_TRUNC) && (oflags & O_ACCMODE) == O_RDONLY)
-		return dmaio__fail(-EINVAL, "open_flags: O_TRUNC with "
+		return dmaio__fail(-EINVAL, "%s: O_TRUNC with "
 				   "O_RDONLY would truncate a file opened for "
-				   "reading");
+				   "reading", what);
 	if (oflags & ~known)
-		return dmaio__fail(-EINVAL, "open_flags: unknown flags 0%o",
-				   (unsigned)(oflags & ~known));
+		return dmaio__fail(-EINVAL, "%s: unknown flags 0%o",
+				   what, (unsigned)(oflags & ~known));
 	return 0;
 }
 
@@ -390,23 +459,17 @@ DMAIO_EXPORT int dmaio_file_open_flags(struct dmaio_loop *l, const char *path,
 				   l ? "path" : "loop");
 	if (!*path)
 		return dmaio__fail(-ENOENT, "open: path is empty");
-	ret = check_oflags(oflags);
+	ret = dmaio__check_oflags(oflags, "open_flags");
 	if (ret)
 		return ret;
-	f = calloc(1, sizeof(*f));
+	f = dmaio__file_alloc(l, path, oflags & O_ACCMODE);
 	if (!f)
 		return dmaio__fail(-ENOMEM, "open: no memory");
-	f->path = strdup(path);
 	op = dmaio__op_get(l);
-	if (!f->path || !op) {
-		file_free(f);
-		if (op)
-			dmaio__op_put(l, op);
+	if (!op) {
+		dmaio__file_free(f);
 		return dmaio__fail(-ENOMEM, "open: no memory");
 	}
-	f->loop = l;
-	f->fd = -1;
-	f->accmode = oflags & O_ACCMODE;
 	op->file = f;
 	op->oflags = oflags;
 	op->mode = mode;
@@ -437,8 +500,13 @@ DMAIO_EXPORT int dmaio_file_create(struct dmaio_loop *l, const char *path,
 
 static int64_t close_work(struct dmaio__op *op)
 {
+	struct dmaio_file *f = op->file;
+
+	/* an anonymous file's hidden name goes with it (file_tmp.c) */
+	if (f->tmp_path)
+		unlink(f->tmp_path);
 	/* Linux releases the fd even when close reports an error */
-	return close(op->file->fd) ? -errno : 0;
+	return close(f->fd) ? -errno : 0;
 }
 
 static void close_finish(struct dmaio__op *op, int64_t res)
@@ -448,24 +516,27 @@ static void close_finish(struct dmaio__op *op, int64_t res)
 	f->fd = -1;
 	file_unlink(f);
 	dmaio__op_call_cb(op, op->u.cb, res);
-	file_free(f);
+	dmaio__file_free(f);
 }
 
-DMAIO_EXPORT int dmaio_file_close(struct dmaio_file *f, dmaio_cb cb, void *arg)
+int dmaio__file_end(struct dmaio_file *f, dmaio__work_fn work, dmaio_cb cb,
+		    void *arg, const char *what)
 {
 	struct dmaio__op *op;
-	int ret = dmaio__file_check(f, "close");
+	int ret = dmaio__file_check(f, what);
 
-	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
 	op = dmaio__file_op(f, close_finish, arg);
 	if (!op)
-		return dmaio__fail(-ENOMEM, "close: no memory");
+		return dmaio__fail(-ENOMEM, "%s: no memory", what);
 	op->u.cb = cb;
-	op->work = close_work;
+	op->work = work;
 	op->barrier = 1;
 	f->closing = 1;
+	/* a lock still waiting would never be taken: it ends first */
+	if (f->lock_waits)
+		f->cancel_locks(f);
 	if (f->holds) {
 		/*
 		 * A write_copy call still has a write or truncate to submit
@@ -477,6 +548,13 @@ DMAIO_EXPORT int dmaio_file_close(struct dmaio_file *f, dmaio_cb cb, void *arg)
 	}
 	dmaio__file_start(op);
 	return 0;
+}
+
+DMAIO_EXPORT int dmaio_file_close(struct dmaio_file *f, dmaio_cb cb, void *arg)
+{
+	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
+
+	return dmaio__file_end(f, close_work, cb, arg, "close");
 }
 
 /* ------------------------------------------------------------------ */

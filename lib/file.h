@@ -40,6 +40,7 @@ struct dmaio_file {
 	int fsync_blocks_submit;     /* fdatasync is a barrier */
 	int append_blocks_submit;    /* a direct write past size_seen too */
 	int fstat_inline;            /* fstat cannot block: no helper needed */
+	int copy_offload;     /* copy_file_range need not move the data */
 	uint64_t size_seen;   /* EOF as open and our own operations left it */
 	struct dmaio_file *next, *prev;
 	/* calls above this layer with operations still to submit (write_copy
@@ -47,6 +48,14 @@ struct dmaio_file {
 	unsigned holds;
 	struct dmaio__op *parked_close;
 	struct dmaio__wcopy *wcopy; /* write_copy.c: NULL when none runs */
+	/* create_tmp without O_TMPFILE: the hidden name close removes
+	 * unless link gave the file a name (file_tmp.c) */
+	char *tmp_path;
+	struct dmaio__lock_wait *lock_waits; /* file_lock.c: retrying */
+	/* file_lock.c's, set with lock_waits: file.c calls it at close
+	 * without calling up into the file that calls it */
+	void (*cancel_locks)(struct dmaio_file *f);
+	struct dmaio_file_stats stats; /* what callers asked for and got */
 };
 
 /* The streams' option defaults and limits (writer*.c, reader.c). */
@@ -75,6 +84,41 @@ void dmaio__complete_empty(struct dmaio__op *op);
 void dmaio__write_route(struct dmaio__op *op);
 /* Notes the EOF a write's result leaves. */
 void dmaio__wrote(struct dmaio__op *op, int64_t res);
+/* Gives a new file its fd: fstat, O_DIRECT through fcntl (or the
+ * buffered fallback), alignment. 0 or -errno; the fd is not closed. */
+int64_t dmaio__file_setup(struct dmaio__op *op, int fd);
+/* An open's helper work with op->file, work and u.open_cb set: the file
+ * joins the loop (or is freed) when work returns, then cb is called. */
+struct dmaio_file *dmaio__file_alloc(struct dmaio_loop *l, const char *path,
+				     int accmode);
+void dmaio__file_free(struct dmaio_file *f);
+int dmaio__file_open_submit(struct dmaio_file *f, dmaio__work_fn work,
+			    dmaio_open_cb cb, void *arg);
+/* close's course (in-flight I/O drains, waiting locks are cancelled),
+ * with work as its helper's last step: cb gets work's result, f is freed
+ * without closing its fd (work closes it, or hands it on). */
+int dmaio__file_end(struct dmaio_file *f, dmaio__work_fn work, dmaio_cb cb,
+		    void *arg, const char *what);
+/* -EINVAL, said in what's name, for open flags a DmaFile cannot honour */
+int dmaio__check_oflags(int oflags, const char *what);
+/* Joins a set-up file to its loop's list (dup, open). */
+void dmaio__file_join(struct dmaio_file *f);
+/* Counters (file_stat.c): a read or write callers got res bytes of. */
+static inline void dmaio__count_read(struct dmaio_file *f, int64_t res)
+{
+	if (res >= 0) {
+		f->stats.reads++;
+		f->stats.read_bytes += (uint64_t)res;
+	}
+}
+
+static inline void dmaio__count_write(struct dmaio_file *f, int64_t res)
+{
+	if (res >= 0) {
+		f->stats.writes++;
+		f->stats.write_bytes += (uint64_t)res;
+	}
+}
 /* align.c: st is the open file's fstat */
 void dmaio__file_discover(struct dmaio_file *f, uint64_t features,
 			  const struct stat *st);

@@ -211,6 +211,10 @@ void dmaio__write_route(struct dmaio__op *op)
 static void write_finish(struct dmaio__op *op, int64_t res)
 {
 	dmaio__wrote(op, res);
+	/* a stream's or write_copy's writes count where they know the
+	 * caller's bytes */
+	if (!op->internal)
+		dmaio__count_write(op->file, res);
 	dmaio_buf_unref(op->buf);
 	dmaio__op_call_cb(op, op->u.cb, res);
 }
@@ -280,6 +284,8 @@ static void read_finish(struct dmaio__op *op, int64_t res)
 		v = dmaio__view_new(op->buf, off, n);
 		res = v ? (int64_t)n : -ENOMEM;
 	}
+	if (!op->internal)
+		dmaio__count_read(op->file, res);
 	dmaio_buf_unref(op->buf);
 	if (!op->u.read_cb || !dmaio__op_may_call(op)) {
 		dmaio_view_release(v);
@@ -386,6 +392,14 @@ static void fdatasync_start(struct dmaio__op *op)
 	}
 }
 
+static void fdatasync_finish(struct dmaio__op *op, int64_t res)
+{
+	/* a stream's syncs are its file's too */
+	if (res == 0)
+		op->file->stats.syncs++;
+	dmaio__finish_cb(op, res);
+}
+
 DMAIO_EXPORT int dmaio_file_fdatasync(struct dmaio_file *f, dmaio_cb cb,
 				      void *arg)
 {
@@ -395,7 +409,7 @@ DMAIO_EXPORT int dmaio_file_fdatasync(struct dmaio_file *f, dmaio_cb cb,
 	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
 	if (ret)
 		return ret;
-	op = dmaio__file_op(f, dmaio__finish_cb, arg);
+	op = dmaio__file_op(f, fdatasync_finish, arg);
 	if (!op)
 		return dmaio__fail(-ENOMEM, "fdatasync: no memory");
 	op->u.cb = cb;

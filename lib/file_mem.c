@@ -29,6 +29,10 @@ static void mem_finish(struct dmaio__op *op, int64_t res)
 {
 	if (op->opcode == IO_CMD_PWRITE)
 		dmaio__wrote(op, res);
+	if (!op->internal && op->opcode == IO_CMD_PWRITE)
+		dmaio__count_write(op->file, res);
+	else if (!op->internal)
+		dmaio__count_read(op->file, res);
 	dmaio__op_call_cb(op, op->u.cb, res);
 }
 

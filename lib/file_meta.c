@@ -213,6 +213,9 @@ DMAIO_EXPORT int dmaio_file_truncate(struct dmaio_file *f, uint64_t size,
 
 static int64_t rename_work(struct dmaio__op *op)
 {
+	/* an anonymous or adopted file has no name to rename (link) */
+	if (!op->file->path)
+		return -ENOENT;
 	return rename(op->file->path, op->path) ? -errno : 0;
 }
 
@@ -262,6 +265,8 @@ DMAIO_EXPORT int dmaio_file_rename(struct dmaio_file *f, const char *new_path,
 
 static int64_t unlink_work(struct dmaio__op *op)
 {
+	if (!op->file->path)
+		return -ENOENT;
 	return unlink(op->file->path) ? -errno : 0;
 }
 

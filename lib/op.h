@@ -59,6 +59,7 @@ struct dmaio__op {
 	int oflags;
 	mode_t mode;
 	uint64_t arg64;    /* size / length argument of metadata calls */
+	void *priv;        /* the call's own state (stat, lock, copy) */
 	/* a request split into parts (larger than the device takes) */
 	struct dmaio__op *parent;
 	unsigned parts_left;

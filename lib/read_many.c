@@ -54,6 +54,8 @@ static void deliver(struct read_many *rm, size_t idx, struct dmaio_view *v,
 {
 	struct dmaio_loop *loop = rm->f->loop;
 
+	/* each range is a read its caller asked for (the merged I/O is not) */
+	dmaio__count_read(rm->f, res);
 	if (!rm->cb || !dmaio__may_call(loop)) {
 		dmaio_view_release(v);
 		return;

@@ -331,6 +331,7 @@ static void on_buf(void *arg, struct dmaio_view *v, int64_t res)
 	}
 	b->done = 1;
 	b->v = v;
+	dmaio__count_read(r->f, res);
 	b->data = v ? dmaio_view_data(v) : NULL;
 	b->len = v ? dmaio_view_len(v) : 0;
 	if (res < 0) {

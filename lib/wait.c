@@ -525,3 +525,124 @@ DMAIO_EXPORT int dmaio_dir_sync_wait(struct dmaio_loop *loop, const char *path)
 	return (int)dmaio__wait_call(loop, &w, dir_sync_submit,
 				     "dir_sync_wait");
 }
+
+/* the twins of 1.3's file calls */
+
+static int from_fd_submit(struct dmaio__waiter *w)
+{
+	return dmaio_file_from_fd(w->obj, w->flags, on_open, w);
+}
+
+static int create_tmp_submit(struct dmaio__waiter *w)
+{
+	return dmaio_file_create_tmp(w->obj, w->ptr, on_open, w);
+}
+
+/* A twin of a call that opens a file: *out gets it (NULL on error). */
+static int wait_open_like(struct dmaio_loop *l, struct dmaio__waiter *w,
+			  struct dmaio_file **out, dmaio__submit_fn submit,
+			  const char *func, const char *what)
+{
+	int ret;
+
+	DMAIO__NOT_INHERITED(l, -EBADFD);
+	if (!out)
+		return dmaio__fail(-EINVAL, "%s: out is NULL", what);
+	*out = NULL;
+	w->obj = l;
+	ret = (int)dmaio__wait_call(l, w, submit, func);
+	*out = w->file;
+	return ret;
+}
+
+DMAIO_EXPORT int dmaio_file_from_fd_wait(struct dmaio_loop *loop, int fd,
+					 struct dmaio_file **out)
+{
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
+
+	w.flags = fd;
+	return wait_open_like(loop, &w, out, from_fd_submit, __func__,
+			      "from_fd_wait");
+}
+
+DMAIO_EXPORT int dmaio_file_create_tmp_wait(struct dmaio_loop *loop,
+					    const char *dir,
+					    struct dmaio_file **out)
+{
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
+
+	w.ptr = dir;
+	return wait_open_like(loop, &w, out, create_tmp_submit, __func__,
+			      "create_tmp_wait");
+}
+
+static int release_fd_submit(struct dmaio__waiter *w)
+{
+	return dmaio_file_release_fd(w->obj, dmaio__waiter_res, w);
+}
+
+DMAIO_EXPORT int dmaio_file_release_fd_wait(struct dmaio_file *f)
+{
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
+
+	/* f is freed by the time it returns: the loop is taken first */
+	WAIT_FILE(f, release_fd_submit);
+}
+
+static int link_submit(struct dmaio__waiter *w)
+{
+	return dmaio_file_link(w->obj, w->ptr, dmaio__waiter_res, w);
+}
+
+DMAIO_EXPORT int dmaio_file_link_wait(struct dmaio_file *f, const char *path)
+{
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
+
+	w.ptr = path;
+	WAIT_FILE(f, link_submit);
+}
+
+static int lock_submit(struct dmaio__waiter *w)
+{
+	return dmaio_file_lock(w->obj, w->flags, dmaio__waiter_res, w);
+}
+
+DMAIO_EXPORT int dmaio_file_lock_wait(struct dmaio_file *f, int op)
+{
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
+
+	w.flags = op;
+	WAIT_FILE(f, lock_submit);
+}
+
+static int allocate_submit(struct dmaio__waiter *w)
+{
+	return dmaio_file_allocate(w->obj, w->a, w->b, (unsigned)w->flags,
+				   dmaio__waiter_res, w);
+}
+
+DMAIO_EXPORT int dmaio_file_allocate_wait(struct dmaio_file *f, uint64_t pos,
+					  uint64_t len, unsigned flags)
+{
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
+
+	w.a = pos;
+	w.b = len;
+	w.flags = (int)flags;
+	WAIT_FILE(f, allocate_submit);
+}
+
+static int stat_submit(struct dmaio__waiter *w)
+{
+	return dmaio_file_stat(w->obj, (struct dmaio_file_stat *)w->ptr,
+			       dmaio__waiter_res, w);
+}
+
+DMAIO_EXPORT int dmaio_file_stat_wait(struct dmaio_file *f,
+				      struct dmaio_file_stat *st)
+{
+	struct dmaio__waiter w = DMAIO__WAITER_INIT;
+
+	w.ptr = st;
+	WAIT_FILE(f, stat_submit);
+}

@@ -48,6 +48,7 @@ struct wc_job {
 	unsigned reads;               /* read-backs in flight */
 	int64_t err;
 	int sizing;                   /* counted in w->sizing */
+	int counted;                  /* a caller's: counts on the file */
 };
 
 /* A file's write_copy calls; freed when none is left. */
@@ -139,6 +140,8 @@ static void finish_job(struct wc_job *j, int64_t res)
 	w->busy++;
 	/* the last hold lets a parked close go, after all of our I/O */
 	dmaio__file_unhold(f);
+	if (j->counted)
+		dmaio__count_write(f, res);
 	dmaio__call_cb(loop, j->cb, j->arg, res);
 	free(j);
 	w->busy--;
@@ -403,6 +406,7 @@ DMAIO_EXPORT int dmaio_file_write_copy(struct dmaio_file *f, uint64_t pos,
 	j->len = len;
 	j->cb = cb;
 	j->arg = arg;
+	j->counted = !f->loop->internal_calls;
 	j->w = w;
 	w->f = f;
 	f->wcopy = w;

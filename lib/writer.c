@@ -285,9 +285,20 @@ DMAIO_EXPORT int dmaio_writer_on_writable(struct dmaio_writer *w, dmaio_cb cb,
 	return 0;
 }
 
-static int add_flush(struct dmaio_writer *w, int sync, dmaio_cb cb, void *arg)
+/*
+ * The end of the full buffers: all of the stream before the buffer being
+ * filled, and that one too once it is full (it waits for a free slot).
+ */
+static uint64_t aligned_end(const struct dmaio_writer *w)
 {
-	const char *what = sync ? "writer_sync" : "writer_flush";
+	if (!w->cur)
+		return w->pos;
+	return w->cur_pos + (w->fill == w->bs ? w->bs : 0);
+}
+
+static int add_flush(struct dmaio_writer *w, int sync, int aligned,
+		     dmaio_cb cb, void *arg, const char *what)
+{
 	struct flush_req *r;
 	int ret = usable(w, what);
 
@@ -305,14 +316,17 @@ static int add_flush(struct dmaio_writer *w, int sync, dmaio_cb cb, void *arg)
 	}
 	w->granted = 0;
 	r->w = w;
-	r->target = w->pos;
+	r->target = aligned ? aligned_end(w) : w->pos;
 	r->sync = sync;
+	r->aligned = aligned;
 	r->cb = cb;
 	r->arg = arg;
 	/* appended: callbacks run in the order the calls were made */
 	*w->reqs_tail = r;
 	w->reqs_tail = &r->next;
-	w->flush_pending = 1;
+	/* the aligned forms leave the partial buffer alone: no padded tail */
+	if (!aligned)
+		w->flush_pending = 1;
 	dmaio__writer_submit(w);
 	return 0;
 }
@@ -322,7 +336,7 @@ DMAIO_EXPORT int dmaio_writer_flush(struct dmaio_writer *w, dmaio_cb cb,
 {
 	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 
-	return add_flush(w, 0, cb, arg);
+	return add_flush(w, 0, 0, cb, arg, "writer_flush");
 }
 
 DMAIO_EXPORT int dmaio_writer_sync(struct dmaio_writer *w, dmaio_cb cb,
@@ -330,7 +344,23 @@ DMAIO_EXPORT int dmaio_writer_sync(struct dmaio_writer *w, dmaio_cb cb,
 {
 	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
 
-	return add_flush(w, 1, cb, arg);
+	return add_flush(w, 1, 0, cb, arg, "writer_sync");
+}
+
+DMAIO_EXPORT int dmaio_writer_flush_aligned(struct dmaio_writer *w,
+					    dmaio_cb cb, void *arg)
+{
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
+
+	return add_flush(w, 0, 1, cb, arg, "writer_flush_aligned");
+}
+
+DMAIO_EXPORT int dmaio_writer_sync_aligned(struct dmaio_writer *w,
+					   dmaio_cb cb, void *arg)
+{
+	DMAIO__NOT_INHERITED(w ? w->loop : NULL, -EBADFD);
+
+	return add_flush(w, 1, 1, cb, arg, "writer_sync_aligned");
 }
 
 DMAIO_EXPORT int dmaio_writer_close(struct dmaio_writer *w, dmaio_cb cb,

@@ -30,6 +30,7 @@ struct flush_req {
 	uint64_t covers;         /* the flushed end its fdatasync covers */
 	int sync;
 	int syncing;
+	int aligned;             /* flush_aligned: res is the bytes in */
 	dmaio_cb cb;
 	void *arg;
 };

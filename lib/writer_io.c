@@ -133,8 +133,13 @@ static void on_write(void *arg, int64_t res)
 		/* the prefix ends at the first failed write, for good */
 		if (!h->ok)
 			w->prefix_broken = 1;
-		else if (!w->prefix_broken && h->data_end > w->flushed)
+		else if (!w->prefix_broken && h->data_end > w->flushed) {
+			/* the stream's bytes, each counted once (a flushed
+			 * partial block is written again, not counted again) */
+			dmaio__count_write(w->f, (int64_t)(h->data_end -
+							   w->flushed));
 			w->flushed = h->data_end;
+		}
 		w->ring_head = (w->ring_head + 1) % w->ring_cap;
 		w->ring_n--;
 	}
@@ -257,7 +262,8 @@ static void finish_flushes(struct dmaio_writer *w)
 		w->reqs = r->next;
 		if (!w->reqs)
 			w->reqs_tail = &w->reqs;
-		dmaio__call_cb(w->loop, r->cb, r->arg, w->err);
+		dmaio__call_cb(w->loop, r->cb, r->arg, w->err ? w->err :
+			       r->aligned ? (int64_t)(w->flushed - w->start) : 0);
 		free(r);
 	}
 }

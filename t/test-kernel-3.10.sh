@@ -35,13 +35,17 @@ probes() {
 	[ "$want_reap" = no ] && [ "$k" = "$(uname -r)" ] && want_reap="\(yes\|no\)"
 	want_fdsync=$(yesno "$(kv "$k")" 4.18)
 	want_statx=$(yesno "$(kv "$k")" 4.11)
+	want_copy=$(yesno "$(kv "$k")" 4.5)
+	want_tmpfile=$(yesno "$(kv "$k")" 3.11)
 	out=$("$@" "$b/tools/dmaio-info" "$tmp" 2>&1)
 	if echo "$out" | grep -q "user-space reaping: *$want_reap" &&
 	   echo "$out" | grep -q "AIO fdatasync (4.18+): *$want_fdsync" &&
-	   echo "$out" | grep -q "statx DIO alignment: *$want_statx"; then
-		tap ok "probes on $k: user-space reaping $want_reap, AIO fdatasync $want_fdsync, statx $want_statx"
+	   echo "$out" | grep -q "statx DIO alignment: *$want_statx" &&
+	   echo "$out" | grep -q "copy_file_range (4.5+): *$want_copy" &&
+	   echo "$out" | grep -q "O_TMPFILE (3.11+): *$want_tmpfile"; then
+		tap ok "probes on $k: user-space reaping $want_reap, AIO fdatasync $want_fdsync, statx $want_statx, copy_file_range $want_copy, O_TMPFILE $want_tmpfile"
 	else
-		tap "not ok" "probes on $k: want user-space reaping $want_reap, AIO fdatasync $want_fdsync, statx $want_statx"
+		tap "not ok" "probes on $k: want user-space reaping $want_reap, AIO fdatasync $want_fdsync, statx $want_statx, copy_file_range $want_copy, O_TMPFILE $want_tmpfile"
 		echo "$out" | sed 's/^/# /'
 	fi
 }
