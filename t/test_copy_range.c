@@ -333,27 +333,16 @@ int main(void)
 	Suite *s = suite_create("copy_range");
 	TCase *tc = tu_tcase(s, "copy_range");
 	const char *labels[2 * TU_NPROFILES];
-	static char buf[TU_NPROFILES][64];
-	int i, ret;
+	int ret;
 
-	for (i = 0; i < TU_NPROFILES; i++) {
-		labels[i] = tu_profile_name[i];
-		snprintf(buf[i], sizeof(buf[i]), "%s, no copy_file_range",
-			 tu_profile_name[i]);
-		labels[TU_NPROFILES + i] = buf[i];
-	}
+	tu_twice_labels(labels, "no copy_file_range");
 	tu_fs_setup("test_copy_range");
 	tcase_add_checked_fixture(tc, tu_dir_setup, tu_dir_teardown);
-#define ADD_BOTH(fn)                                                     \
-	do {                                                             \
-		tcase_add_loop_test(tc, fn, 0, 2 * TU_NPROFILES);        \
-		tu_name(#fn, 0, 2 * TU_NPROFILES, labels);               \
-	} while (0)
-	ADD_BOTH(copies);
-	ADD_BOTH(one_file);
-	ADD_BOTH(refusals);
-	ADD_BOTH(close_waits_for_copy);
-	ADD_BOTH(from_a_callback);
+	TU_ADD_PROFILES_TWICE(tc, copies, labels);
+	TU_ADD_PROFILES_TWICE(tc, one_file, labels);
+	TU_ADD_PROFILES_TWICE(tc, refusals, labels);
+	TU_ADD_PROFILES_TWICE(tc, close_waits_for_copy, labels);
+	TU_ADD_PROFILES_TWICE(tc, from_a_callback, labels);
 	ret = tu_run(s);
 	tu_fs_teardown();
 	return ret;

@@ -15,16 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void write_pattern(struct dmaio_file *f, uint64_t pos, size_t len,
-			  unsigned seed)
-{
-	struct dmaio_buf *b = dmaio_file_alloc_buf(f, len);
-
-	tu_fill(dmaio_buf_data(b), len, pos, seed);
-	ck_assert_int_eq(dmaio_file_write_at_wait(f, b, pos), (int64_t)len);
-	dmaio_buf_unref(b);
-}
-
 static void check_pattern(struct dmaio_file *f, uint64_t pos, size_t len,
 			  unsigned seed)
 {
@@ -71,7 +61,7 @@ START_TEST(from_fd_adopts)
 			ck_assert_int_eq(tu_fs[fs].kind, TU_FS_TMPFS);
 		}
 		check_pattern(f, 0, 10000, 4);
-		write_pattern(f, 16384, 4096, 5);
+		tu_write_pattern(f, 16384, 4096, 5);
 		check_pattern(f, 16384, 4096, 5);
 		ck_assert_int_eq(dmaio_file_size_wait(f), 20480);
 		ck_assert_int_eq(dmaio_file_close_wait(f), 0);
@@ -221,9 +211,9 @@ START_TEST(dup_shares_the_file)
 		ck_assert_uint_eq(dmaio_file_alignment(f),
 				  dmaio_file_alignment(g));
 		ck_assert_str_eq(dmaio_file_path(g), path);
-		write_pattern(f, 0, 8192, 2);
+		tu_write_pattern(f, 0, 8192, 2);
 		check_pattern(g, 0, 8192, 2);
-		write_pattern(g, 8192, 4096, 2);
+		tu_write_pattern(g, 8192, 4096, 2);
 		/* each handle closes its own fd */
 		ck_assert_int_eq(dmaio_file_close_wait(f), 0);
 		check_pattern(g, 0, 12288, 2);

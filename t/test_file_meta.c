@@ -21,24 +21,6 @@
 static char xfs_dir[PATH_MAX], ext4_dir[PATH_MAX];
 static int have_xfs, have_ext4; /* mounted */
 
-static struct dmaio_file *create(struct dmaio_loop *loop, const char *path)
-{
-	struct dmaio_file *f = NULL;
-
-	ck_assert_int_eq(dmaio_file_create_wait(loop, path, &f), 0);
-	return f;
-}
-
-static void write_pattern(struct dmaio_file *f, uint64_t pos, size_t len,
-			  unsigned seed)
-{
-	struct dmaio_buf *b = dmaio_file_alloc_buf(f, len);
-
-	tu_fill(dmaio_buf_data(b), len, pos, seed);
-	ck_assert_int_eq(dmaio_file_write_at_wait(f, b, pos), (int64_t)len);
-	dmaio_buf_unref(b);
-}
-
 static struct stat stat_of(const char *path)
 {
 	struct stat st;
@@ -50,10 +32,10 @@ static struct stat stat_of(const char *path)
 START_TEST(size_and_truncate)
 {
 	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
-	struct dmaio_file *f = create(loop, tu_path("t"));
+	struct dmaio_file *f = tu_create(loop, tu_path("t"));
 
 	ck_assert_int_eq(dmaio_file_size_wait(f), 0);
-	write_pattern(f, 0, 16384, 1);
+	tu_write_pattern(f, 0, 16384, 1);
 	ck_assert_int_eq(dmaio_file_size_wait(f), 16384);
 	ck_assert_int_eq(dmaio_file_truncate_wait(f, 5000), 0);
 	ck_assert_int_eq(dmaio_file_size_wait(f), 5000);
@@ -77,7 +59,7 @@ END_TEST
 START_TEST(truncate_orders_with_writes)
 {
 	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
-	struct dmaio_file *f = create(loop, tu_path("o"));
+	struct dmaio_file *f = tu_create(loop, tu_path("o"));
 	struct dmaio_buf *a = dmaio_file_alloc_buf(f, 65536);
 	struct dmaio_buf *b = dmaio_file_alloc_buf(f, 4096);
 	struct dmaio_view *v;
@@ -106,12 +88,12 @@ END_TEST
 START_TEST(rename_updates_path)
 {
 	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
-	struct dmaio_file *f = create(loop, tu_path("before"));
+	struct dmaio_file *f = tu_create(loop, tu_path("before"));
 	char after[PATH_MAX];
 	struct stat st;
 
 	snprintf(after, sizeof(after), "%s", tu_path("after"));
-	write_pattern(f, 0, 4096, 4);
+	tu_write_pattern(f, 0, 4096, 4);
 	ck_assert_int_eq(dmaio_file_rename_wait(f, after), 0);
 	ck_assert_str_eq(dmaio_file_path(f), after);
 	ck_assert_int_eq(stat(tu_path("before"), &st), -1);
@@ -124,7 +106,7 @@ START_TEST(rename_updates_path)
 	ck_assert_int_eq(dmaio_file_rename(f, NULL, NULL, NULL), -EINVAL);
 	ck_assert_int_eq(dmaio_file_rename(f, "", NULL, NULL), -ENOENT);
 	/* and the file is still the one we write */
-	write_pattern(f, 4096, 4096, 4);
+	tu_write_pattern(f, 4096, 4096, 4);
 	ck_assert_int_eq(stat_of(after).st_size, 8192);
 	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
 	dmaio_loop_free(loop);
@@ -145,7 +127,7 @@ static void on_res(void *arg, int64_t res)
 START_TEST(renames_in_a_row)
 {
 	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
-	struct dmaio_file *f = create(loop, tu_path("r1"));
+	struct dmaio_file *f = tu_create(loop, tu_path("r1"));
 	char r2[PATH_MAX], r3[PATH_MAX];
 	int64_t res[3] = { 1, 1, 1 };
 	struct stat st;
@@ -171,16 +153,16 @@ END_TEST
 START_TEST(remove_keeps_file_usable)
 {
 	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
-	struct dmaio_file *f = create(loop, tu_path("gone"));
+	struct dmaio_file *f = tu_create(loop, tu_path("gone"));
 	struct dmaio_view *v;
 	struct stat st;
 
-	write_pattern(f, 0, 4096, 5);
+	tu_write_pattern(f, 0, 4096, 5);
 	ck_assert_int_eq(dmaio_file_remove_wait(f), 0);
 	ck_assert_int_eq(stat(tu_path("gone"), &st), -1);
 	ck_assert_int_eq(errno, ENOENT);
 	/* unlinked, still open: still ours to use */
-	write_pattern(f, 4096, 4096, 5);
+	tu_write_pattern(f, 4096, 4096, 5);
 	ck_assert_int_eq(dmaio_file_size_wait(f), 8192);
 	ck_assert_int_eq(dmaio_file_read_at_wait(f, 0, 8192, &v), 8192);
 	ck_assert_int_eq(tu_check(dmaio_view_data(v), 8192, 0, 5), -1);
@@ -194,7 +176,7 @@ END_TEST
 START_TEST(pre_allocate_and_deallocate)
 {
 	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
-	struct dmaio_file *f = create(loop, tu_path("pa"));
+	struct dmaio_file *f = tu_create(loop, tu_path("pa"));
 	struct dmaio_file *ro;
 	struct dmaio_view *v;
 	const unsigned char *p;
@@ -206,7 +188,7 @@ START_TEST(pre_allocate_and_deallocate)
 	ck_assert_int_ge(st.st_size, 1 << 20);
 	ck_assert_int_ge((long long)st.st_blocks * 512, 1 << 20);
 
-	write_pattern(f, 0, 1 << 20, 6);
+	tu_write_pattern(f, 0, 1 << 20, 6);
 	ck_assert_int_eq(dmaio_file_deallocate_wait(f, 256 << 10, 512 << 10),
 			 0);
 	st = stat_of(tu_path("pa"));
@@ -256,7 +238,7 @@ START_TEST(xfs_extent_hint_seen_by_xfs_io)
 	struct dmaio_file *f;
 
 	snprintf(path, sizeof(path), "%s/hint-%d", xfs_dir, _i);
-	f = create(loop, path);
+	f = tu_create(loop, path);
 	ck_assert_int_eq(dmaio_file_is_direct(f), 1);
 	ck_assert_int_eq(dmaio_file_hint_extent_size_wait(f, 1 << 20), 0);
 	snprintf(cmd, sizeof(cmd), "xfs_io -c extsize %s", path);
@@ -282,7 +264,7 @@ START_TEST(xfs_pre_allocate_blocks)
 	struct stat st;
 
 	snprintf(path, sizeof(path), "%s/pa-%d", xfs_dir, _i);
-	f = create(loop, path);
+	f = tu_create(loop, path);
 	ck_assert_int_eq(dmaio_file_pre_allocate_wait(f, 8 << 20), 0);
 	st = stat_of(path);
 	ck_assert_int_eq(st.st_size, 8 << 20);
@@ -304,7 +286,7 @@ START_TEST(ext4_extent_hint_is_eopnotsupp)
 	struct dmaio_file *f;
 
 	snprintf(path, sizeof(path), "%s/hint-%d", ext4_dir, _i);
-	f = create(loop, path);
+	f = tu_create(loop, path);
 	ck_assert_int_eq(dmaio_file_hint_extent_size_wait(f, 1 << 20),
 			 -EOPNOTSUPP);
 	ck_assert_int_eq(dmaio_file_remove_wait(f), 0);
@@ -365,8 +347,8 @@ static void size_path(struct dmaio_loop *loop, const char *dir, int n)
 
 	memset(&z, 0, sizeof(z));
 	snprintf(path, sizeof(path), "%s/size-%d", dir, n);
-	z.f = create(loop, path);
-	write_pattern(z.f, 0, 8192, 3);
+	z.f = tu_create(loop, path);
+	tu_write_pattern(z.f, 0, 8192, 3);
 	before = helper_ops(loop);
 	ck_assert_int_eq(dmaio_file_size_wait(z.f), 8192);
 	/* where fstat may block, a helper thread answers as before */

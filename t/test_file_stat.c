@@ -18,24 +18,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-static struct dmaio_file *create(struct dmaio_loop *loop, const char *path)
-{
-	struct dmaio_file *f = NULL;
-
-	ck_assert_int_eq(dmaio_file_create_wait(loop, path, &f), 0);
-	return f;
-}
-
-static void write_pattern(struct dmaio_file *f, uint64_t pos, size_t len,
-			  unsigned seed)
-{
-	struct dmaio_buf *b = dmaio_file_alloc_buf(f, len);
-
-	tu_fill(dmaio_buf_data(b), len, pos, seed);
-	ck_assert_int_eq(dmaio_file_write_at_wait(f, b, pos), (int64_t)len);
-	dmaio_buf_unref(b);
-}
-
 /* stat(1)'s size and allocated bytes of path */
 static void stat1(const char *path, long long *size, long long *alloc)
 {
@@ -84,7 +66,7 @@ START_TEST(allocate_sizes_and_blocks)
 
 		if (!tu_fs[fs].up)
 			continue;
-		f = create(loop, path);
+		f = tu_create(loop, path);
 		ck_assert_int_eq(dmaio_file_allocate_wait(f, 0, 1 << 20, 0), 0);
 		stat1(path, &size, &alloc);
 		ck_assert_msg(size == 1 << 20, "%s: size %lld", tu_fs[fs].name,
@@ -117,7 +99,7 @@ START_TEST(allocate_sizes_and_blocks)
 						 f, (3 << 20) + 6000), 0);
 		}
 		/* a write after it lands where it should */
-		write_pattern(f, 3 << 20, 8192, 7);
+		tu_write_pattern(f, 3 << 20, 8192, 7);
 		ck_assert_int_eq(dmaio_file_size_wait(f), (3 << 20) + 8192);
 		ck_assert_int_eq(dmaio_file_remove_wait(f), 0);
 		ck_assert_int_eq(dmaio_file_close_wait(f), 0);
@@ -129,7 +111,7 @@ END_TEST
 START_TEST(allocate_refuses)
 {
 	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
-	struct dmaio_file *f = create(loop, tu_path("bad")), *ro;
+	struct dmaio_file *f = tu_create(loop, tu_path("bad")), *ro;
 
 	ck_assert_int_eq(dmaio_file_allocate(f, 0, 0, 0, NULL, NULL), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(dmaio_last_error(), "len is 0"));
@@ -162,8 +144,8 @@ START_TEST(stat_matches_fstat)
 
 		if (!tu_fs[fs].up)
 			continue;
-		f = create(loop, path);
-		write_pattern(f, 0, 65536, 3);
+		f = tu_create(loop, path);
+		tu_write_pattern(f, 0, 65536, 3);
 		ck_assert_int_eq(dmaio_file_truncate_wait(f, 70000), 0);
 		memset(&st, 0xff, sizeof(st));
 		st.size = sizeof(st);
@@ -188,10 +170,10 @@ END_TEST
 START_TEST(stat_size_versioned)
 {
 	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
-	struct dmaio_file *f = create(loop, tu_path("sv"));
+	struct dmaio_file *f = tu_create(loop, tu_path("sv"));
 	struct dmaio_file_stat st;
 
-	write_pattern(f, 0, 4096, 1);
+	tu_write_pattern(f, 0, 4096, 1);
 	memset(&st, 0xab, sizeof(st));
 	st.size = offsetof(struct dmaio_file_stat, allocated);
 	ck_assert_int_eq(dmaio_file_stat_wait(f, &st), 0);
@@ -243,7 +225,7 @@ START_TEST(from_a_callback)
 	struct chain c;
 
 	memset(&c, 0, sizeof(c));
-	c.f = create(loop, tu_path("cb"));
+	c.f = tu_create(loop, tu_path("cb"));
 	c.alloc_res = c.stat_res = 1;
 	ck_assert_int_eq(dmaio_file_allocate(c.f, 0, 12345, 0, on_alloc, &c),
 			 0);
@@ -274,15 +256,15 @@ static struct dmaio_file_stats stats_of(struct dmaio_file *f)
 START_TEST(stats_count_what_callers_got)
 {
 	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
-	struct dmaio_file *f = create(loop, tu_path("st")), *g;
+	struct dmaio_file *f = tu_create(loop, tu_path("st")), *g;
 	struct dmaio_file_stats st = stats_of(f);
 	struct dmaio_view *v;
 	char data[3000];
 
 	ck_assert_uint_eq(st.reads + st.read_bytes + st.writes +
 			  st.write_bytes + st.syncs, 0);
-	write_pattern(f, 0, 8192, 1);
-	write_pattern(f, 8192, 4096, 1);
+	tu_write_pattern(f, 0, 8192, 1);
+	tu_write_pattern(f, 8192, 4096, 1);
 	/* an unaligned read counts the bytes handed back, not the blocks */
 	ck_assert_int_eq(dmaio_file_read_at_wait(f, 100, 1000, &v), 1000);
 	dmaio_view_release(v);
@@ -341,7 +323,7 @@ static void on_many(void *arg, size_t idx, struct dmaio_view *v, int64_t res)
 START_TEST(stats_of_streams)
 {
 	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
-	struct dmaio_file *f = create(loop, tu_path("ss")), *r;
+	struct dmaio_file *f = tu_create(loop, tu_path("ss")), *r;
 	const struct dmaio_iovec iov[3] = { { 0, 100 }, { 200, 100 },
 					    { 70000, 5000 } };
 	struct dmaio_file_stats st;

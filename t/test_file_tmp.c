@@ -33,16 +33,6 @@ static int entries(const char *dir, const char *prefix)
 	return n;
 }
 
-static void write_pattern(struct dmaio_file *f, uint64_t pos, size_t len,
-			  unsigned seed)
-{
-	struct dmaio_buf *b = dmaio_file_alloc_buf(f, len);
-
-	tu_fill(dmaio_buf_data(b), len, pos, seed);
-	ck_assert_int_eq(dmaio_file_write_at_wait(f, b, pos), (int64_t)len);
-	dmaio_buf_unref(b);
-}
-
 /* Reads path with stdio (buffered, apart from the library). */
 static void check_file(const char *path, size_t len, unsigned seed)
 {
@@ -100,7 +90,7 @@ START_TEST(create_link_close)
 		else
 			ck_assert_int_eq(hidden, 1);
 		ck_assert_int_eq(entries(dir, ""), 1 + hidden);
-		write_pattern(f, 0, 65536, 3);
+		tu_write_pattern(f, 0, 65536, 3);
 		ck_assert_int_eq(dmaio_file_fdatasync_wait(f), 0);
 		ck_assert_int_eq(dmaio_file_link_wait(f, taken), -EEXIST);
 		ck_assert_int_eq(entries(dir, ".dmaio-tmp-"), hidden);
@@ -114,7 +104,7 @@ START_TEST(create_link_close)
 		check_file(name, 65536, 3);
 		ck_assert_int_eq(dmaio_file_link_wait(f, name), -EEXIST);
 		/* still the file it was: write through it, read by name */
-		write_pattern(f, 65536, 4096, 3);
+		tu_write_pattern(f, 65536, 4096, 3);
 		ck_assert_int_eq(dmaio_file_close_wait(f), 0);
 		check_file(name, 69632, 3);
 		ck_assert_int_eq(entries(dir, ""), 2);
@@ -140,7 +130,7 @@ START_TEST(close_without_link_leaves_nothing)
 			continue;
 		snprintf(dir, sizeof(dir), "%s", subdir(fs, "gone", _i));
 		ck_assert_int_eq(dmaio_file_create_tmp_wait(loop, dir, &f), 0);
-		write_pattern(f, 0, 4096, 1);
+		tu_write_pattern(f, 0, 4096, 1);
 		ck_assert_int_eq(dmaio_file_close_wait(f), 0);
 		ck_assert_int_eq(entries(dir, ""), 0);
 		/* released: the fd is the caller's, the file still nameless */
@@ -196,7 +186,7 @@ START_TEST(link_named_file)
 
 	snprintf(first, sizeof(first), "%s", tu_path("first"));
 	ck_assert_int_eq(dmaio_file_create_wait(loop, first, &f), 0);
-	write_pattern(f, 0, 4096, 6);
+	tu_write_pattern(f, 0, 4096, 6);
 	ck_assert_int_eq(dmaio_file_link_wait(f, tu_path("second")), 0);
 	ck_assert_str_eq(dmaio_file_path(f), first);
 	ck_assert_int_eq(stat(first, &st), 0);
@@ -313,27 +303,16 @@ int main(void)
 	Suite *s = suite_create("file_tmp");
 	TCase *tc = tu_tcase(s, "file_tmp");
 	const char *labels[2 * TU_NPROFILES];
-	static char buf[TU_NPROFILES][64];
-	int i, ret;
+	int ret;
 
-	for (i = 0; i < TU_NPROFILES; i++) {
-		labels[i] = tu_profile_name[i];
-		snprintf(buf[i], sizeof(buf[i]), "%s, no O_TMPFILE",
-			 tu_profile_name[i]);
-		labels[TU_NPROFILES + i] = buf[i];
-	}
+	tu_twice_labels(labels, "no O_TMPFILE");
 	tu_fs_setup("test_file_tmp");
 	tcase_add_checked_fixture(tc, tu_dir_setup, tu_dir_teardown);
-#define ADD_BOTH(fn)                                                     \
-	do {                                                             \
-		tcase_add_loop_test(tc, fn, 0, 2 * TU_NPROFILES);        \
-		tu_name(#fn, 0, 2 * TU_NPROFILES, labels);               \
-	} while (0)
-	ADD_BOTH(create_link_close);
-	ADD_BOTH(close_without_link_leaves_nothing);
-	ADD_BOTH(refusals);
-	ADD_BOTH(link_named_file);
-	ADD_BOTH(from_a_callback);
+	TU_ADD_PROFILES_TWICE(tc, create_link_close, labels);
+	TU_ADD_PROFILES_TWICE(tc, close_without_link_leaves_nothing, labels);
+	TU_ADD_PROFILES_TWICE(tc, refusals, labels);
+	TU_ADD_PROFILES_TWICE(tc, link_named_file, labels);
+	TU_ADD_PROFILES_TWICE(tc, from_a_callback, labels);
 	TU_ADD(tc, features_follow_the_kernel);
 	ret = tu_run(s);
 	tu_fs_teardown();

@@ -344,3 +344,35 @@ void tu_umount_image(const char *dir)
 		/* best effort: report nothing, the next run uses a new name */
 	}
 }
+
+struct dmaio_file *tu_create(struct dmaio_loop *loop, const char *path)
+{
+	struct dmaio_file *f = NULL;
+
+	ck_assert_int_eq(dmaio_file_create_wait(loop, path, &f), 0);
+	return f;
+}
+
+void tu_write_pattern(struct dmaio_file *f, uint64_t pos, size_t len,
+		      unsigned seed)
+{
+	struct dmaio_buf *b = dmaio_file_alloc_buf(f, len);
+
+	ck_assert_ptr_nonnull(b);
+	tu_fill(dmaio_buf_data(b), len, pos, seed);
+	ck_assert_int_eq(dmaio_file_write_at_wait(f, b, pos), (int64_t)len);
+	dmaio_buf_unref(b);
+}
+
+void tu_twice_labels(const char **labels, const char *what)
+{
+	static char buf[TU_NPROFILES][96];
+	int i;
+
+	for (i = 0; i < TU_NPROFILES; i++) {
+		labels[i] = tu_profile_name[i];
+		snprintf(buf[i], sizeof(buf[i]), "%s, %s", tu_profile_name[i],
+			 what);
+		labels[TU_NPROFILES + i] = buf[i];
+	}
+}

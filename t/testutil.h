@@ -77,6 +77,23 @@ long tu_check(const void *buf, size_t len, uint64_t off, unsigned seed);
 long tu_first_nonzero(const void *buf, size_t len);
 /* Writes size bytes of pattern to path with plain write(2). */
 void tu_make_file(const char *path, size_t size, unsigned seed);
+/* dmaio_file_create_wait of path; fails the test on error. */
+struct dmaio_file *tu_create(struct dmaio_loop *loop, const char *path);
+/* len bytes of pattern at pos through write_at_wait; fails the test on a
+ * short or failed write. */
+void tu_write_pattern(struct dmaio_file *f, uint64_t pos, size_t len,
+		      unsigned seed);
+/*
+ * Labels for a test run twice over the kernel-feature profiles, the
+ * second time with something more turned off (what, e.g. "no O_TMPFILE"):
+ * labels[TU_NPROFILES..] say so. TU_ADD_PROFILES_TWICE adds such a test.
+ */
+void tu_twice_labels(const char **labels, const char *what);
+#define TU_ADD_PROFILES_TWICE(tc, fn, labels)                          \
+	do {                                                           \
+		tcase_add_loop_test(tc, fn, 0, 2 * TU_NPROFILES);      \
+		tu_name(#fn, 0, 2 * TU_NPROFILES, labels);             \
+	} while (0)
 
 /*
  * Runs this test program again, in a new process (whatever a process
