@@ -6,7 +6,7 @@
  * field. The file it writes is checked by t/test-tune.sh.
  */
 #include "testutil.h"
-#include "tune.h"
+#include "../tools/tune.h" /* tools/ is not on every include path */
 
 #include <string.h>
 
