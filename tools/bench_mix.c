@@ -38,6 +38,7 @@ struct mix_part {
 	FILE *trace;
 	pthread_mutex_t *trace_mu;
 	unsigned id;
+	struct mix_io *ios;       /* depth of them, freed after the run */
 };
 
 struct mix_io {
@@ -202,7 +203,7 @@ static int mix_setup(struct mix_part *p, const char *path, uint64_t size,
 	p->rng = 0x9E3779B97F4A7C15ull * (p->id + 1);
 	hist_init(&p->hist);
 	hist_init(&p->win);
-	ios = calloc(p->depth, sizeof(*ios));
+	ios = p->ios = calloc(p->depth, sizeof(*ios));
 	if (!ios)
 		return -ENOMEM;
 	p->t0 = p->win_start = bench_now_ns();
@@ -226,6 +227,24 @@ struct mix_thread {
 	int err;
 };
 
+/* The parts' buffers and records, then their loop (the buffers hold
+ * its pool). */
+static void mix_free(struct mix_thread *t)
+{
+	unsigned i, k;
+
+	for (i = 0; i < t->n; i++) {
+		struct mix_part *p = &t->parts[i];
+
+		for (k = 0; p->ios && k < p->depth; k++)
+			if (p->ios[k].buf)
+				dmaio_buf_unref(p->ios[k].buf);
+		free(p->ios);
+		p->ios = NULL;
+	}
+	dmaio_loop_free(t->parts[0].loop);
+}
+
 static void *mix_thread(void *arg)
 {
 	struct mix_thread *t = arg;
@@ -236,12 +255,13 @@ static void *mix_thread(void *arg)
 	for (i = 0; i < t->n; i++) {
 		t->parts[i].loop = t->parts[0].loop;
 		if ((t->err = mix_setup(&t->parts[i], t->path, t->o->size,
-					t->o->runtime)))
+					t->o->runtime))) {
+			mix_free(t);
 			return NULL;
+		}
 	}
 	t->err = dmaio_loop_run(t->parts[0].loop);
-	/* the I/O buffers go with the loop's pool */
-	dmaio_loop_free(t->parts[0].loop);
+	mix_free(t);
 	return NULL;
 }
 
