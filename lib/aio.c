@@ -121,9 +121,9 @@ void dmaio__aio_wake(struct dmaio_loop *loop)
 /*
  * With DMAIO_LOOP_LAZY_EVENTFD the eventfd is only asked for when the loop
  * may wait in epoll: for watched fds, helper work, an outside poller of
- * dmaio_loop_fd() or a loop on its own thread. Otherwise it waits in io_getevents, and signalling the
- * eventfd from every completion only costs (about 2% of the IOPS at depth
- * 32 on virtio). An iocb sent without it is counted: while any is in
+ * dmaio_loop_fd() or a loop on its own thread. Otherwise it waits in
+ * io_getevents, and signalling the eventfd from every completion only
+ * costs (about 2% of the IOPS at depth 32 on virtio). An iocb sent without it is counted: while any is in
  * flight, epoll waits are short.
  */
 static void set_resfd(struct dmaio_loop *loop, struct dmaio__op *op)

@@ -64,11 +64,9 @@ static int wait_events(struct dmaio_loop *loop, int timeout_ms,
 	    !dmaio__helper_has_done(loop) &&
 	    !(loop->watch.nwatched &&
 	      dmaio__now_ns() - loop->epoll_ns >= EPOLL_EVERY_NS)) {
-		/* completions are waiting: no need to ask the kernel */
+		/* completions are waiting: no need to ask the kernel (an
+		 * outside poller's signal is drained after the reap) */
 		loop->epoll_skips++;
-		/* drained first: what completes after the reap signals again */
-		if (loop->external)
-			dmaio__eventfd_drain(loop->aio.efd);
 		*reap_aio = 1;
 		return 0;
 	}
@@ -307,9 +305,7 @@ DMAIO_EXPORT int dmaio_loop_timeout(struct dmaio_loop *loop)
 
 	if (!loop)
 		return dmaio__fail(-EINVAL, "loop_timeout: loop is NULL");
-	if (loop->deferred.n || dmaio__posts_waiting(loop) ||
-	    ((loop->disp.subq.n || loop->disp.ready.n) &&
-	     loop->aio.inflight < loop->aio.depth) ||
+	if (dmaio__loop_work_queued(loop) || dmaio__posts_waiting(loop) ||
 	    dmaio__helper_has_done(loop) ||
 	    (loop->aio.ring && dmaio__ring_ready(loop)))
 		return 0;

@@ -107,6 +107,15 @@ static inline void dmaio__eventfd_drain(int fd)
 		;
 }
 
+/* Work the next run_once(loop, 0) does at once, which no fd announces:
+ * deferred callbacks, and iocbs the context has room for. */
+static inline int dmaio__loop_work_queued(const struct dmaio_loop *loop)
+{
+	return loop->deferred.n ||
+	       ((loop->disp.subq.n || loop->disp.ready.n) &&
+		loop->aio.inflight < loop->aio.depth);
+}
+
 /* Whether helper threads have finished work the loop has not reaped. */
 static inline int dmaio__helper_has_done(struct dmaio_loop *loop)
 {

@@ -363,9 +363,7 @@ DMAIO_EXPORT int dmaio_loop_run_once(struct dmaio_loop *loop, int timeout_ms)
 	if (!loop->drivers && dmaio__free_if_requested(loop))
 		return callbacks;
 	/* what the next run_once(loop, 0) would do at once */
-	if (loop->deferred.n ||
-	    ((loop->disp.subq.n || loop->disp.ready.n) &&
-	     loop->aio.inflight < loop->aio.depth))
+	if (dmaio__loop_work_queued(loop))
 		dmaio__wake_poller(loop);
 	return callbacks;
 }

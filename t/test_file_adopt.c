@@ -190,6 +190,19 @@ START_TEST(release_hands_over)
 }
 END_TEST
 
+/* helper-thread operations one size_wait of f made */
+static uint64_t helper_ops_of_size(struct dmaio_loop *loop,
+				   struct dmaio_file *f)
+{
+	struct dmaio_loop_stats a, b;
+
+	a.size = b.size = sizeof(a);
+	ck_assert_int_eq(dmaio_loop_stats(loop, &a), 0);
+	ck_assert_int_eq(dmaio_file_size_wait(f), 12288);
+	ck_assert_int_eq(dmaio_loop_stats(loop, &b), 0);
+	return b.helper_ops - a.helper_ops;
+}
+
 START_TEST(dup_shares_the_file)
 {
 	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
@@ -214,6 +227,10 @@ START_TEST(dup_shares_the_file)
 		tu_write_pattern(f, 0, 8192, 2);
 		check_pattern(g, 0, 8192, 2);
 		tu_write_pattern(g, 8192, 4096, 2);
+		/* what open learnt of the file system holds for the dup too:
+		 * size asks a helper thread on neither or on both */
+		ck_assert_int_eq(helper_ops_of_size(loop, g),
+				 helper_ops_of_size(loop, f));
 		/* each handle closes its own fd */
 		ck_assert_int_eq(dmaio_file_close_wait(f), 0);
 		check_pattern(g, 0, 12288, 2);
