@@ -65,9 +65,10 @@ struct dmaio_view;
 const char *dmaio_strerror(int err);
 
 /*
- * Returns a description of the last failure of dmaio_loop_new() in this
- * thread with more to say than dmaio_strerror() (for example which
- * /proc/sys/fs/aio-max-nr value is needed), or "" if there is none.
+ * Returns why the last call of this thread that failed at once failed:
+ * the argument and the rule (e.g. "write_at: size 100 is not a multiple
+ * of the file's alignment 512"), or what the system lacks (which
+ * /proc/sys/fs/aio-max-nr value is needed); "" if there is nothing to say.
  */
 const char *dmaio_last_error(void);
 
