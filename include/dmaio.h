@@ -199,6 +199,9 @@ struct dmaio_loop_stats {
 	                               neither hits nor misses */
 	uint64_t submit_held;       /* completions whose followers waited to
 	                               share a later io_submit (dear calls) */
+	uint64_t caller_ios;        /* read_into_wait/write_from_wait calls
+	                               of other threads done on their own
+	                               thread (dmaio_loop_start_thread) */
 };
 /* Fills the first st->size bytes of *st: 0, or -EINVAL. */
 int dmaio_loop_stats(struct dmaio_loop *loop, struct dmaio_loop_stats *st);

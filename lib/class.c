@@ -285,5 +285,5 @@ void dmaio__classes_free(struct dmaio_loop *loop)
 		free(c->name);
 		free(c);
 	}
-	loop->disp.nclasses = 0;
+	__atomic_store_n(&loop->disp.nclasses, 0, __ATOMIC_RELAXED);
 }

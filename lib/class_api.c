@@ -72,7 +72,8 @@ DMAIO_EXPORT int dmaio_class_new(struct dmaio_loop *loop,
 	c->st.size = sizeof(c->st);
 	c->next = loop->disp.classes;
 	loop->disp.classes = c;
-	loop->disp.nclasses++;
+	/* wait_direct.c looks from other threads */
+	__atomic_add_fetch(&loop->disp.nclasses, 1, __ATOMIC_RELAXED);
 	*out = c;
 	return 0;
 }
@@ -131,7 +132,7 @@ DMAIO_EXPORT int dmaio_class_free(struct dmaio_class *c)
 			*pp = c->next;
 			break;
 		}
-	c->loop->disp.nclasses--;
+	__atomic_sub_fetch(&c->loop->disp.nclasses, 1, __ATOMIC_RELAXED);
 	free(c->name);
 	free(c);
 	return 0;

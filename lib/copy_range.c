@@ -47,8 +47,8 @@ static void copy_end(struct copy *c, int64_t res)
 	dmaio_cb cb = c->cb;
 	void *arg = c->arg;
 
-	if (c->done && c->dst_pos + c->done > c->dst->size_seen)
-		c->dst->size_seen = c->dst_pos + c->done;
+	if (c->done)
+		dmaio__size_seen_raise(c->dst, c->dst_pos + c->done);
 	/* as copy_file_range: bytes copied before an error are reported */
 	if (res >= 0 || c->done)
 		res = (int64_t)c->done;

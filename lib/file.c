@@ -12,6 +12,7 @@
  * extends the file, those are barriers too (see fs_quirks).
  */
 #include "aio.h"
+#include "drain.h"
 #include "file.h"
 
 #include <errno.h>
@@ -27,7 +28,8 @@ int dmaio__file_check(const struct dmaio_file *f, const char *what)
 	if (!f)
 		return dmaio__fail(-EINVAL, "%s: file is NULL", what);
 	/* a held file lets the holder's own calls through (see close) */
-	if (f->closing && !(f->holds && f->loop->internal_calls))
+	if (__atomic_load_n(&f->closing, __ATOMIC_RELAXED) &&
+	    !(f->holds && f->loop->internal_calls))
 		return dmaio__fail(-EBADF, "%s: close was already called on "
 				   "this file", what);
 	return 0;
@@ -498,10 +500,17 @@ DMAIO_EXPORT int dmaio_file_create(struct dmaio_loop *l, const char *path,
 /* ------------------------------------------------------------------ */
 /* close                                                               */
 
+void dmaio__direct_drain(struct dmaio_file *f)
+{
+	/* closing is set: a call coming in now leaves at once (-EBADF) */
+	dmaio__drain(&f->direct_calls);
+}
+
 static int64_t close_work(struct dmaio__op *op)
 {
 	struct dmaio_file *f = op->file;
 
+	dmaio__direct_drain(f);
 	/* an anonymous file's hidden name goes with it (file_tmp.c) */
 	if (f->tmp_path)
 		unlink(f->tmp_path);
@@ -533,7 +542,8 @@ int dmaio__file_end(struct dmaio_file *f, dmaio__work_fn work, dmaio_cb cb,
 	op->u.cb = cb;
 	op->work = work;
 	op->barrier = 1;
-	f->closing = 1;
+	/* from here a call on another thread fails (wait_direct.c) */
+	__atomic_store_n(&f->closing, 1, __ATOMIC_SEQ_CST);
 	/* a lock still waiting would never be taken: it ends first */
 	if (f->lock_waits)
 		f->cancel_locks(f);

@@ -18,7 +18,10 @@ struct dmaio_file {
 	int fd;
 	int accmode;          /* O_RDONLY, O_WRONLY or O_RDWR */
 	int direct;
-	int closing;
+	int closing;          /* atomic: wait_direct.c reads it elsewhere */
+	/* wait_direct.c: read_into/write_from _wait calls running on their
+	 * callers' threads; close and release_fd wait for them (a futex) */
+	unsigned direct_calls;  /* drain.h */
 	char *path;
 	dev_t dev;
 	ino_t ino;
@@ -41,7 +44,9 @@ struct dmaio_file {
 	int append_blocks_submit;    /* a direct write past size_seen too */
 	int fstat_inline;            /* fstat cannot block: no helper needed */
 	int copy_offload;     /* copy_file_range need not move the data */
-	uint64_t size_seen;   /* EOF as open and our own operations left it */
+	/* EOF as open and our own operations left it; set with
+	 * dmaio__size_seen_raise/set: other threads read it (wait_direct.c) */
+	uint64_t size_seen;
 	struct dmaio_file *next, *prev;
 	/* calls above this layer with operations still to submit (write_copy
 	 * holds the file for each call): close waits until they are none */
@@ -55,7 +60,9 @@ struct dmaio_file {
 	/* file_lock.c's, set with lock_waits: file.c calls it at close
 	 * without calling up into the file that calls it */
 	void (*cancel_locks)(struct dmaio_file *f);
-	struct dmaio_file_stats stats; /* what callers asked for and got */
+	/* what callers asked for and got: counted atomically, since calls
+	 * on other threads count too (wait_direct.c) */
+	struct dmaio_file_stats stats;
 };
 
 /* The streams' option defaults and limits (writer*.c, reader.c). */
@@ -84,6 +91,16 @@ void dmaio__complete_empty(struct dmaio__op *op);
 void dmaio__write_route(struct dmaio__op *op);
 /* Notes the EOF a write's result leaves. */
 void dmaio__wrote(struct dmaio__op *op, int64_t res);
+/* pread or pwrite all of len from the calling thread (EINTR and short
+ * transfers retried): bytes, fewer at EOF, or -errno. */
+int64_t dmaio__rw_all(int fd, int opcode, char *p, size_t len, uint64_t pos);
+/* file_mem.c: a caller-memory request's mode, memory and position (not
+ * whether the file is closing): 0, or -errno with the reason set. */
+int dmaio__mem_args_check(const struct dmaio_file *f, int write, uint64_t pos,
+			  const void *buf, size_t size, const char *what);
+/* On a helper thread, before a file's fd goes (close, release_fd): waits
+ * for the calls wait_direct.c runs on other threads. */
+void dmaio__direct_drain(struct dmaio_file *f);
 /* Gives a new file its fd: fstat, O_DIRECT through fcntl (or the
  * buffered fallback), alignment. 0 or -errno; the fd is not closed. */
 int64_t dmaio__file_setup(struct dmaio__op *op, int fd);
@@ -107,17 +124,31 @@ void dmaio__file_join(struct dmaio_file *f);
 static inline void dmaio__count_read(struct dmaio_file *f, int64_t res)
 {
 	if (res >= 0) {
-		f->stats.reads++;
-		f->stats.read_bytes += (uint64_t)res;
+		__atomic_add_fetch(&f->stats.reads, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&f->stats.read_bytes, (uint64_t)res,
+				   __ATOMIC_RELAXED);
 	}
 }
 
 static inline void dmaio__count_write(struct dmaio_file *f, int64_t res)
 {
 	if (res >= 0) {
-		f->stats.writes++;
-		f->stats.write_bytes += (uint64_t)res;
+		__atomic_add_fetch(&f->stats.writes, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&f->stats.write_bytes, (uint64_t)res,
+				   __ATOMIC_RELAXED);
 	}
+}
+
+static inline void dmaio__size_seen_set(struct dmaio_file *f, uint64_t v)
+{
+	__atomic_store_n(&f->size_seen, v, __ATOMIC_RELAXED);
+}
+
+/* Our own operation left data up to end: the EOF we know moves there. */
+static inline void dmaio__size_seen_raise(struct dmaio_file *f, uint64_t end)
+{
+	if (end > f->size_seen)
+		dmaio__size_seen_set(f, end);
 }
 /* align.c: st is the open file's fstat */
 void dmaio__file_discover(struct dmaio_file *f, uint64_t features,

@@ -73,6 +73,7 @@ static int64_t release_work(struct dmaio__op *op)
 {
 	struct dmaio_file *f = op->file;
 
+	dmaio__direct_drain(f);
 	/* an anonymous file's hidden name goes, as at close (file_tmp.c) */
 	if (f->tmp_path)
 		unlink(f->tmp_path);

@@ -21,7 +21,8 @@ DMAIO_EXPORT int dmaio_file_set_class(struct dmaio_file *f,
 		f->cls->nfiles--;
 	if (c)
 		c->nfiles++;
-	f->cls = c;
+	/* wait_direct.c looks from other threads */
+	__atomic_store_n(&f->cls, c, __ATOMIC_RELAXED);
 	return 0;
 }
 

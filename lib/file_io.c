@@ -102,7 +102,7 @@ static void start_parts(struct dmaio__op *op)
 }
 
 /* pread/pwrite until len bytes, EOF or an error: bytes, or -errno. */
-static int64_t rw_all(int fd, int opcode, char *p, size_t len, uint64_t pos)
+int64_t dmaio__rw_all(int fd, int opcode, char *p, size_t len, uint64_t pos)
 {
 	size_t done = 0;
 
@@ -138,11 +138,12 @@ static int64_t buffered_rw_work(struct dmaio__op *op)
 	int i;
 
 	if (!op->iov)
-		return rw_all(op->file->fd, op->opcode, op->mem, op->io_len,
-			      pos);
+		return dmaio__rw_all(op->file->fd, op->opcode, op->mem,
+				     op->io_len, pos);
 	for (i = 0; i < op->iovcnt; i++) {
-		n = rw_all(op->file->fd, op->opcode, op->iov[i].iov_base,
-			   op->iov[i].iov_len, pos);
+		n = dmaio__rw_all(op->file->fd, op->opcode,
+				  op->iov[i].iov_base, op->iov[i].iov_len,
+				  pos);
 		if (n < 0)
 			return total ? total : n;
 		total += n;
@@ -183,8 +184,8 @@ void dmaio__wrote(struct dmaio__op *op, int64_t res)
 {
 	struct dmaio_file *f = op->file;
 
-	if (res > 0 && op->io_pos + (uint64_t)res > f->size_seen)
-		f->size_seen = op->io_pos + (uint64_t)res;
+	if (res > 0)
+		dmaio__size_seen_raise(f, op->io_pos + (uint64_t)res);
 }
 
 /* Where a direct write past EOF makes io_submit sleep (file.c). */
@@ -396,7 +397,8 @@ static void fdatasync_finish(struct dmaio__op *op, int64_t res)
 {
 	/* a stream's syncs are its file's too */
 	if (res == 0)
-		op->file->stats.syncs++;
+		__atomic_add_fetch(&op->file->stats.syncs, 1,
+				   __ATOMIC_RELAXED);
 	dmaio__finish_cb(op, res);
 }
 

@@ -36,12 +36,9 @@ static void mem_finish(struct dmaio__op *op, int64_t res)
 	dmaio__op_call_cb(op, op->u.cb, res);
 }
 
-static int check_mode(const struct dmaio_file *f, int write, const char *what)
+static int check_access(const struct dmaio_file *f, int write,
+			const char *what)
 {
-	int ret = dmaio__file_check(f, what);
-
-	if (ret)
-		return ret;
 	if (write && f->accmode == O_RDONLY)
 		return dmaio__fail(-EBADF, "%s: the file was opened read-only",
 				   what);
@@ -49,6 +46,13 @@ static int check_mode(const struct dmaio_file *f, int write, const char *what)
 		return dmaio__fail(-EBADF, "%s: the file was opened write-only",
 				   what);
 	return 0;
+}
+
+static int check_mode(const struct dmaio_file *f, int write, const char *what)
+{
+	int ret = dmaio__file_check(f, what);
+
+	return ret ? ret : check_access(f, write, what);
 }
 
 /* One piece of memory: aligned address and length. */
@@ -135,6 +139,16 @@ static int mem_submit(struct dmaio_file *f, int write, uint64_t pos,
 	return 0;
 }
 
+int dmaio__mem_args_check(const struct dmaio_file *f, int write, uint64_t pos,
+			  const void *buf, size_t size, const char *what)
+{
+	int ret = check_access(f, write, what);
+
+	if (!ret)
+		ret = check_piece(f, buf, size, what, "buf");
+	return ret ? ret : check_pos(f, pos, size, what);
+}
+
 static int mem_call(struct dmaio_file *f, int write, uint64_t pos,
 		    const void *buf, size_t size, dmaio_cb cb, void *arg,
 		    const char *what)
@@ -142,9 +156,8 @@ static int mem_call(struct dmaio_file *f, int write, uint64_t pos,
 	int ret = check_mode(f, write, what);
 
 	DMAIO__NOT_INHERITED(f ? f->loop : NULL, -EBADFD);
-	if (ret)
-		return ret;
-	ret = check_piece(f, buf, size, what, "buf");
+	if (!ret)
+		ret = check_piece(f, buf, size, what, "buf");
 	if (!ret)
 		ret = check_pos(f, pos, size, what);
 	if (ret)

@@ -55,15 +55,15 @@ static int meta_submit(struct dmaio_file *f, dmaio__work_fn work, int barrier,
 /* write_at needs to know where EOF is on some file systems (file_io.c) */
 static void grew_finish(struct dmaio__op *op, int64_t res)
 {
-	if (res == 0 && op->arg64 > op->file->size_seen)
-		op->file->size_seen = op->arg64;
+	if (res == 0)
+		dmaio__size_seen_raise(op->file, op->arg64);
 	dmaio__finish_cb(op, res);
 }
 
 static void truncated_finish(struct dmaio__op *op, int64_t res)
 {
 	if (res == 0)
-		op->file->size_seen = op->arg64;
+		dmaio__size_seen_set(op->file, op->arg64);
 	dmaio__finish_cb(op, res);
 }
 

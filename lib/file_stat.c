@@ -35,9 +35,8 @@ static void allocate_finish(struct dmaio__op *op, int64_t res)
 	struct dmaio_file *f = op->file;
 	uint64_t end = op->pos + op->arg64;
 
-	if (res == 0 && !(op->oflags & DMAIO_ALLOC_KEEP_SIZE) &&
-	    end > f->size_seen)
-		f->size_seen = end;
+	if (res == 0 && !(op->oflags & DMAIO_ALLOC_KEEP_SIZE))
+		dmaio__size_seen_raise(f, end);
 	dmaio__finish_cb(op, res);
 }
 
@@ -157,6 +156,7 @@ DMAIO_EXPORT int dmaio_file_stats(const struct dmaio_file *f,
 				  struct dmaio_file_stats *st)
 {
 	int ret = dmaio__file_check(f, "stats");
+	struct dmaio_file_stats now;
 	size_t n;
 
 	if (ret)
@@ -167,7 +167,15 @@ DMAIO_EXPORT int dmaio_file_stats(const struct dmaio_file *f,
 	if (n < sizeof(st->size))
 		return dmaio__fail(-EINVAL, "stats: st->size %zu is smaller "
 				   "than the size field (set it to sizeof)", n);
-	memcpy(st, &f->stats, n < sizeof(f->stats) ? n : sizeof(f->stats));
-	st->size = n;
+	/* read counter by counter: calls on other threads add to them */
+	now.size = n;
+	now.reads = __atomic_load_n(&f->stats.reads, __ATOMIC_RELAXED);
+	now.read_bytes = __atomic_load_n(&f->stats.read_bytes,
+					 __ATOMIC_RELAXED);
+	now.writes = __atomic_load_n(&f->stats.writes, __ATOMIC_RELAXED);
+	now.write_bytes = __atomic_load_n(&f->stats.write_bytes,
+					  __ATOMIC_RELAXED);
+	now.syncs = __atomic_load_n(&f->stats.syncs, __ATOMIC_RELAXED);
+	memcpy(st, &now, n < sizeof(now) ? n : sizeof(now));
 	return 0;
 }

@@ -262,6 +262,9 @@ DMAIO_EXPORT int dmaio_loop_stats(struct dmaio_loop *loop,
 	if (n < sizeof(size_t))
 		return dmaio__fail(-EINVAL, "loop_stats: st->size %zu is "
 				   "smaller than a size_t", n);
+	/* counted on other threads (wait_direct.c), so not in loop->stats */
+	loop->stats.caller_ios = __atomic_load_n(&loop->host.direct_ios,
+						 __ATOMIC_RELAXED);
 	/* what the caller's struct has room for, its size kept */
 	memcpy((char *)st + sizeof(size_t),
 	       (const char *)&loop->stats + sizeof(size_t),

@@ -39,6 +39,10 @@ struct dmaio__host {
 	struct dmaio__remote *calls;  /* handed over, not yet answered */
 	struct dmaio__remote *woken;  /* answered, to wake: loop thread only */
 	unsigned inside;              /* callers between hand-over and return */
+	/* wait_direct.c: calls doing their I/O on their own thread, and
+	 * how many were done (atomics: no lock on that path) */
+	unsigned direct;
+	uint64_t direct_ios;
 };
 
 struct dmaio_loop {

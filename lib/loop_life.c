@@ -43,6 +43,7 @@
  * profiles) reads the table.
  */
 #include "aio.h"
+#include "drain.h"
 #include "probe.h"
 #include "file.h"
 #include "wait.h"
@@ -418,10 +419,14 @@ static int host_answered(struct dmaio__host *h)
 static void host_wait_idle(struct dmaio__host *h)
 {
 	pthread_mutex_lock(&h->lock);
-	__atomic_store_n(&h->state, DMAIO__HOST_STOPPING, __ATOMIC_RELEASE);
+	__atomic_store_n(&h->state, DMAIO__HOST_STOPPING, __ATOMIC_SEQ_CST);
 	while (h->inside)
 		pthread_cond_wait(&h->idle, &h->lock);
 	pthread_mutex_unlock(&h->lock);
+	/* the calls on their own threads use the loop's files: they too
+	 * (wait_direct.c); none starts now that the state is not RUNNING */
+	dmaio__drain(&h->direct);
+	dmaio__drain_reset(&h->direct);
 }
 
 /*

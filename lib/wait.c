@@ -327,6 +327,9 @@ DMAIO_EXPORT int64_t dmaio_file_read_into_wait(struct dmaio_file *f,
 {
 	struct dmaio__waiter w = DMAIO__WAITER_INIT;
 
+	DMAIO__NOT_INHERITED(LOOP_OF(f), -EBADFD);
+	if (dmaio__wait_direct(f, 0, pos, buf, size, &w.res))
+		return w.res;
 	w.a = pos;
 	w.ptr = buf;
 	w.n = size;
@@ -345,6 +348,9 @@ DMAIO_EXPORT int64_t dmaio_file_write_from_wait(struct dmaio_file *f,
 {
 	struct dmaio__waiter w = DMAIO__WAITER_INIT;
 
+	DMAIO__NOT_INHERITED(LOOP_OF(f), -EBADFD);
+	if (dmaio__wait_direct(f, 1, pos, buf, size, &w.res))
+		return w.res;
 	w.a = pos;
 	w.ptr = buf;
 	w.n = size;

@@ -46,6 +46,15 @@ int64_t dmaio__wait_call(struct dmaio_loop *loop, struct dmaio__waiter *w,
 			 dmaio__submit_fn submit, const char *func);
 
 /*
+ * wait_direct.c: read_into_wait (write 0) or write_from_wait of another
+ * thread than the loop's, done on the caller's thread where the loop
+ * would send it straight to the kernel: 1 with *res set, or 0 (hand it
+ * over as any other call).
+ */
+int dmaio__wait_direct(struct dmaio_file *f, int write, uint64_t pos,
+		       const void *buf, size_t size, int64_t *res);
+
+/*
  * A caller of another thread, asleep until its waiter is filled; linked
  * in host.calls until then (loop_life.c answers what is left -ECANCELED
  * when a callback frees the loop). host.inside counts the callers still

@@ -17,11 +17,13 @@ set -- "--engine=dmaio --api=async --rw=randrw" \
 	"--engine=dmaio --api=read_many --rw=randread" \
 	"--engine=dmaio --api=async --rw=randwrite --loops=2" \
 	"--engine=psync --rw=randrw --threads=3" \
+	"--engine=dmaio --api=thread --rw=randrw --threads=3" \
+	"--engine=dmaio --api=thread --rw=randrw --threads=3 --loop-class" \
 	"--engine=libaio --rw=randrw" \
 	"--engine=libaio --rw=randrw --poll-us=100" \
 	"--engine=libaio --rw=randread --poll-us=100 --sleep-us=5" \
 	"--engine=dmaio --rw=randread --cpus=0"
-echo "1..$(($# + 13))"
+echo "1..$(($# + 15))"
 for args in "$@"; do
 	# shellcheck disable=SC2086
 	out=$("$b" $args --verify --quiet --iodepth=8 --bs=8k --size=8M \
@@ -45,6 +47,16 @@ for key in '"iops":' '"mib_s":' '"us_per_io":' '"p99":' '"poll_us":0'; do
 	echo "$json" | grep -q "$key" || { echo "# missing $key in: $json"; false; } || break
 done
 check $? "--json has iops, mib_s, cpu us_per_io, p99, poll_us"
+# the pool's reads are made on its threads; with a class on the loop,
+# all are handed to the loop's thread
+for lc in "" --loop-class; do
+	json=$("$b" --json --quiet --api=thread --threads=3 --size=8M \
+		--ios=300 $lc --file="$f" 2>&1)
+	n=$(echo "$json" | sed -n 's/.*"caller_ios":\([0-9]*\).*/\1/p')
+	if [ -z "$lc" ]; then want=300; else want=0; fi
+	[ "${n:-x}" = "$want" ] || echo "# caller_ios ${n:-none}, not $want: $json"
+	check $? "--api=thread $lc: $want of 300 calls on the callers' threads"
+done
 "$b" --iodepth=0 > /dev/null 2>&1
 [ $? = 2 ]
 check $? "--iodepth=0 is refused with status 2"

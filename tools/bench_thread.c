@@ -3,9 +3,11 @@
  * --api=thread: a pool of --threads threads (default --iodepth), each
  * making one blocking read_into_wait or write_from_wait at a time, all
  * through one loop that runs on its own thread (dmaio_loop_start_thread):
- * the psync engine's job, with the loop between the threads and the
- * kernel. The first worker in makes the loop, the last out frees it and
- * keeps its statistics.
+ * the psync engine's job, with the loop beside the threads: the calls
+ * are made on the threads' own (the library's choice while the loop has
+ * no I/O class), or with --loop-class all handed to the loop's thread.
+ * The first worker in makes the loop, the last out frees it and keeps
+ * its statistics.
  */
 #include "config.h"
 
@@ -23,6 +25,19 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dmaio_loop *shared;
 static unsigned users;
 
+static struct dmaio_class *cls;
+
+/* A class the files never join: its presence alone makes the loop's
+ * dispatcher the judge of every call, so the calls are handed over. */
+static int make_class(struct dmaio_loop *loop)
+{
+	struct dmaio_class_opts co;
+
+	dmaio_class_opts_init(&co);
+	co.name = "bench";
+	return dmaio_class_new(loop, &co, &cls);
+}
+
 static int get_loop(struct worker *w, struct dmaio_loop **out)
 {
 	struct dmaio_loop_opts lo;
@@ -36,6 +51,8 @@ static int get_loop(struct worker *w, struct dmaio_loop **out)
 		if (w->o->helper_threads)
 			lo.helper_threads = w->o->helper_threads;
 		ret = dmaio_loop_new(&shared, &lo);
+		if (!ret && w->o->loop_class)
+			ret = make_class(shared);
 		if (!ret) {
 			ret = dmaio_loop_start_thread(shared);
 			if (ret) {
@@ -59,7 +76,8 @@ static void put_loop(struct worker *w)
 		dmaio_loop_stop_thread(shared);
 		w->loop_stats.size = sizeof(w->loop_stats);
 		dmaio_loop_stats(shared, &w->loop_stats);
-		dmaio_loop_free(shared);
+		dmaio_loop_free(shared); /* and the class */
+		cls = NULL;
 		shared = NULL;
 	}
 	pthread_mutex_unlock(&lock);

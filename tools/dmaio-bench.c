@@ -52,6 +52,10 @@ static void usage(FILE *to)
 		"                     (async); into: read_into/write_from of the\n"
 		"                     caller's memory; thread: --threads threads\n"
 		"                     making _wait calls through one loop thread\n"
+		"  --loop-class       --api=thread: give the loop an I/O class\n"
+		"                     (the files stay in the default one), so\n"
+		"                     that every call is handed to the loop's\n"
+		"                     thread instead of made on the caller's\n"
 		"  --engine=dmaio|psync|libuv|libaio  (dmaio; libaio: a bare\n"
 		"                     libaio loop, no library)\n"
 		"  --loops=N          N loops, one thread each, shared nothing (1)\n"
@@ -174,6 +178,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		{ "mix", required_argument, NULL, 'X' },
 		{ "mix-trace", required_argument, NULL, 'Y' },
 		{ "helper-threads", required_argument, NULL, 'H' },
+		{ "loop-class", no_argument, NULL, 'L' },
 		{ "verify", no_argument, NULL, 'v' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -256,6 +261,9 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 				bad("--open-bench (1..1000000)");
 			o->open_bench = (unsigned)v;
 			break;
+		case 'L':
+			o->loop_class = 1;
+			break;
 		case 'H':
 			v = strtoull(optarg, NULL, 0);
 			if (!v || v > 1024)
@@ -297,6 +305,8 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		bad("--open-bench: with --engine=dmaio, without --files");
 	if (o->engine != ENGINE_DMAIO && o->helper_threads)
 		bad("--helper-threads: only with --engine=dmaio");
+	if (o->loop_class && (o->engine != ENGINE_DMAIO || o->api != API_THREAD))
+		bad("--loop-class: only with --api=thread");
 	if (o->api == API_STREAM && o->rw != RW_READ && o->rw != RW_WRITE)
 		bad("--api=stream: takes --rw=read or --rw=write");
 	if (o->api == API_STREAM && o->rw == RW_WRITE && o->loops > 1)
@@ -400,6 +410,8 @@ static void add_stats(struct dmaio_loop_stats *a,
 	a->poll_skips += b->poll_skips;
 	a->poll_ns += b->poll_ns;
 	a->poll_interrupted += b->poll_interrupted;
+	a->submit_held += b->submit_held;
+	a->caller_ios += b->caller_ios;
 }
 
 static void print_text(const struct bench_opts *o, const char *path,
@@ -444,6 +456,10 @@ static void print_text(const struct bench_opts *o, const char *path,
 		       s->ls.submit_eagain, s->ls.reaped_ring,
 		       s->ls.reaped_syscall, s->ls.wakeups, s->ls.wakeups_idle,
 		       s->ls.helper_ops);
+	if (o->engine == ENGINE_DMAIO && o->api == API_THREAD)
+		printf("  threads: %" PRIu64 " calls made on the callers' "
+		       "threads, %" PRIu64 " handed to the loop's\n",
+		       s->ls.caller_ios, s->ios - s->ls.caller_ios);
 	if (o->engine == ENGINE_DMAIO && o->poll_us)
 		printf("  poll: %" PRIu64 " spins found work, %" PRIu64
 		       " found nothing, %" PRIu64 " cut by losing the CPU; "
@@ -501,7 +517,8 @@ static void print_json(const struct bench_opts *o, const char *path,
 	       ",\"wakeups\":%" PRIu64 ",\"wakeups_idle\":%" PRIu64
 	       ",\"helper_ops\":%" PRIu64 ",\"poll_hits\":%" PRIu64
 	       ",\"poll_misses\":%" PRIu64 ",\"poll_skips\":%" PRIu64
-	       ",\"poll_ns\":%" PRIu64 ",\"poll_interrupted\":%" PRIu64 "}",
+	       ",\"poll_ns\":%" PRIu64 ",\"poll_interrupted\":%" PRIu64
+	       ",\"caller_ios\":%" PRIu64 "}",
 	       bench_engine_names[o->engine], bench_api_names[o->api],
 	       bench_rw_names[o->rw], o->bs, o->iodepth, o->loops, o->poll_us,
 	       o->sleep_us, o->size,
@@ -515,7 +532,7 @@ static void print_json(const struct bench_opts *o, const char *path,
 	       s->ls.submit_stalls, s->ls.reaped_ring, s->ls.reaped_syscall,
 	       s->ls.wakeups, s->ls.wakeups_idle, s->ls.helper_ops,
 	       s->ls.poll_hits, s->ls.poll_misses, s->ls.poll_skips,
-	       s->ls.poll_ns, s->ls.poll_interrupted);
+	       s->ls.poll_ns, s->ls.poll_interrupted, s->ls.caller_ios);
 	if (o->ping)
 		printf(",\"ping\":{\"interval_us\":%u,\"count\":%" PRIu64
 		       ",\"error\":%d,\"rtt_ns\":{\"min\":%" PRIu64

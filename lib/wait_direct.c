@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * read_into_wait and write_from_wait called from another thread while the
+ * loop runs on its own (dmaio_loop_start_thread): where the loop would
+ * send the request straight to the kernel anyway, the calling thread
+ * makes it itself, with pread or pwrite on the file's descriptor, and
+ * sleeps in the kernel until it is done. Handed to the loop's thread
+ * instead, each call costs two more thread wake-ups (the loop's, then the
+ * caller's) on the request's path: more CPU per I/O than the I/O itself
+ * and, at the few requests a pool of threads keeps in flight, fewer of
+ * them per second than the threads' own pread.
+ *
+ * It is only taken where nothing of the loop's is bypassed by it:
+ * - the loop has no I/O class (the dispatcher would queue and price it);
+ * - a write stays inside the EOF the loop knows of (one past EOF may hold
+ *   the inode lock long enough to stall the loop's io_submit: file.c);
+ * - the loop's thread still runs and the file is not closing.
+ * Everything else is handed over as before (wait.c). Calls touch only
+ * atomics of the loop and the file; close and release_fd
+ * (dmaio__direct_drain) and stop_thread wait for the calls in progress,
+ * so the file outlives them.
+ */
+#include "drain.h"
+#include "file.h"
+#include "wait.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* What the loop would do with the request is to send it as it is. */
+static int loop_would_send(struct dmaio_file *f, int write, uint64_t pos,
+			   size_t size)
+{
+	struct dmaio_loop *loop = f->loop;
+
+	if (__atomic_load_n(&loop->disp.nclasses, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&f->cls, __ATOMIC_RELAXED))
+		return 0;
+	return !write ||
+	       pos + size <= __atomic_load_n(&f->size_seen, __ATOMIC_RELAXED);
+}
+
+static int64_t run(struct dmaio_file *f, int write, uint64_t pos,
+		   void *buf, size_t size, const char *what)
+{
+	int64_t res;
+
+	if (__atomic_load_n(&f->closing, __ATOMIC_SEQ_CST))
+		return dmaio__fail(-EBADF, "%s: close was already called on "
+				   "this file", what);
+	res = dmaio__mem_args_check(f, write, pos, buf, size, what);
+	if (res)
+		return res;
+	res = dmaio__rw_all(f->fd, write ? IO_CMD_PWRITE : IO_CMD_PREAD,
+			    buf, size, pos);
+	if (res < 0)
+		return dmaio__fail((int)res, "%s: %s at %llu: %s", what,
+				   write ? "pwrite" : "pread",
+				   (unsigned long long)pos,
+				   strerror((int)-res));
+	if (write)
+		dmaio__count_write(f, res);
+	else
+		dmaio__count_read(f, res);
+	__atomic_add_fetch(&f->loop->host.direct_ios, 1, __ATOMIC_RELAXED);
+	return res;
+}
+
+int dmaio__wait_direct(struct dmaio_file *f, int write, uint64_t pos,
+		       const void *buf, size_t size, int64_t *res)
+{
+	struct dmaio__host *h;
+	const char *what = write ? "write_from_wait" : "read_into_wait";
+	int taken = 0;
+
+	if (!f || !size || !dmaio__hosted_elsewhere(f->loop))
+		return 0;
+	/*
+	 * In first, so that a close submitted meanwhile waits for us before
+	 * the file goes; out last but one, the loop after it (a stopped
+	 * loop may be freed, and its files with it). seq_cst both ways:
+	 * close stores closing and stop_thread the state before draining,
+	 * so either they see us or we see them (run, below).
+	 */
+	dmaio__drain_enter(&f->direct_calls);
+	h = &f->loop->host;
+	dmaio__drain_enter(&h->direct);
+	if (__atomic_load_n(&h->state, __ATOMIC_SEQ_CST) ==
+		    DMAIO__HOST_RUNNING &&
+	    loop_would_send(f, write, pos, size)) {
+		*res = run(f, write, pos, (void *)buf, size, what);
+		taken = 1;
+	}
+	dmaio__drain_leave(&f->direct_calls);
+	dmaio__drain_leave(&h->direct);
+	return taken;
+}
