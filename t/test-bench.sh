@@ -23,7 +23,7 @@ set -- "--engine=dmaio --api=async --rw=randrw" \
 	"--engine=libaio --rw=randrw --poll-us=100" \
 	"--engine=libaio --rw=randread --poll-us=100 --sleep-us=5" \
 	"--engine=dmaio --rw=randread --cpus=0"
-echo "1..$(($# + 15))"
+echo "1..$(($# + 17))"
 for args in "$@"; do
 	# shellcheck disable=SC2086
 	out=$("$b" $args --verify --quiet --iodepth=8 --bs=8k --size=8M \
@@ -123,3 +123,19 @@ done
 "$b" --mix="randread:4k" --file="$f" --size=8M >/dev/null 2>&1
 [ $? = 2 ]
 check $? "dmaio-bench --mix with a part lacking its depth: status 2"
+# stop=: the part's I/O ends there while the other goes on; reshare=:
+# the class's shares change without an error
+out=$("$b" --mix="randread:4k:2:stop=0.3+randread:4k:2:reshare=0.3,300" \
+	--size=8M --runtime=2 --file="$f" --mix-trace="$tmp/trace" 2>&1)
+rc=$?
+last0=$(awk '$2 == 0 { t = $1 } END { print t + 0 }' "$tmp/trace")
+last1=$(awk '$2 == 1 { t = $1 } END { print t + 0 }' "$tmp/trace")
+[ "$rc" = 0 ] &&
+	[ "$(echo "$out" | grep -c '^part [01] .* errors 0$')" = 2 ] &&
+	awk -v a="$last0" -v b="$last1" 'BEGIN { exit !(a < 1.2 && b > 1.5) }'
+rc=$?
+check $rc "dmaio-bench --mix stop= and reshare=: part 0 stopped (last window $last0 s, part 1's $last1 s), no errors"
+[ $rc = 0 ] || echo "$out" | sed 's/^/# /'
+"$b" --mix="randread:4k:2:reshare=1" --file="$f" --size=8M >/dev/null 2>&1
+[ $? = 2 ]
+check $? "dmaio-bench --mix with reshare= lacking its shares: status 2"

@@ -3,9 +3,13 @@
  * dmaio-bench --mix: kinds of work sharing one device, each part an I/O
  * class of its own, on one loop or (--loops=N, N the number of parts) a
  * loop per part on a thread each; figures per part. A part is
- * RW:BS:DEPTH[:lat=US][:shares=N][:noclass] (RW randread, randwrite,
- * read or write), parts joined by '+'. --mix-trace=FILE writes each
- * part's I/O and p99 per 100 ms, for a plot.
+ * RW:BS:DEPTH[:lat=US][:shares=N][:noclass][:stop=S][:reshare=S,N]
+ * (RW randread, randwrite, read or write), parts joined by '+'.
+ * --mix-trace=FILE writes each part's I/O and p99 per 100 ms, for a
+ * plot. stop=S ends a part's I/O after S seconds, and reshare=S,N gives
+ * its class N shares then: how long the others take to follow (reach
+ * 0.9x of their rate in the run's last second; hold the new ratio
+ * within 15%) is reported per 100 ms window.
  */
 #include "bench.h"
 
@@ -19,6 +23,7 @@
 
 #define MAX_PARTS 8
 #define TRACE_NS 100000000ull
+#define MAX_WINDOWS 6000 /* of TRACE_NS: 10 minutes */
 
 struct mix_part {
 	int rw;
@@ -26,6 +31,10 @@ struct mix_part {
 	unsigned depth, shares;
 	uint32_t lat_us;
 	int noclass;
+	double stop_s;            /* stop=: 0, none */
+	double reshare_s;         /* reshare=S,N: 0, none */
+	unsigned reshare_to;
+	int reshared;
 	/* running */
 	struct dmaio_loop *loop;
 	struct dmaio_file *f;
@@ -39,6 +48,8 @@ struct mix_part {
 	pthread_mutex_t *trace_mu;
 	unsigned id;
 	struct mix_io *ios;       /* depth of them, freed after the run */
+	uint64_t base;            /* the run's start: windows line up */
+	uint32_t *win_ios;        /* completions per TRACE_NS window */
 };
 
 struct mix_io {
@@ -80,7 +91,16 @@ static int parse_part(char *s, struct mix_part *p)
 			p->shares = (unsigned)strtoul(f[i] + 7, NULL, 10);
 		else if (!strcmp(f[i], "noclass"))
 			p->noclass = 1;
-		else
+		else if (!strncmp(f[i], "stop=", 5))
+			p->stop_s = strtod(f[i] + 5, NULL);
+		else if (!strncmp(f[i], "reshare=", 8)) {
+			p->reshare_s = strtod(f[i] + 8, &end);
+			if (*end != ',')
+				return -1;
+			p->reshare_to = (unsigned)strtoul(end + 1, NULL, 10);
+			if (!p->reshare_to || p->reshare_s <= 0)
+				return -1;
+		} else
 			return -1;
 	}
 	return 0;
@@ -130,12 +150,22 @@ static void mix_done(struct mix_io *io, int64_t res)
 	if (res < 0) {
 		p->errors++;
 	} else {
+		uint64_t w = (now - p->base) / TRACE_NS;
+
 		p->done++;
 		p->bytes += (uint64_t)res;
 		hist_add(&p->hist, now - io->t);
 		hist_add(&p->win, now - io->t);
+		if (w < MAX_WINDOWS)
+			p->win_ios[w]++;
 	}
 	trace_window(p, now);
+	if (p->reshare_s && !p->reshared &&
+	    now - p->base >= (uint64_t)(p->reshare_s * 1e9)) {
+		p->reshared = 1;
+		if (p->c && dmaio_class_set_shares(p->c, p->reshare_to))
+			p->errors++;
+	}
 	if (now < p->deadline && !p->errors)
 		mix_start(io);
 }
@@ -207,7 +237,9 @@ static int mix_setup(struct mix_part *p, const char *path, uint64_t size,
 	if (!ios)
 		return -ENOMEM;
 	p->t0 = p->win_start = bench_now_ns();
-	p->deadline = p->t0 + (uint64_t)(runtime * 1e9);
+	p->deadline = p->base + (uint64_t)(runtime * 1e9);
+	if (p->stop_s && p->stop_s < runtime)
+		p->deadline = p->base + (uint64_t)(p->stop_s * 1e9);
 	for (i = 0; i < p->depth; i++) {
 		ios[i].p = p;
 		ios[i].buf = dmaio_file_alloc_buf(p->f, p->bs);
@@ -265,10 +297,65 @@ static void *mix_thread(void *arg)
 	return NULL;
 }
 
+/* The first window from `from` s on whose completions reach `want` (of
+ * a window); -1: none. */
+static long first_window(const struct mix_part *p, double from, double want,
+			 unsigned nwin)
+{
+	unsigned w;
+
+	for (w = (unsigned)(from * 10); w < nwin; w++)
+		if (p->win_ios[w] >= want)
+			return (long)w;
+	return -1;
+}
+
+/*
+ * After another part stopped: milliseconds until q's window reached 0.9x
+ * its mean window of the run's last second (then alone). After q's own
+ * reshare: until its ratio to the other part (of two) came within 15%
+ * of their shares'. -1: never, or nothing to measure.
+ */
+static double settle_ms(const struct mix_part *parts, unsigned n, unsigned qi,
+			unsigned nwin)
+{
+	const struct mix_part *q = &parts[qi];
+	unsigned i, w;
+
+	if (q->reshare_s && n == 2) {
+		const struct mix_part *o = &parts[!qi];
+		double want = (double)q->reshare_to / o->shares;
+
+		for (w = (unsigned)(q->reshare_s * 10); w < nwin; w++) {
+			double r;
+
+			if (!o->win_ios[w])
+				continue;
+			r = (double)q->win_ios[w] / o->win_ios[w] / want;
+			if (r >= 0.85 && r <= 1.15)
+				return (w + 1) * 100.0 - q->reshare_s * 1000;
+		}
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		double ref = 0;
+		long w0;
+
+		if (i == qi || !parts[i].stop_s || nwin < 12)
+			continue;
+		/* the last whole second, the window in progress left out */
+		for (w = nwin - 11; w < nwin - 1; w++)
+			ref += q->win_ios[w];
+		w0 = first_window(q, parts[i].stop_s, 0.9 * ref / 10, nwin);
+		return w0 < 0 ? -1 : (w0 + 1) * 100.0 - parts[i].stop_s * 1000;
+	}
+	return -1;
+}
+
 static void report(const struct mix_part *parts, unsigned n, double secs,
 		   int json)
 {
-	unsigned i;
+	unsigned i, nwin = (unsigned)(secs * 10);
 
 	if (json)
 		printf("{\"mix_parts\":%u,\"seconds\":%.3f", n, secs);
@@ -278,6 +365,8 @@ static void report(const struct mix_part *parts, unsigned n, double secs,
 		double p50 = hist_quantile(&p->hist, 0.5) / 1e3;
 		double p99 = hist_quantile(&p->hist, 0.99) / 1e3;
 		double max = p->hist.count ? p->hist.max / 1e3 : 0;
+		double settle = settle_ms(parts, n, i, nwin < MAX_WINDOWS ?
+						       nwin : MAX_WINDOWS);
 
 		if (json)
 			printf(",\"p%u_iops\":%.1f,\"p%u_mib_s\":%.2f,"
@@ -285,7 +374,9 @@ static void report(const struct mix_part *parts, unsigned n, double secs,
 			       "\"p%u_max_us\":%.0f,\"p%u_errors\":%llu", i, iops,
 			       i, mib, i, p50, i, p99, i, max, i,
 			       (unsigned long long)p->errors);
-		else
+		if (json && settle >= 0)
+			printf(",\"p%u_settle_ms\":%.0f", i, settle);
+		if (!json)
 			printf("part %u %s bs=%zu depth=%u shares=%u lat_us=%u%s: "
 			       "%.0f IOPS, %.1f MiB/s, lat p50 %.0f us, p99 "
 			       "%.0f us, max %.0f us, errors %llu\n", i,
@@ -293,6 +384,10 @@ static void report(const struct mix_part *parts, unsigned n, double secs,
 			       p->lat_us, p->noclass ? " (no class)" : "", iops,
 			       mib, p50, p99, max,
 			       (unsigned long long)p->errors);
+		if (!json && settle >= 0)
+			printf("part %u followed the change (%s) in %.0f ms\n",
+			       i, p->reshare_s ? "its new shares' ratio within "
+			       "15%" : "0.9x of its last second's rate", settle);
 	}
 	if (json)
 		printf("}\n");
@@ -313,7 +408,8 @@ int bench_mix_run(const struct bench_opts *o, const char *path)
 	n = parse_mix(o->mix, parts);
 	if (n <= 0) {
 		fprintf(stderr, "dmaio-bench: --mix=%s: parts are "
-			"RW:BS:DEPTH[:lat=US][:shares=N][:noclass] joined by "
+			"RW:BS:DEPTH[:lat=US][:shares=N][:noclass][:stop=S]"
+			"[:reshare=S,N] joined by "
 			"'+', at most %d\n", o->mix, MAX_PARTS);
 		return 2;
 	}
@@ -334,6 +430,12 @@ int bench_mix_run(const struct bench_opts *o, const char *path)
 	}
 	nthreads = o->loops == 1 ? 1 : (unsigned)n;
 	t0 = bench_now_ns();
+	for (i = 0; i < (unsigned)n; i++) {
+		parts[i].base = t0;
+		parts[i].win_ios = calloc(MAX_WINDOWS, sizeof(uint32_t));
+		if (!parts[i].win_ios)
+			return 1;
+	}
 	for (i = 0; i < nthreads; i++) {
 		th[i].parts = nthreads == 1 ? parts : &parts[i];
 		th[i].n = nthreads == 1 ? (unsigned)n : 1;
@@ -356,5 +458,7 @@ int bench_mix_run(const struct bench_opts *o, const char *path)
 		return 1;
 	}
 	report(parts, (unsigned)n, (bench_now_ns() - t0) / 1e9, o->json);
+	for (i = 0; i < (unsigned)n; i++)
+		free(parts[i].win_ios);
 	return 0;
 }
