@@ -20,12 +20,13 @@
  *  2 loop    watch.c, timer.c, post.c, spin.c (poll_us), then loop.c
  *            (one iteration)
  *  3 memory  buf.c, view.c
- *  4 files   file.c, align.c, range.c, file_io.c, file_mem.c,
- *            file_class.c, file_meta.c, dir_sync.c
+ *  4 files   file.c, file_open.c, align.c, range.c, file_io.c,
+ *            file_mem.c, file_class.c, file_meta.c, dir_sync.c
  *  5 above   read_plan.c, read_many.c, write_copy.c, writer*.c, reader.c:
  *            the public file calls (wrapped in dmaio__internal), not AIO
- *  6 wait    wait.c: the _wait twins, driving run_once (or handing the
- *            call to the loop's own thread)
+ *  6 wait    wait.c: the _wait mechanism, driving run_once (or handing
+ *            the call to the loop's own thread); wait_file.c: the twins;
+ *            wait_direct.c: reads and writes other threads make themselves
  *  top       loop_life.c (this file): creates and frees everything, and
  *            runs a loop on a thread of its own
  *
@@ -36,7 +37,7 @@
  *
  * A new file operation goes in layer 4: a finish function and a work or
  * iocb in file_io.c / file_meta.c through dmaio__file_op() and
- * dmaio__file_start(), its _wait twin in wait.c. Something built from
+ * dmaio__file_start(), its _wait twin in wait_file.c. Something built from
  * several file operations goes in layer 5 and uses the public calls. A new
  * kernel probe is a line in features.def and a probe function in
  * features.c; everything else (DMAIO_DISABLE, dmaio-info, the test

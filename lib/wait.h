@@ -34,6 +34,7 @@ int dmaio__wait_check(struct dmaio_loop *loop, const char *func);
 /* Callbacks that fill a waiter (arg). */
 void dmaio__waiter_res(void *arg, int64_t res);
 void dmaio__waiter_read(void *arg, struct dmaio_view *v, int64_t res);
+void dmaio__waiter_open(void *arg, struct dmaio_file *f, int err);
 /* Runs the loop until the waiter is filled; returns its result
  * (-ECANCELED when a callback freed the loop meanwhile). */
 int64_t dmaio__wait_for(struct dmaio_loop *loop, struct dmaio__waiter *w);

@@ -5,7 +5,7 @@ set -u
 b="${top_builddir:-.}"
 tmp=$(mktemp -d "$PWD/dmaio-tools.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
-echo "1..20"
+echo "1..21"
 i=0
 check() { i=$((i + 1)); if [ "$1" = 0 ]; then echo "ok $i - $2"; else echo "not ok $i - $2"; fi; }
 
@@ -118,14 +118,21 @@ check $rc "dmaio-bench --open-bench=100: opens/s and bytes per open file"
 [ "$rc" = 0 ] || echo "# $out"
 
 # --api=into and --api=thread: verified mixed I/O of the caller's memory,
-# and 4 threads waiting through one loop thread, its stats kept
-for a in "--api=into --iodepth=8" "--api=thread --threads=4"; do
+# and 4 threads beside one loop thread, its stats kept: their reads and
+# writes made on the threads, or (a class on the loop) handed to it
+for a in "--api=into --iodepth=8" "--api=thread --threads=4" \
+	"--api=thread --threads=4 --loop-class"; do
+	case $a in
+	*loop-class*) want="loop: [1-9][0-9]* io_submit calls" ;;
+	*thread*) want="threads: 2000 calls made on the callers' threads, 0 handed" ;;
+	*) want="loop: [1-9][0-9]* io_submit calls" ;;
+	esac
 	out=$("$b/tools/dmaio-bench" $a --size=2M --bs=4k --rw=randrw --verify \
 		--ios=2000 --file="$tmp/api" --quiet 2>&1)
 	rc=$?
 	[ "$rc" = 0 ] && echo "$out" | grep -q "ios=2000 errors=0 verified" &&
 		echo "$out" | grep -q "api=$(echo "$a" | sed 's/--api=\([a-z]*\).*/\1/') " &&
-		echo "$out" | grep -Eq "loop: [1-9][0-9]* io_submit calls"
+		echo "$out" | grep -Eq "$want"
 	check $? "dmaio-bench $a: 2000 verified I/Os, the loop's stats"
 	[ "$rc" = 0 ] || echo "$out" | sed 's/^/# /'
 done
