@@ -139,16 +139,26 @@ static inline void dmaio__count_write(struct dmaio_file *f, int64_t res)
 	}
 }
 
+static inline uint64_t dmaio__size_seen(const struct dmaio_file *f)
+{
+	return __atomic_load_n(&f->size_seen, __ATOMIC_RELAXED);
+}
+
 static inline void dmaio__size_seen_set(struct dmaio_file *f, uint64_t v)
 {
 	__atomic_store_n(&f->size_seen, v, __ATOMIC_RELAXED);
 }
 
-/* Our own operation left data up to end: the EOF we know moves there. */
+/* Our own operation left data up to end: the EOF we know moves there
+ * (compared and swapped: another thread's write may move it too). */
 static inline void dmaio__size_seen_raise(struct dmaio_file *f, uint64_t end)
 {
-	if (end > f->size_seen)
-		dmaio__size_seen_set(f, end);
+	uint64_t cur = dmaio__size_seen(f);
+
+	while (end > cur &&
+	       !__atomic_compare_exchange_n(&f->size_seen, &cur, end, 1,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
 }
 /* align.c: st is the open file's fstat */
 void dmaio__file_discover(struct dmaio_file *f, uint64_t features,

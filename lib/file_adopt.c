@@ -129,7 +129,7 @@ DMAIO_EXPORT int dmaio_file_dup(struct dmaio_file *f, struct dmaio_file **out)
 	g->append_blocks_submit = f->append_blocks_submit;
 	g->copy_offload = f->copy_offload;
 	g->fstat_inline = f->fstat_inline;
-	g->size_seen = f->size_seen;
+	g->size_seen = dmaio__size_seen(f);
 	dmaio__file_join(g);
 	*out = g;
 	return 0;

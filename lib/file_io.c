@@ -200,7 +200,7 @@ void dmaio__write_route(struct dmaio__op *op)
 	 * flight: that only sends more of them this way.
 	 */
 	if (f->append_blocks_submit && f->direct &&
-	    op->io_pos + op->io_len > f->size_seen) {
+	    op->io_pos + op->io_len > dmaio__size_seen(f)) {
 		op->work = buffered_rw_work;
 		op->barrier = 1;
 	}

@@ -12,8 +12,10 @@
  *
  * It is only taken where nothing of the loop's is bypassed by it:
  * - the loop has no I/O class (the dispatcher would queue and price it);
- * - a write stays inside the EOF the loop knows of (one past EOF may hold
- *   the inode lock long enough to stall the loop's io_submit: file.c);
+ * - a write past EOF not where the loop would hold the file's other I/O
+ *   behind it (see loop_would_send); elsewhere an append on the caller's
+ *   thread is better than in the loop's io_submit, where ext4 and XFS
+ *   complete it before returning, all of the loop's work waiting;
  * - the loop's thread still runs and the file is not closing.
  * Everything else is handed over as before (wait.c). Calls touch only
  * atomics of the loop and the file; close and release_fd
@@ -27,7 +29,13 @@
 #include <errno.h>
 #include <string.h>
 
-/* What the loop would do with the request is to send it as it is. */
+/*
+ * What the loop would do with the request is to send it as it is. Not a
+ * write past EOF where the file system holds the inode lock through it
+ * (FUSE): the loop sends that to a helper thread with the file's other
+ * I/O held behind it (dmaio__write_route), so that none of it sleeps in
+ * the loop's io_submit on that lock.
+ */
 static int loop_would_send(struct dmaio_file *f, int write, uint64_t pos,
 			   size_t size)
 {
@@ -36,8 +44,8 @@ static int loop_would_send(struct dmaio_file *f, int write, uint64_t pos,
 	if (__atomic_load_n(&loop->disp.nclasses, __ATOMIC_RELAXED) ||
 	    __atomic_load_n(&f->cls, __ATOMIC_RELAXED))
 		return 0;
-	return !write ||
-	       pos + size <= __atomic_load_n(&f->size_seen, __ATOMIC_RELAXED);
+	return !write || !f->append_blocks_submit || !f->direct ||
+	       pos + size <= dmaio__size_seen(f);
 }
 
 static int64_t run(struct dmaio_file *f, int write, uint64_t pos,
@@ -58,9 +66,11 @@ static int64_t run(struct dmaio_file *f, int write, uint64_t pos,
 				   write ? "pwrite" : "pread",
 				   (unsigned long long)pos,
 				   strerror((int)-res));
-	if (write)
+	if (write) {
 		dmaio__count_write(f, res);
-	else
+		if (res > 0)
+			dmaio__size_seen_raise(f, pos + (uint64_t)res);
+	} else
 		dmaio__count_read(f, res);
 	__atomic_add_fetch(&f->loop->host.direct_ios, 1, __ATOMIC_RELAXED);
 	return res;

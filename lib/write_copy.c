@@ -226,7 +226,7 @@ static int write_stage(struct wc_job *j)
 
 	/* no call writing: what the file layer saw is the size */
 	if (!w->sizing)
-		w->size = w->f->size_seen;
+		w->size = dmaio__size_seen(w->f);
 	was = w->size;
 	if (j->pos + j->len > w->size)
 		w->size = j->pos + j->len;

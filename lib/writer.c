@@ -82,7 +82,7 @@ static int read_opts(const struct dmaio_file *f,
 				   "start", o->start);
 	/* the size as open saw it and this file's operations changed it */
 	if (o->flags & DMAIO_WRITER_APPEND)
-		o->start = f->size_seen;
+		o->start = dmaio__size_seen(f);
 	if (o->start > INT64_MAX)
 		return dmaio__fail(-EOVERFLOW, "writer_new: start %" PRIu64
 				   " is past the largest file offset",

@@ -41,7 +41,7 @@ int dmaio__writer_resume(struct dmaio_writer *w, uint64_t start)
 	w->start = w->pos = w->flushed = w->synced = start;
 	w->cur_pos = dmaio_file_align_down(f, start);
 	/* the file is that long already: grow it from there, never shrink it */
-	w->size0 = w->ahead = f->size_seen;
+	w->size0 = w->ahead = dmaio__size_seen(f);
 	head = (size_t)(start - w->cur_pos);
 	if (!head)
 		return 0;

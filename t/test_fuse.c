@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -439,6 +440,76 @@ START_TEST(append_does_not_block)
 }
 END_TEST
 
+struct thread_write {
+	struct dmaio_file *f;
+	uint64_t pos;
+	void *buf;
+	int64_t res;
+};
+
+static void *write_from_thread(void *arg)
+{
+	struct thread_write *t = arg;
+
+	t->res = dmaio_file_write_from_wait(t->f, t->pos, t->buf, 4096);
+	return NULL;
+}
+
+static uint64_t caller_ios(struct dmaio_loop *loop)
+{
+	struct dmaio_loop_stats st;
+
+	st.size = sizeof(st);
+	ck_assert_int_eq(dmaio_loop_stop_thread(loop), 0);
+	ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
+	ck_assert_int_eq(dmaio_loop_start_thread(loop), 0);
+	return st.caller_ios;
+}
+
+/*
+ * Another thread's write_from_wait past EOF is handed to the loop here,
+ * which holds the file's other I/O behind it (the write on a helper
+ * thread); an overwrite is made on the calling thread.
+ */
+START_TEST(thread_append_is_handed_over)
+{
+	struct dmaio_loop *loop = start(_i);
+	struct thread_write t = { 0 };
+	struct dmaio_file *f;
+	pthread_t tid;
+	char name[32];
+	uint64_t before;
+	int direct;
+
+	snprintf(name, sizeof(name), "thread-append-%d", _i);
+	make_backing(&write_fs, name, 65536);
+	f = open_on(loop, &write_fs, name, _i);
+	direct = dmaio_file_is_direct(f);
+	ck_assert_int_eq(posix_memalign(&t.buf, 4096, 4096), 0);
+	tu_fill(t.buf, 4096, 65536, 3);
+	t.f = f;
+	ck_assert_int_eq(dmaio_loop_start_thread(loop), 0);
+	before = caller_ios(loop);
+	t.pos = 65536;
+	ck_assert_int_eq(pthread_create(&tid, NULL, write_from_thread, &t), 0);
+	pthread_join(tid, NULL);
+	ck_assert_int_eq(t.res, 4096);
+	/* buffered, the loop would only pass it to a helper: the thread's */
+	ck_assert_uint_eq(caller_ios(loop), before + !direct);
+	t.pos = 4096;
+	ck_assert_int_eq(pthread_create(&tid, NULL, write_from_thread, &t), 0);
+	pthread_join(tid, NULL);
+	ck_assert_int_eq(t.res, 4096);
+	ck_assert_uint_eq(caller_ios(loop), before + !direct + 1);
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	ck_assert_int_eq(dmaio_loop_stop_thread(loop), 0);
+	ck_assert_int_eq(size_of(&write_fs, name), 69632);
+	check_bytes(&write_fs, name, 65536, 4096, 3);
+	free(t.buf);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 static void submit_copy(struct dmaio_file *f, uint64_t pos, size_t len,
 			unsigned seed, struct done *d)
 {
@@ -817,6 +888,10 @@ int main(void)
 		tu_name("append_does_not_block", 0, NRUNS, run_names());
 		tcase_add_loop_test(tc, append_after_resize, 0, NRUNS);
 		tu_name("append_after_resize", 0, NRUNS, run_names());
+		tcase_add_loop_test(tc, thread_append_is_handed_over, 0,
+				    NRUNS);
+		tu_name("thread_append_is_handed_over", 0, NRUNS,
+			run_names());
 		tcase_add_loop_test(tc, write_copy_past_eof_does_not_block, 0,
 				    NRUNS);
 		tu_name("write_copy_past_eof_does_not_block", 0, NRUNS,
@@ -824,6 +899,7 @@ int main(void)
 	} else {
 		tu_skip("append_does_not_block", why_write);
 		tu_skip("append_after_resize", why_write);
+		tu_skip("thread_append_is_handed_over", why_write);
 		tu_skip("write_copy_past_eof_does_not_block", why_write);
 	}
 	snprintf(opts, sizeof(opts), "fsync_ms=0,read_ms=%d", READ_MS);

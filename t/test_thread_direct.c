@@ -3,8 +3,9 @@
  * read_into_wait and write_from_wait from threads other than the loop's
  * (dmaio_loop_start_thread) run on the calling thread where the loop
  * would send the request as it is: counted in caller_ios, not handed
- * over (no iocb of the loop's). In an I/O class, or a write past EOF,
- * they are handed over. close and stop_thread wait for a call in
+ * over (no iocb of the loop's), appends too (test_fuse: not where the
+ * loop holds a file's I/O behind one). In an I/O class they are handed
+ * over. close and stop_thread wait for a call in
  * progress: this program's pread() holds one at a gate (it takes
  * precedence over libc's for the library too). Built with
  * -fsanitize=thread in CI.
@@ -287,8 +288,8 @@ static struct one_call call_from_thread(struct dmaio_file *f, int write,
 	return c;
 }
 
-/* Past EOF a write is the loop's (it may stall io_submit); inside, not;
- * and what the loop checks, the thread checks too. */
+/* Appends on the thread too, the EOF the loop knows moved by them (the
+ * stream writer starts there); what the loop checks, the thread checks. */
 START_TEST(writes_past_eof_and_bad_calls)
 {
 	struct dmaio_loop *loop = run_loop(_i);
@@ -303,17 +304,34 @@ START_TEST(writes_past_eof_and_bad_calls)
 	tu_fill(buf, BLOCK, eof, 7);
 	c = call_from_thread(f, 1, eof, buf, BLOCK);
 	ck_assert_int_eq(c.res, BLOCK);
-	ck_assert_uint_eq(loop_stats(loop).caller_ios, before);
+	ck_assert_uint_eq(loop_stats(loop).caller_ios, before + 1);
 	ck_assert_int_eq(dmaio_file_size_wait(f), eof + BLOCK);
-	/* now inside: on the thread */
+	/* an overwrite of it */
 	c = call_from_thread(f, 1, eof, buf, BLOCK);
 	ck_assert_int_eq(c.res, BLOCK);
-	ck_assert_uint_eq(loop_stats(loop).caller_ios, before + 1);
-	/* a read across EOF is clamped there */
+	ck_assert_uint_eq(loop_stats(loop).caller_ios, before + 2);
+	/* a writer made now starts where the append left the file */
+	ck_assert_int_eq(dmaio_loop_stop_thread(loop), 0);
+	{
+		struct dmaio_writer *w;
+		struct dmaio_writer_opts wo;
+
+		dmaio_writer_opts_init(&wo);
+		wo.flags = DMAIO_WRITER_APPEND;
+		ck_assert_int_eq(dmaio_writer_new(f, &wo, &w), 0);
+		ck_assert_uint_eq(dmaio_writer_position(w), eof + BLOCK);
+		ck_assert_int_eq(dmaio_writer_write_wait(w, "x", 1), 1);
+		ck_assert_int_eq(dmaio_writer_close_wait(w), 1);
+	}
+	ck_assert_int_eq(dmaio_file_open_flags_wait(loop, tu_path("shared"),
+						    O_RDWR, 0, &f), 0);
+	ck_assert_int_eq(dmaio_loop_start_thread(loop), 0);
+	/* a read across EOF is clamped there: the append, then the 'x' */
 	memset(buf, 0, 2 * BLOCK);
 	c = call_from_thread(f, 0, eof, buf, 2 * BLOCK);
-	ck_assert_int_eq(c.res, BLOCK);
+	ck_assert_int_eq(c.res, BLOCK + 1);
 	ck_assert_int_eq(tu_check(buf, BLOCK, eof, 7), -1);
+	ck_assert_int_eq(buf[BLOCK], 'x');
 	/* the loop's checks, with their reasons */
 	c = call_from_thread(f, 0, 0, buf + 1, BLOCK);
 	ck_assert_int_eq(c.res, -EINVAL);
