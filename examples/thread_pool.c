@@ -12,8 +12,12 @@
  * (dmaio_file_read_into_wait) and compares, and asks the file's size
  * (dmaio_file_size_wait) now and then. After the pool has joined, the
  * main thread stops the loop's thread and checks the whole file once
- * more, as the loop's owner again. Prints "ok: N blocks by T threads"
- * and exits 0, or says what went wrong and exits 1.
+ * more, as the loop's owner again. Prints "ok: N blocks by T threads,
+ * C calls on their own threads" and exits 0, or says what went wrong and
+ * exits 1. The reads and writes go to the kernel from the pool's threads
+ * (the loop has no I/O class: its thread would only pass them on); the
+ * size calls are handed to the loop's thread. dmaio_loop_stats' caller_ios
+ * counts the former.
  */
 #include <dmaio.h>
 
@@ -119,6 +123,7 @@ static int check_all(struct dmaio_file *f, unsigned threads, unsigned blocks)
 int main(int argc, char **argv)
 {
 	struct worker w[MAX_THREADS];
+	struct dmaio_loop_stats st;
 	struct dmaio_loop *loop;
 	struct dmaio_file *f;
 	unsigned threads = argc > 2 ? (unsigned)atoi(argv[2]) : 8;
@@ -168,8 +173,11 @@ int main(int argc, char **argv)
 			argv[1]);
 		return 1;
 	}
+	st.size = sizeof(st);
+	dmaio_loop_stats(loop, &st);
 	dmaio_file_close_wait(f);
 	dmaio_loop_free(loop);
-	printf("ok: %u blocks by %u threads\n", threads * blocks, threads);
+	printf("ok: %u blocks by %u threads, %" PRIu64 " calls on their own "
+	       "threads\n", threads * blocks, threads, st.caller_ios);
 	return 0;
 }

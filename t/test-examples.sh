@@ -96,10 +96,11 @@ cp "$tmp/mid" "$tmp/mid.orig"
 		<(tail -c +2 "$tmp/src" | head -c 100003)
 check $? "copy_range: into the middle of a file, the bytes around it unchanged"
 
-# thread_pool: 8 threads block in _wait calls through one loop thread,
+# thread_pool: 8 threads block in _wait calls beside one loop thread (the
+# reads and writes on their own threads: 1024 of them),
 # each verifying what it wrote; the owner checks the file after the stop
 out=$("$b/examples/thread_pool" "$tmp/pool" 8 64 2>&1)
-[ "$out" = "ok: 512 blocks by 8 threads" ]
+[ "$out" = "ok: 512 blocks by 8 threads, 1024 calls on their own threads" ]
 check $? "thread_pool: 8 threads write, read back and size through the loop thread ($out)"
 [ "$(stat -c %s "$tmp/pool")" = $((64 * 64 * 4096)) ]
 check $? "thread_pool: the file has the size the owner gave it"
