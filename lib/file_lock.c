@@ -14,6 +14,7 @@
  * it is not first in, first served.
  */
 #include "file.h"
+#include "timer.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -52,10 +53,12 @@ static void lw_drop(struct dmaio__owned *o)
 	free(lw);
 }
 
+/* Off the file's waiting locks, which dmaio_loop_pending counts. */
 static void unlist(struct dmaio__lock_wait *lw)
 {
 	struct dmaio_file *f = lw->f;
 
+	f->loop->pending--;
 	if (lw->prev)
 		lw->prev->next = lw->next;
 	else
@@ -123,6 +126,8 @@ static void attempt_finish(struct dmaio__op *op, int64_t res)
 		lw->next->prev = lw;
 	f->lock_waits = lw;
 	f->cancel_locks = cancel_locks;
+	/* still the caller's operation, waiting for its next try */
+	f->loop->pending++;
 }
 
 static int attempt(struct dmaio__lock_wait *lw)
@@ -200,6 +205,7 @@ DMAIO_EXPORT int dmaio_file_lock(struct dmaio_file *f, int op, dmaio_cb cb,
 		free(lw);
 		return dmaio__fail(ret, "lock: no memory for its timer");
 	}
+	dmaio__timer_set_internal(lw->timer);
 	dmaio__own(f->loop, &lw->own, lw_drop);
 	ret = attempt(lw);
 	if (ret) {

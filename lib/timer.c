@@ -22,6 +22,7 @@ struct dmaio_timer {
 	uint64_t deadline;     /* ns */
 	uint64_t repeat;       /* ns; 0: once */
 	size_t slot;           /* index in the heap, or NOT_ARMED */
+	int internal;          /* the library's own: not a program callback */
 	struct dmaio_timer *prev, *next; /* every timer of the loop */
 };
 
@@ -228,7 +229,7 @@ void dmaio__timers_run(struct dmaio_loop *loop, uint64_t now)
 			if (arm(h, t))
 				t->slot = NOT_ARMED; /* no memory: once more */
 		}
-		DMAIO__DELIVER(loop, t->cb(t->arg));
+		DMAIO__DELIVER_AS(loop, !t->internal, t->cb(t->arg));
 	}
 	/* run without the timerfd's word: take its signal too */
 	if (h->tfd_deadline && h->tfd_deadline <= now)
@@ -301,4 +302,9 @@ void dmaio__timers_free_all(struct dmaio_loop *loop)
 	free(loop->timers.heap);
 	loop->timers.heap = NULL;
 	loop->timers.cap = 0;
+}
+
+void dmaio__timer_set_internal(struct dmaio_timer *t)
+{
+	t->internal = 1;
 }

@@ -19,6 +19,9 @@ int dmaio__timers_timeout(const struct dmaio_loop *loop, int timeout_ms,
 /* Calls back the timers due at now. */
 void dmaio__timers_run(struct dmaio_loop *loop, uint64_t now);
 void dmaio__timers_free_all(struct dmaio_loop *loop);
+/* A timer of the library's own (a lock's retries): its firings are no
+ * callback of the program's, for run_once's count. */
+void dmaio__timer_set_internal(struct dmaio_timer *t);
 /* Driven from outside (dmaio_loop_fd): arms the timerfd in the epoll set
  * to the earliest deadline, so that a due timer makes the fd readable. */
 void dmaio__timers_sync_fd(struct dmaio_loop *loop);

@@ -134,11 +134,16 @@ START_TEST(waiting_lock_holds_up_nothing)
 	ck_assert_int_eq(st.res, 0);
 	ck_assert_uint_eq(fst.file_size, 8192);
 	ck_assert_int_eq(op.res, 0);
-	/* the other holder still has it: the lock is still waiting */
+	/* the other holder still has it: the lock is still waiting, and
+	 * pending says so whether at its try or between two */
 	ck_assert_int_eq(lk.n, 0);
+	ck_assert_uint_eq(dmaio_loop_pending(loop), 1);
+	ck_assert_int_eq(dmaio_loop_run_once(loop, 30), 0);
+	ck_assert_uint_eq(dmaio_loop_pending(loop), 1);
 	ck_assert_int_eq(flock(holder, LOCK_UN), 0);
 	ck_assert_int_eq(run_until(loop, &lk.n), 1);
 	ck_assert_int_eq(lk.res, 0);
+	ck_assert_uint_eq(dmaio_loop_pending(loop), 0);
 	ck_assert_int_eq(flock(holder, LOCK_EX | LOCK_NB), -1);
 	ck_assert_int_eq(errno, EWOULDBLOCK);
 	close(holder);
