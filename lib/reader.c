@@ -475,14 +475,33 @@ static int ready(const struct dmaio_reader *r, const char *what)
 	return 0;
 }
 
-/* Served from the loop, even when the bytes are here already: by the
- * serve() under way when the reader's callback asks, else kicked. */
+/*
+ * Served from the loop, even when the bytes are here already: by the
+ * serve() under way when the reader's callback asks; by the completion
+ * of the buffer at the position when that is still being read (the read
+ * starts now if it has not: a host's wake-up then delivers, never just
+ * runs a kick); else kicked.
+ */
 static int start_req(struct dmaio_reader *r, enum req_kind kind, void *arg)
 {
-	int ret = r->serving ? 0 : kick(r);
+	int ret;
 
+	if (r->serving)
+		goto set;
+	drop_consumed(r);
+	if (!r->err && r->pos < limit(r) && !r->closing) {
+		enum req_kind before = r->req;
+
+		r->req = kind; /* fill_ahead reads one even with no window */
+		fill_ahead(r);
+		r->req = before;
+		if (r->head && !r->head->done && r->pos >= r->head->pos)
+			goto set;
+	}
+	ret = kick(r);
 	if (ret)
 		return ret;
+set:
 	r->req = kind;
 	r->req_arg = arg;
 	return 0;

@@ -442,6 +442,50 @@ START_TEST(composite_calls_from_the_host_wake_it_for_work)
 END_TEST
 
 /*
+ * A stream reader read by the host, one get_buffer at a time, faster than
+ * the disk: a request whose buffer is still being read is served by that
+ * read's completion, so no wake-up only runs the reader's kick.
+ */
+START_TEST(reader_from_the_host_wakes_it_for_data)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	struct dmaio_reader_opts rdo;
+	struct dmaio_reader *rd;
+	struct dmaio_file *g;
+	struct parts p = { 0, 0 };
+	long wakeups = 0, idle = 0;
+	int i, n;
+
+	tu_make_file(tu_path("stream"), 1 << 20, 5);
+	ck_assert_int_eq(dmaio_file_open_wait(loop, tu_path("stream"), &g), 0);
+	dmaio_reader_opts_init(&rdo);
+	rdo.buffer_size = 4096;
+	ck_assert_int_eq(dmaio_reader_new(g, &rdo, &rd), 0);
+	dmaio_loop_fd(loop);
+	for (i = 0; i < 200; i++) {
+		ck_assert_int_eq(dmaio_reader_get_buffer(rd, 4096, on_buffer,
+							 &p), 0);
+		p.left++;
+		while (p.left) {
+			ck_assert_msg(poll_fd(loop, HANG_MS) == 1,
+				      "hang: buffer %d not delivered", i);
+			n = dmaio_loop_run_once(loop, 0);
+			ck_assert_int_ge(n, 0);
+			wakeups++;
+			idle += n == 0;
+		}
+	}
+	ck_assert_int_eq(p.errors, 0);
+	fprintf(stderr, "a reader read by the host: %ld wake-ups, %ld ran no "
+		"callback\n", wakeups, idle);
+	ck_assert_msg(idle * 10 < wakeups, "%ld of %ld wake-ups ran no "
+		      "callback", idle, wakeups);
+	ck_assert_int_eq(dmaio_reader_close_wait(rd), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
+/*
  * io_destroy waits for an RCU grace period even on an idle context:
  * tens of milliseconds. Here it is made to take a second, and freeing an
  * idle loop must not wait for it: the call is made on another thread.
@@ -520,6 +564,7 @@ int main(void)
 	TU_ADD_PROFILES(tc, busy_host_wakeups_find_work);
 	TU_ADD_PROFILES(tc, busy_host_running_after_submit_wakeups_find_work);
 	TU_ADD_PROFILES(tc, composite_calls_from_the_host_wake_it_for_work);
+	TU_ADD_PROFILES(tc, reader_from_the_host_wakes_it_for_data);
 	TU_ADD_PROFILES(tc, idle_loop_free_does_not_wait_for_io_destroy);
 	TU_ADD_PROFILES(tc, loops_made_and_freed_in_a_row_all_work);
 	return tu_run(s);
