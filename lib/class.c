@@ -132,6 +132,29 @@ void dmaio__class_queue(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 	dmaio__class_dispatch(loop, d);
 }
 
+uint64_t dmaio__class_part_max(struct dmaio_loop *loop,
+			       struct dmaio__disp_dev *d,
+			       struct dmaio_class *cls, int write)
+{
+	struct dmaio__devacct *a = d ? d->acct : NULL;
+	struct dmaio__disp_cq *cq;
+	uint64_t part;
+
+	/* no account yet: no class of any loop has had work here */
+	if (!a)
+		return 0;
+	if (!cls)
+		cls = &loop->disp.def;
+	for (cq = d->cqs; cq; cq = cq->next)
+		if (cq->cls == cls)
+			break;
+	pthread_mutex_lock(&a->mu);
+	part = dmaio__fq_part_max(&a->model, a->ents, a->n,
+				  cq ? &cq->fq : NULL, write);
+	pthread_mutex_unlock(&a->mu);
+	return part;
+}
+
 /* Under a->mu: cq's next operation leaves its queue for the device. */
 static void send(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 		 struct dmaio__disp_cq *cq, uint64_t now)

@@ -17,6 +17,9 @@
 #define LEARN_START 32
 #define LEARN_MIN 8
 #define LEARN_MAX 1024
+/* the parts others' operations go in beside a latency class: bytes */
+#define PART_MIN 4096ull
+#define PART_MAX (1ull << 30)
 
 void dmaio__fq_model_default(struct dmaio__fq_model *m)
 {
@@ -113,6 +116,37 @@ static int keeps_latency(const struct dmaio__fq *q,
 			return 0;
 	}
 	return 1;
+}
+
+/*
+ * keeps_latency() gives the others half of a latency target in flight,
+ * but always one operation: one larger than that half (a 1 MiB write on
+ * a device the model says does 1 GB/s) would be in flight nearly all the
+ * time, and the latency class's operations wait behind it in the device.
+ * While such a class is active the others' operations go in parts that
+ * fit in that half, one or more at a time, and the latency class's
+ * operations slip in between them. The least part is 4 KiB: one I/O.
+ */
+uint64_t dmaio__fq_part_max(const struct dmaio__fq_model *m,
+			    struct dmaio__fq_ent *const *ents, unsigned n,
+			    const struct dmaio__fq_ent *e, int write)
+{
+	uint64_t bound = 0, part = PART_MIN;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		const struct dmaio__fq_ent *l = ents[i];
+		uint64_t half = (uint64_t)l->latency_us * 1000 / 2;
+
+		if (l != e && l->latency_us && active(l) &&
+		    (!bound || half < bound))
+			bound = half;
+	}
+	if (!bound)
+		return 0;
+	while (part < PART_MAX && dmaio__fq_cost(m, write, 2 * part) <= bound)
+		part *= 2;
+	return part;
 }
 
 int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,

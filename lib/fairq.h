@@ -58,6 +58,12 @@ void dmaio__fq_dispatched(struct dmaio__fq *q, struct dmaio__fq_ent *e,
 void dmaio__fq_completed(struct dmaio__fq *q, struct dmaio__fq_ent *e,
 			 uint64_t cost, uint64_t lat_ns, int competing);
 
+/* The most bytes one operation of e (NULL: of a class with no entity
+ * yet) should carry now, a power of two from 4 KiB on; 0: no limit. */
+uint64_t dmaio__fq_part_max(const struct dmaio__fq_model *m,
+			    struct dmaio__fq_ent *const *ents, unsigned n,
+			    const struct dmaio__fq_ent *e, int write);
+
 /* The lat_hist bucket of a latency: 0 under 2 us, i for [2^i, 2^(i+1))
  * us, 23 from 2^23 us on. */
 unsigned dmaio__lat_bucket(uint64_t lat_ns);
