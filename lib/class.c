@@ -185,7 +185,8 @@ void dmaio__class_dispatch(struct dmaio_loop *loop, struct dmaio__disp_dev *d)
 	now = dmaio__now_ns();
 	pthread_mutex_lock(&a->mu);
 	while (d->nqueued && (!d->cap || d->inflight < d->cap)) {
-		int i = dmaio__fq_pick(&a->fq, a->ents, a->n);
+		int i = dmaio__fq_pick_for(&a->fq, a->ents, a->owners, a->n,
+					   loop);
 
 		if (i < 0)
 			break;
@@ -221,7 +222,8 @@ void dmaio__class_completed(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 			    nactive(a) > 1);
 	/* room freed: another loop's class may be the one to use it */
 	if (a->n > d->ncqs) {
-		i = dmaio__fq_pick(&a->fq, a->ents, a->n);
+		i = dmaio__fq_pick_for(&a->fq, a->ents, a->owners, a->n,
+				       loop);
 		if (i >= 0 && a->owners[i] != loop)
 			wake_owner(a->owners[i]);
 	}

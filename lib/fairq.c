@@ -149,11 +149,37 @@ uint64_t dmaio__fq_part_max(const struct dmaio__fq_model *m,
 	return part;
 }
 
-int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
-		   unsigned n)
+/*
+ * How far in virtual time e may run ahead of the least served of another
+ * owner (another loop) rather than hand the device over: a quarter of the
+ * capacity's cost at its shares. Each hand-off wakes the other loop's
+ * thread; with this slack a loop mostly refills the room its own
+ * completions free, and hands over when its class gets that far ahead,
+ * so the shares still hold over anything longer than a capacity's worth.
+ */
+static uint64_t owner_slack(const struct dmaio__fq *q,
+			    const struct dmaio__fq_ent *e)
+{
+	return q->capacity / 4 * VSCALE / (e->shares ? e->shares : 1);
+}
+
+/* best, or mine when it is close enough behind best to go instead */
+static int prefer_own(const struct dmaio__fq *q,
+		      struct dmaio__fq_ent *const *ents, void *const *owners,
+		      const void *me, int best, int mine)
+{
+	if (best < 0 || mine < 0 || owners[best] == me)
+		return best;
+	if (ents[mine]->vtime <= ents[best]->vtime + owner_slack(q, ents[mine]))
+		return mine;
+	return best;
+}
+
+static int pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
+		void *const *owners, const void *me, unsigned n)
 {
 	unsigned i, nactive = 0;
-	int best = -1;
+	int best = -1, mine = -1;
 
 	for (i = 0; i < n; i++)
 		nactive += active(ents[i]) != 0;
@@ -168,7 +194,12 @@ int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
 			continue;
 		if (best < 0 || e->vtime < ents[best]->vtime)
 			best = (int)i;
+		if (owners && owners[i] == me &&
+		    (mine < 0 || e->vtime < ents[mine]->vtime))
+			mine = (int)i;
 	}
+	if (owners)
+		best = prefer_own(q, ents, owners, me, best, mine);
 	/*
 	 * The least served waits for room rather than be passed by others.
 	 * One dearer than half the capacity needs only half of it free: it
@@ -184,6 +215,19 @@ int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
 			return -1;
 	}
 	return best;
+}
+
+int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
+		   unsigned n)
+{
+	return pick(q, ents, NULL, NULL, n);
+}
+
+int dmaio__fq_pick_for(const struct dmaio__fq *q,
+		       struct dmaio__fq_ent *const *ents, void *const *owners,
+		       unsigned n, const void *me)
+{
+	return pick(q, ents, owners, me, n);
 }
 
 void dmaio__fq_dispatched(struct dmaio__fq *q, struct dmaio__fq_ent *e,

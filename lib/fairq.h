@@ -50,6 +50,12 @@ void dmaio__fq_activate(struct dmaio__fq_ent *const *ents, unsigned n,
 /* Index in ents of the entity whose next operation goes now, or -1. */
 int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
 		   unsigned n);
+/* The same, asked by the owner me of some entities (owners[i]: ents[i]'s,
+ * a loop): its own may go instead of another owner's a little ahead of
+ * them (fewer hand-offs between loops), the shares holding over time. */
+int dmaio__fq_pick_for(const struct dmaio__fq *q,
+		       struct dmaio__fq_ent *const *ents, void *const *owners,
+		       unsigned n, const void *me);
 /* Its next operation (cost) went to the device. */
 void dmaio__fq_dispatched(struct dmaio__fq *q, struct dmaio__fq_ent *e,
 			  uint64_t cost);

@@ -11,6 +11,7 @@
 #include "testutil.h"
 #include "fairq.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define MAXQ 4096
@@ -359,6 +360,102 @@ START_TEST(fairq_parts_keep_others_under_half_the_target)
 }
 END_TEST
 
+/*
+ * Two loops, each sending only its own entity's operations and waking the
+ * other when the fair queue names the other's. own: each asks for its
+ * own view (pick_for); else the plain order. Counts the hand-offs.
+ */
+static unsigned sim_two_owners(struct sim *s, int own, unsigned ticks)
+{
+	int a, b;
+	void *owners[2] = { &a, &b };
+	unsigned t, handoffs = 0, last = 0, rng = 1;
+
+	for (t = 0; t < ticks; t++) {
+		unsigned me = last, turn;
+
+		/* the loop whose completion freed room looks first */
+		for (turn = 0; turn < 2; turn++) {
+			for (;;) {
+				int i = own ? dmaio__fq_pick_for(&s->q, s->ents,
+								 owners, 2,
+								 owners[me])
+					    : dmaio__fq_pick(&s->q, s->ents, 2);
+
+				if (i < 0)
+					break;
+				if ((unsigned)i != me) {
+					handoffs++;
+					break;
+				}
+				dmaio__fq_dispatched(&s->q, &s->e[i], s->cost[i]);
+				s->sent[i]++;
+				s->owner[s->tail++ % MAXQ] = (unsigned)i;
+			}
+			me ^= 1;
+		}
+		if (s->head != s->tail) {
+			/* any of those in flight completes, as on a device */
+			unsigned k = s->head + (rng = rng * 1103515245 + 12345) /
+						       65536 % (s->tail - s->head);
+			unsigned o = s->owner[k % MAXQ];
+
+			s->owner[k % MAXQ] = s->owner[s->head % MAXQ];
+			s->head++;
+			last = o;
+			dmaio__fq_completed(&s->q, &s->e[o], s->cost[o], 0, 1);
+		}
+	}
+	return handoffs;
+}
+
+START_TEST(fairq_own_loop_first_within_a_slack)
+{
+	struct sim s;
+	int a, b;
+	void *owners[2] = { &a, &b };
+	unsigned plain, own;
+	double ratio;
+
+	/* the other owner's entity is a little behind: its own goes */
+	sim_init(&s, 2, 32 * 1000);
+	sim_backlog(&s, 0, 1);
+	sim_backlog(&s, 1, 1);
+	s.e[0].vtime = 1000000;
+	s.e[1].vtime = 1000000 + 8 * 1000 * 10000 / 100; /* 8 ops ahead */
+	ck_assert_int_eq(dmaio__fq_pick(&s.q, s.ents, 2), 0);
+	ck_assert_int_eq(dmaio__fq_pick_for(&s.q, s.ents, owners, 2, &b), 1);
+	ck_assert_int_eq(dmaio__fq_pick_for(&s.q, s.ents, owners, 2, &a), 0);
+	/* past a quarter of the capacity ahead, it hands over */
+	s.e[1].vtime = 1000000 + 9 * 1000 * 10000 / 100;
+	ck_assert_int_eq(dmaio__fq_pick_for(&s.q, s.ents, owners, 2, &b), 0);
+
+	/* shares 100 and 300 on two loops: the ratio holds either way, and
+	 * the loops hand over far less often when each looks at its own */
+	sim_init(&s, 2, 32 * 1000);
+	s.e[1].shares = 300;
+	sim_backlog(&s, 0, 1);
+	sim_backlog(&s, 1, 1);
+	plain = sim_two_owners(&s, 0, 20000);
+	ratio = (double)s.sent[1] / s.sent[0];
+	ck_assert_msg(ratio > 2.9 && ratio < 3.1, "plain: %u:%u", s.sent[0],
+		      s.sent[1]);
+	sim_init(&s, 2, 32 * 1000);
+	s.e[1].shares = 300;
+	sim_backlog(&s, 0, 1);
+	sim_backlog(&s, 1, 1);
+	own = sim_two_owners(&s, 1, 20000);
+	ratio = (double)s.sent[1] / s.sent[0];
+	ck_assert_msg(ratio > 2.9 && ratio < 3.1, "own: %u:%u", s.sent[0],
+		      s.sent[1]);
+	printf("# hand-offs in 20000 completions: %u plain, %u own first\n",
+	       plain, own);
+	fflush(stdout);
+	ck_assert_msg(own * 4 < plain, "hand-offs: %u with pick_for, %u "
+				       "without", own, plain);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fairq_internals");
@@ -375,5 +472,6 @@ int main(void)
 	TU_ADD(tc, fairq_learns_capacity_from_latency);
 	TU_ADD(tc, fairq_parts_fit_in_half_a_latency_target);
 	TU_ADD(tc, fairq_parts_keep_others_under_half_the_target);
+	TU_ADD(tc, fairq_own_loop_first_within_a_slack);
 	return tu_run(s);
 }
