@@ -163,13 +163,14 @@ static size_t part_max(struct dmaio__op *op)
 	struct dmaio_file *f = op->file;
 	uint64_t part;
 
-	if (!op->loop->disp.nclasses || !f->disp_dev)
+	/* parts are 4 KiB at least: a smaller request needs no asking */
+	if (!op->loop->disp.nclasses || !f->disp_dev || op->io_len <= 4096)
 		return f->max_io;
 	part = dmaio__class_part_max(op->loop, f->disp_dev, op->cls,
 				     op->opcode == IO_CMD_PWRITE);
 	if (!part || part >= f->max_io)
 		return f->max_io;
-	if (part % f->align)
+	if (f->align && part % f->align)
 		part += f->align - part % f->align;
 	return part < f->max_io ? (size_t)part : f->max_io;
 }
