@@ -365,6 +365,31 @@ END_TEST
  * other when the fair queue names the other's. own: each asks for its
  * own view (pick_for); else the plain order. Counts the hand-offs.
  */
+static int owners_pick(struct sim *s, int own, void *const *owners,
+		       unsigned me)
+{
+	if (own)
+		return dmaio__fq_pick_for(&s->q, s->ents, owners, 2,
+					  owners[me]);
+	return dmaio__fq_pick(&s->q, s->ents, 2);
+}
+
+/* Loop me sends its own until the queue names the other's: 1 then. */
+static unsigned owner_turn(struct sim *s, int own, void *const *owners,
+			   unsigned me)
+{
+	int i;
+
+	while ((i = owners_pick(s, own, owners, me)) >= 0) {
+		if ((unsigned)i != me)
+			return 1;
+		dmaio__fq_dispatched(&s->q, &s->e[i], s->cost[i]);
+		s->sent[i]++;
+		s->owner[s->tail++ % MAXQ] = (unsigned)i;
+	}
+	return 0;
+}
+
 static unsigned sim_two_owners(struct sim *s, int own, unsigned ticks)
 {
 	int a, b;
@@ -372,39 +397,21 @@ static unsigned sim_two_owners(struct sim *s, int own, unsigned ticks)
 	unsigned t, handoffs = 0, last = 0, rng = 1;
 
 	for (t = 0; t < ticks; t++) {
-		unsigned me = last, turn;
+		unsigned k, o;
 
 		/* the loop whose completion freed room looks first */
-		for (turn = 0; turn < 2; turn++) {
-			for (;;) {
-				int i = own ? dmaio__fq_pick_for(&s->q, s->ents,
-								 owners, 2,
-								 owners[me])
-					    : dmaio__fq_pick(&s->q, s->ents, 2);
-
-				if (i < 0)
-					break;
-				if ((unsigned)i != me) {
-					handoffs++;
-					break;
-				}
-				dmaio__fq_dispatched(&s->q, &s->e[i], s->cost[i]);
-				s->sent[i]++;
-				s->owner[s->tail++ % MAXQ] = (unsigned)i;
-			}
-			me ^= 1;
-		}
-		if (s->head != s->tail) {
-			/* any of those in flight completes, as on a device */
-			unsigned k = s->head + (rng = rng * 1103515245 + 12345) /
-						       65536 % (s->tail - s->head);
-			unsigned o = s->owner[k % MAXQ];
-
-			s->owner[k % MAXQ] = s->owner[s->head % MAXQ];
-			s->head++;
-			last = o;
-			dmaio__fq_completed(&s->q, &s->e[o], s->cost[o], 0, 1);
-		}
+		handoffs += owner_turn(s, own, owners, last);
+		handoffs += owner_turn(s, own, owners, last ^ 1);
+		if (s->head == s->tail)
+			continue;
+		/* any of those in flight completes, as on a device */
+		rng = rng * 1103515245 + 12345;
+		k = s->head + rng / 65536 % (s->tail - s->head);
+		o = s->owner[k % MAXQ];
+		s->owner[k % MAXQ] = s->owner[s->head % MAXQ];
+		s->head++;
+		last = o;
+		dmaio__fq_completed(&s->q, &s->e[o], s->cost[o], 0, 1);
 	}
 	return handoffs;
 }
