@@ -132,6 +132,29 @@ void dmaio__class_queue(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 	dmaio__class_dispatch(loop, d);
 }
 
+uint64_t dmaio__class_part_max(struct dmaio_loop *loop,
+			       struct dmaio__disp_dev *d,
+			       struct dmaio_class *cls, int write)
+{
+	struct dmaio__devacct *a = d ? d->acct : NULL;
+	struct dmaio__disp_cq *cq;
+	uint64_t part;
+
+	/* no account yet: no class of any loop has had work here */
+	if (!a)
+		return 0;
+	if (!cls)
+		cls = &loop->disp.def;
+	for (cq = d->cqs; cq; cq = cq->next)
+		if (cq->cls == cls)
+			break;
+	pthread_mutex_lock(&a->mu);
+	part = dmaio__fq_part_max(&a->model, a->ents, a->n,
+				  cq ? &cq->fq : NULL, write);
+	pthread_mutex_unlock(&a->mu);
+	return part;
+}
+
 /* Under a->mu: cq's next operation leaves its queue for the device. */
 static void send(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 		 struct dmaio__disp_cq *cq, uint64_t now)
@@ -162,7 +185,8 @@ void dmaio__class_dispatch(struct dmaio_loop *loop, struct dmaio__disp_dev *d)
 	now = dmaio__now_ns();
 	pthread_mutex_lock(&a->mu);
 	while (d->nqueued && (!d->cap || d->inflight < d->cap)) {
-		int i = dmaio__fq_pick(&a->fq, a->ents, a->n);
+		int i = dmaio__fq_pick_for(&a->fq, a->ents, a->owners, a->n,
+					   loop);
 
 		if (i < 0)
 			break;
@@ -198,7 +222,8 @@ void dmaio__class_completed(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 			    nactive(a) > 1);
 	/* room freed: another loop's class may be the one to use it */
 	if (a->n > d->ncqs) {
-		i = dmaio__fq_pick(&a->fq, a->ents, a->n);
+		i = dmaio__fq_pick_for(&a->fq, a->ents, a->owners, a->n,
+				       loop);
 		if (i >= 0 && a->owners[i] != loop)
 			wake_owner(a->owners[i]);
 	}

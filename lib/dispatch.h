@@ -112,6 +112,11 @@ void dmaio__class_init_default(struct dmaio_loop *loop);
 /* Queues op on its class's queue on d. */
 void dmaio__class_queue(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 			struct dmaio__op *op);
+/* The most bytes one operation of cls (NULL: the default class) on d
+ * should carry now beside the classes with a latency target; 0: any. */
+uint64_t dmaio__class_part_max(struct dmaio_loop *loop,
+			       struct dmaio__disp_dev *d,
+			       struct dmaio_class *cls, int write);
 /* Moves what the fair queue lets go now from d's class queues to ready. */
 void dmaio__class_dispatch(struct dmaio_loop *loop, struct dmaio__disp_dev *d);
 /* op, sent by a class, left the device (completed, or refused). */

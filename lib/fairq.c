@@ -17,6 +17,9 @@
 #define LEARN_START 32
 #define LEARN_MIN 8
 #define LEARN_MAX 1024
+/* the parts others' operations go in beside a latency class: bytes */
+#define PART_MIN 4096ull
+#define PART_MAX (1ull << 30)
 
 void dmaio__fq_model_default(struct dmaio__fq_model *m)
 {
@@ -115,11 +118,68 @@ static int keeps_latency(const struct dmaio__fq *q,
 	return 1;
 }
 
-int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
-		   unsigned n)
+/*
+ * keeps_latency() gives the others half of a latency target in flight,
+ * but always one operation: one larger than that half (a 1 MiB write on
+ * a device the model says does 1 GB/s) would be in flight nearly all the
+ * time, and the latency class's operations wait behind it in the device.
+ * While such a class is active the others' operations go in parts that
+ * fit in that half, one or more at a time, and the latency class's
+ * operations slip in between them. The least part is 4 KiB: one I/O.
+ */
+uint64_t dmaio__fq_part_max(const struct dmaio__fq_model *m,
+			    struct dmaio__fq_ent *const *ents, unsigned n,
+			    const struct dmaio__fq_ent *e, int write)
+{
+	uint64_t bound = 0, part = PART_MIN;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		const struct dmaio__fq_ent *l = ents[i];
+		uint64_t half = (uint64_t)l->latency_us * 1000 / 2;
+
+		if (l != e && l->latency_us && active(l) &&
+		    (!bound || half < bound))
+			bound = half;
+	}
+	if (!bound)
+		return 0;
+	while (part < PART_MAX && dmaio__fq_cost(m, write, 2 * part) <= bound)
+		part *= 2;
+	return part;
+}
+
+/*
+ * How far in virtual time e may run ahead of the least served of another
+ * owner (another loop) rather than hand the device over: a quarter of the
+ * capacity's cost at its shares. Each hand-off wakes the other loop's
+ * thread; with this slack a loop mostly refills the room its own
+ * completions free, and hands over when its class gets that far ahead,
+ * so the shares still hold over anything longer than a capacity's worth.
+ */
+static uint64_t owner_slack(const struct dmaio__fq *q,
+			    const struct dmaio__fq_ent *e)
+{
+	return q->capacity / 4 * VSCALE / (e->shares ? e->shares : 1);
+}
+
+/* best, or mine when it is close enough behind best to go instead */
+static int prefer_own(const struct dmaio__fq *q,
+		      struct dmaio__fq_ent *const *ents, void *const *owners,
+		      const void *me, int best, int mine)
+{
+	if (best < 0 || mine < 0 || owners[best] == me)
+		return best;
+	if (ents[mine]->vtime <= ents[best]->vtime + owner_slack(q, ents[mine]))
+		return mine;
+	return best;
+}
+
+static int pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
+		void *const *owners, const void *me, unsigned n)
 {
 	unsigned i, nactive = 0;
-	int best = -1;
+	int best = -1, mine = -1;
 
 	for (i = 0; i < n; i++)
 		nactive += active(ents[i]) != 0;
@@ -134,7 +194,12 @@ int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
 			continue;
 		if (best < 0 || e->vtime < ents[best]->vtime)
 			best = (int)i;
+		if (owners && owners[i] == me &&
+		    (mine < 0 || e->vtime < ents[mine]->vtime))
+			mine = (int)i;
 	}
+	if (owners)
+		best = prefer_own(q, ents, owners, me, best, mine);
 	/*
 	 * The least served waits for room rather than be passed by others.
 	 * One dearer than half the capacity needs only half of it free: it
@@ -150,6 +215,19 @@ int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
 			return -1;
 	}
 	return best;
+}
+
+int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
+		   unsigned n)
+{
+	return pick(q, ents, NULL, NULL, n);
+}
+
+int dmaio__fq_pick_for(const struct dmaio__fq *q,
+		       struct dmaio__fq_ent *const *ents, void *const *owners,
+		       unsigned n, const void *me)
+{
+	return pick(q, ents, owners, me, n);
 }
 
 void dmaio__fq_dispatched(struct dmaio__fq *q, struct dmaio__fq_ent *e,

@@ -50,6 +50,12 @@ void dmaio__fq_activate(struct dmaio__fq_ent *const *ents, unsigned n,
 /* Index in ents of the entity whose next operation goes now, or -1. */
 int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
 		   unsigned n);
+/* The same, asked by the owner me of some entities (owners[i]: ents[i]'s,
+ * a loop): its own may go instead of another owner's a little ahead of
+ * them (fewer hand-offs between loops), the shares holding over time. */
+int dmaio__fq_pick_for(const struct dmaio__fq *q,
+		       struct dmaio__fq_ent *const *ents, void *const *owners,
+		       unsigned n, const void *me);
 /* Its next operation (cost) went to the device. */
 void dmaio__fq_dispatched(struct dmaio__fq *q, struct dmaio__fq_ent *e,
 			  uint64_t cost);
@@ -57,6 +63,12 @@ void dmaio__fq_dispatched(struct dmaio__fq *q, struct dmaio__fq_ent *e,
  * others had work (the capacity is then worth learning). */
 void dmaio__fq_completed(struct dmaio__fq *q, struct dmaio__fq_ent *e,
 			 uint64_t cost, uint64_t lat_ns, int competing);
+
+/* The most bytes one operation of e (NULL: of a class with no entity
+ * yet) should carry now, a power of two from 4 KiB on; 0: no limit. */
+uint64_t dmaio__fq_part_max(const struct dmaio__fq_model *m,
+			    struct dmaio__fq_ent *const *ents, unsigned n,
+			    const struct dmaio__fq_ent *e, int write);
 
 /* The lat_hist bucket of a latency: 0 under 2 us, i for [2^i, 2^(i+1))
  * us, 23 from 2^23 us on. */

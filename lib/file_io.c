@@ -50,16 +50,16 @@ static void part_done(struct dmaio__op *part, int64_t res)
 				  : (int64_t)(op->short_end - op->io_pos));
 }
 
-/* Queues [p, p + len) at *pos as parts the device takes whole. */
+/* Queues [p, p + len) at *pos as parts of max bytes at most. */
 static int queue_parts(struct dmaio__op *op, char *p, size_t len,
-		       uint64_t *pos)
+		       uint64_t *pos, size_t max)
 {
 	struct dmaio_file *f = op->file;
 	size_t off;
 
-	for (off = 0; off < len; off += f->max_io) {
+	for (off = 0; off < len; off += max) {
 		struct dmaio__op *part = dmaio__op_get(op->loop);
-		size_t n = len - off < f->max_io ? len - off : f->max_io;
+		size_t n = len - off < max ? len - off : max;
 
 		if (!part)
 			return -ENOMEM;
@@ -81,7 +81,7 @@ static int queue_parts(struct dmaio__op *op, char *p, size_t len,
  * (each is aligned on its own), split further where one is too large:
  * no iovec array of our own to allocate.
  */
-static void start_parts(struct dmaio__op *op)
+static void start_parts(struct dmaio__op *op, size_t max)
 {
 	uint64_t pos = op->io_pos;
 	int i, ret = 0;
@@ -91,9 +91,9 @@ static void start_parts(struct dmaio__op *op)
 	if (op->iov) {
 		for (i = 0; i < op->iovcnt && !ret; i++)
 			ret = queue_parts(op, op->iov[i].iov_base,
-					  op->iov[i].iov_len, &pos);
+					  op->iov[i].iov_len, &pos, max);
 	} else {
-		ret = queue_parts(op, op->mem, op->io_len, &pos);
+		ret = queue_parts(op, op->mem, op->io_len, &pos, max);
 	}
 	if (ret)
 		op->part_err = ret;
@@ -154,17 +154,40 @@ static int64_t buffered_rw_work(struct dmaio__op *op)
 	return total;
 }
 
+/*
+ * The largest request op should go in: what the device takes, and beside
+ * a class with a latency target, what the dispatcher says fits in what
+ * that class leaves the others (class.c), in multiples of the alignment.
+ */
+static size_t part_max(struct dmaio__op *op)
+{
+	struct dmaio_file *f = op->file;
+	uint64_t part;
+
+	/* parts are 4 KiB at least: a smaller request needs no asking */
+	if (!op->loop->disp.nclasses || !f->disp_dev || op->io_len <= 4096)
+		return f->max_io;
+	part = dmaio__class_part_max(op->loop, f->disp_dev, op->cls,
+				     op->opcode == IO_CMD_PWRITE);
+	if (!part || part >= f->max_io)
+		return f->max_io;
+	if (f->align && part % f->align)
+		part += f->align - part % f->align;
+	return part < f->max_io ? (size_t)part : f->max_io;
+}
+
 /* Launches a read or write whose op->mem (or op->iov) is set. */
 void dmaio__rw_start(struct dmaio__op *op)
 {
 	struct dmaio_file *f = op->file;
+	size_t max;
 
 	op->rw = 1;
 	if (!f->direct) {
 		op->work = buffered_rw_work;
 		dmaio__helper_submit(op->loop, op);
-	} else if (op->io_len > f->max_io) {
-		start_parts(op);
+	} else if (op->io_len > (max = part_max(op))) {
+		start_parts(op, max);
 	} else {
 		if (op->iov && op->opcode == IO_CMD_PREAD)
 			io_prep_preadv(&op->iocb, f->fd, op->iov, op->iovcnt,

@@ -4,12 +4,14 @@
  * simulated device and clock, so that the order of dispatch is exact:
  * shares give device time in proportion, an idle class banks no credit,
  * a latency class keeps the others' in-flight cost under half its
- * target, a class alone is never held back, the in-flight cost stays
- * within the capacity, and the lat_hist bucket edges.
+ * target (its operations in parts that fit in that half), a class
+ * alone is never held back, the in-flight cost stays within the
+ * capacity, and the lat_hist bucket edges.
  */
 #include "testutil.h"
 #include "fairq.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define MAXQ 4096
@@ -276,6 +278,191 @@ START_TEST(fairq_learns_capacity_from_latency)
 }
 END_TEST
 
+/*
+ * Beside an active latency class the others' operations go in parts that
+ * fit in half its target: the largest power of two whose cost does, 4 KiB
+ * at least; a class is never split for its own target, nor for one with
+ * no work, and the tightest target of several wins.
+ */
+START_TEST(fairq_parts_fit_in_half_a_latency_target)
+{
+	struct dmaio__fq_model m;
+	struct dmaio__fq_ent l, l2, w;
+	struct dmaio__fq_ent *ents[3] = { &l, &w, &l2 };
+	uint64_t part;
+
+	dmaio__fq_model_default(&m); /* 20k IOPS, 1 GB/s */
+	memset(&l, 0, sizeof(l));
+	memset(&l2, 0, sizeof(l2));
+	memset(&w, 0, sizeof(w));
+	l.latency_us = 1000;
+	/* the latency class has no work: no limit */
+	ck_assert_uint_eq(dmaio__fq_part_max(&m, ents, 2, &w, 1), 0);
+	l.inflight_cost = 50000;
+	part = dmaio__fq_part_max(&m, ents, 2, &w, 1);
+	ck_assert_uint_eq(part, 256 * 1024);
+	ck_assert_uint_le(dmaio__fq_cost(&m, 1, part), 500000);
+	ck_assert_uint_gt(dmaio__fq_cost(&m, 1, 2 * part), 500000);
+	/* a class with no entity yet is limited alike */
+	ck_assert_uint_eq(dmaio__fq_part_max(&m, ents, 2, NULL, 1), part);
+	/* reads are dearer per byte on a model that says so */
+	m.bw[0] = 250 * 1000 * 1000;
+	ck_assert_uint_eq(dmaio__fq_part_max(&m, ents, 2, &w, 0), 64 * 1024);
+	/* its own target does not split the latency class's operations */
+	ck_assert_uint_eq(dmaio__fq_part_max(&m, ents, 2, &l, 1), 0);
+	/* the tightest active target: 200 us leaves 100 us, 32 KiB */
+	l2.latency_us = 200;
+	l2.queued = 1;
+	ck_assert_uint_eq(dmaio__fq_part_max(&m, ents, 3, &w, 1), 32 * 1024);
+	/* and l, itself held to l2's */
+	ck_assert_uint_eq(dmaio__fq_part_max(&m, ents, 3, &l, 1), 32 * 1024);
+	/* a target under one I/O's cost: one 4 KiB I/O at a time */
+	l2.latency_us = 50;
+	ck_assert_uint_eq(dmaio__fq_part_max(&m, ents, 3, &w, 1), 4096);
+}
+END_TEST
+
+/*
+ * Why parts: one operation dearer than half the target still goes when
+ * nothing of the others' is in flight, so the latency class's operations
+ * find that much ahead of them; in parts, never more than the half.
+ */
+START_TEST(fairq_parts_keep_others_under_half_the_target)
+{
+	struct dmaio__fq_model m;
+	struct sim s;
+	unsigned t;
+
+	dmaio__fq_model_default(&m);
+	sim_init(&s, 2, 1000 * 1000 * 1000);
+	s.e[0].latency_us = 1000;
+	s.cost[0] = dmaio__fq_cost(&m, 0, 4096);
+	s.cost[1] = dmaio__fq_cost(&m, 1, 1 << 20);
+	sim_backlog(&s, 0, 1);
+	sim_backlog(&s, 1, 1);
+	for (t = 0; t < 2000; t++)
+		sim_tick(&s);
+	ck_assert_uint_gt(s.max_others, 500000);
+	/* the whole ones in flight complete, then it sends parts */
+	sim_backlog(&s, 1, 0);
+	for (t = 0; t < 200; t++)
+		sim_tick(&s);
+	ck_assert_uint_eq(s.e[1].inflight_cost, 0);
+	s.cost[1] = dmaio__fq_cost(&m, 1, dmaio__fq_part_max(&m, s.ents, 2,
+							     &s.e[1], 1));
+	sim_backlog(&s, 1, 1);
+	s.max_others = 0;
+	s.sent[1] = 0;
+	for (t = 0; t < 2000; t++)
+		sim_tick(&s);
+	ck_assert_uint_le(s.max_others, 500000);
+	ck_assert_uint_gt(s.sent[1], 10); /* held back, not starved */
+}
+END_TEST
+
+/*
+ * Two loops, each sending only its own entity's operations and waking the
+ * other when the fair queue names the other's. own: each asks for its
+ * own view (pick_for); else the plain order. Counts the hand-offs.
+ */
+static int owners_pick(struct sim *s, int own, void *const *owners,
+		       unsigned me)
+{
+	if (own)
+		return dmaio__fq_pick_for(&s->q, s->ents, owners, 2,
+					  owners[me]);
+	return dmaio__fq_pick(&s->q, s->ents, 2);
+}
+
+/* Loop me sends its own until the queue names the other's: 1 then. */
+static unsigned owner_turn(struct sim *s, int own, void *const *owners,
+			   unsigned me)
+{
+	int i;
+
+	while ((i = owners_pick(s, own, owners, me)) >= 0) {
+		if ((unsigned)i != me)
+			return 1;
+		dmaio__fq_dispatched(&s->q, &s->e[i], s->cost[i]);
+		s->sent[i]++;
+		s->owner[s->tail++ % MAXQ] = (unsigned)i;
+	}
+	return 0;
+}
+
+static unsigned sim_two_owners(struct sim *s, int own, unsigned ticks)
+{
+	int a, b;
+	void *owners[2] = { &a, &b };
+	unsigned t, handoffs = 0, last = 0, rng = 1;
+
+	for (t = 0; t < ticks; t++) {
+		unsigned k, o;
+
+		/* the loop whose completion freed room looks first */
+		handoffs += owner_turn(s, own, owners, last);
+		handoffs += owner_turn(s, own, owners, last ^ 1);
+		if (s->head == s->tail)
+			continue;
+		/* any of those in flight completes, as on a device */
+		rng = rng * 1103515245 + 12345;
+		k = s->head + rng / 65536 % (s->tail - s->head);
+		o = s->owner[k % MAXQ];
+		s->owner[k % MAXQ] = s->owner[s->head % MAXQ];
+		s->head++;
+		last = o;
+		dmaio__fq_completed(&s->q, &s->e[o], s->cost[o], 0, 1);
+	}
+	return handoffs;
+}
+
+START_TEST(fairq_own_loop_first_within_a_slack)
+{
+	struct sim s;
+	int a, b;
+	void *owners[2] = { &a, &b };
+	unsigned plain, own;
+	double ratio;
+
+	/* the other owner's entity is a little behind: its own goes */
+	sim_init(&s, 2, 32 * 1000);
+	sim_backlog(&s, 0, 1);
+	sim_backlog(&s, 1, 1);
+	s.e[0].vtime = 1000000;
+	s.e[1].vtime = 1000000 + 8 * 1000 * 10000 / 100; /* 8 ops ahead */
+	ck_assert_int_eq(dmaio__fq_pick(&s.q, s.ents, 2), 0);
+	ck_assert_int_eq(dmaio__fq_pick_for(&s.q, s.ents, owners, 2, &b), 1);
+	ck_assert_int_eq(dmaio__fq_pick_for(&s.q, s.ents, owners, 2, &a), 0);
+	/* past a quarter of the capacity ahead, it hands over */
+	s.e[1].vtime = 1000000 + 9 * 1000 * 10000 / 100;
+	ck_assert_int_eq(dmaio__fq_pick_for(&s.q, s.ents, owners, 2, &b), 0);
+
+	/* shares 100 and 300 on two loops: the ratio holds either way, and
+	 * the loops hand over far less often when each looks at its own */
+	sim_init(&s, 2, 32 * 1000);
+	s.e[1].shares = 300;
+	sim_backlog(&s, 0, 1);
+	sim_backlog(&s, 1, 1);
+	plain = sim_two_owners(&s, 0, 20000);
+	ratio = (double)s.sent[1] / s.sent[0];
+	ck_assert_msg(ratio > 2.9 && ratio < 3.1, "plain: %u:%u", s.sent[0],
+		      s.sent[1]);
+	sim_init(&s, 2, 32 * 1000);
+	s.e[1].shares = 300;
+	sim_backlog(&s, 0, 1);
+	sim_backlog(&s, 1, 1);
+	own = sim_two_owners(&s, 1, 20000);
+	ratio = (double)s.sent[1] / s.sent[0];
+	ck_assert_msg(ratio > 2.9 && ratio < 3.1, "own: %u:%u", s.sent[0],
+		      s.sent[1]);
+	printf("# hand-offs in 20000 completions: %u plain, %u own first\n",
+	       plain, own);
+	fflush(stdout);
+	ck_assert_msg(own * 4 < plain, "hand-offs: %u with pick_for, %u "
+				       "without", own, plain);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fairq_internals");
@@ -290,5 +477,8 @@ int main(void)
 	TU_ADD(tc, fairq_cost_follows_the_model);
 	TU_ADD(tc, fairq_lat_hist_bucket_edges);
 	TU_ADD(tc, fairq_learns_capacity_from_latency);
+	TU_ADD(tc, fairq_parts_fit_in_half_a_latency_target);
+	TU_ADD(tc, fairq_parts_keep_others_under_half_the_target);
+	TU_ADD(tc, fairq_own_loop_first_within_a_slack);
 	return tu_run(s);
 }
