@@ -73,14 +73,6 @@ struct worker {
 	char why[200];
 };
 
-#define WCHECK(w, cond, ...)                                            \
-	do {                                                            \
-		if (!(cond) && !(w)->failed) {                          \
-			(w)->failed = 1;                                \
-			snprintf((w)->why, sizeof((w)->why), __VA_ARGS__); \
-		}                                                       \
-	} while (0)
-
 static void release_view(void *v)
 {
 	dmaio_view_release(v);

@@ -121,14 +121,6 @@ struct worker {
 	char why[200];
 };
 
-#define WCHECK(w, cond, ...)                                            \
-	do {                                                            \
-		if (!(cond) && !(w)->failed) {                          \
-			(w)->failed = 1;                                \
-			snprintf((w)->why, sizeof((w)->why), __VA_ARGS__); \
-		}                                                       \
-	} while (0)
-
 /* Each thread its region: write, read back, compare. */
 static void *rw_rounds(void *arg)
 {

@@ -46,6 +46,18 @@ void tu_name(const char *name, int start, int end, const char *const *labels);
 	} while (0)
 /* Reports a test that could not run here, with the reason. */
 void tu_skip(const char *name, const char *reason);
+/*
+ * In a thread of a test (where Check's assertions would not reach the
+ * runner): notes w's first failure in w->failed and w->why (a char
+ * array), for the test's thread to assert once it has joined w.
+ */
+#define WCHECK(w, cond, ...)                                            \
+	do {                                                            \
+		if (!(cond) && !(w)->failed) {                          \
+			(w)->failed = 1;                                \
+			snprintf((w)->why, sizeof((w)->why), __VA_ARGS__); \
+		}                                                       \
+	} while (0)
 /* Runs the suite and prints TAP; returns the exit status for main. */
 int tu_run(Suite *s);
 
