@@ -174,6 +174,18 @@ static void send(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 	dmaio__opq_push(&loop->disp.ready, op);
 }
 
+/* Under a->mu: an entity of loop's with operations queued, or -1. */
+static int own_queued(const struct dmaio__devacct *a,
+		      const struct dmaio_loop *loop)
+{
+	unsigned i;
+
+	for (i = 0; i < a->n; i++)
+		if (a->owners[i] == loop && a->ents[i]->queued)
+			return (int)i;
+	return -1;
+}
+
 void dmaio__class_dispatch(struct dmaio_loop *loop, struct dmaio__disp_dev *d)
 {
 	struct dmaio__devacct *a = d->acct;
@@ -188,6 +200,15 @@ void dmaio__class_dispatch(struct dmaio_loop *loop, struct dmaio__disp_dev *d)
 		int i = dmaio__fq_pick_for(&a->fq, a->ents, a->owners, a->n,
 					   loop);
 
+		/*
+		 * The loop is being freed: what it still holds goes as fast
+		 * as the device takes it, shares and targets aside. Nobody
+		 * waits for its results, and a class of a few shares beside
+		 * another loop's busy one would otherwise keep the free
+		 * waiting for minutes.
+		 */
+		if (loop->freeing)
+			i = own_queued(a, loop);
 		if (i < 0)
 			break;
 		if (a->owners[i] != loop) {

@@ -5,7 +5,7 @@ set -u
 b="${top_builddir:-.}"
 tmp=$(mktemp -d "$PWD/dmaio-tools.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
-echo "1..21"
+echo "1..22"
 i=0
 check() { i=$((i + 1)); if [ "$1" = 0 ]; then echo "ok $i - $2"; else echo "not ok $i - $2"; fi; }
 
@@ -45,6 +45,16 @@ echo "$out" | grep -q "O_DIRECT:" && echo "$out" | grep -q "alignment:" &&
 	echo "$out" | grep -q "user-space reaping:" &&
 	echo "$out" | grep -Eq "virtual machine: +(yes|no|unknown)"
 check $? "dmaio-info reports features, the file system and what waiting costs"
+# the device model the classes use: the one a file names for the device,
+# or none (learnt)
+d=$((0x$(stat -c %D "$tmp")))  # coreutils 8.22 (RHEL 7) has no %Hd
+dev=$(((d >> 8) & 0xfff)):$(((d & 0xff) | ((d >> 12) & 0xfff00)))
+printf '[device %s]\nread_iops = 4321\nknee_depth = 16\n' "$dev" > "$tmp/model"
+with=$(DMAIO_IO_PROPERTIES="$tmp/model" "$b/tools/dmaio-info" "$tmp" 2>&1)
+without=$(DMAIO_IO_PROPERTIES= "$b/tools/dmaio-info" "$tmp" 2>&1)
+echo "$with" | grep -Eq "device model .*$dev from $tmp/model: 4 KiB IOPS read 4321 .*knee at depth 16" &&
+	echo "$without" | grep -Eq "device model .*none for $dev .*learnt"
+check $? "dmaio-info names the device model the I/O classes use ($dev), or none"
 
 # dmaio-bench --ping: round trips on a watched socket while the loop does
 # I/O, counted and ordered (min <= p50 <= p99 <= max; an echo's wait for

@@ -10,7 +10,7 @@ tune="$b/tools/dmaio-tune"
 show="$b/t/io-props-show"
 tmp=$(mktemp -d "$PWD/dmaio-tune.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
-echo "1..7"
+echo "1..8"
 i=0
 check() { i=$((i + 1)); if [ "$1" = 0 ]; then echo "ok $i - $2"; else echo "not ok $i - $2"; fi; }
 val() { sed -n "s/^$1=//p" "$tmp/show"; }
@@ -75,6 +75,18 @@ tail -5 "$tmp/props.orig" > "$tmp/c"; tail -5 "$tmp/props" > "$tmp/d"
 	grep -q "props:13: the library skips this line" "$tmp/out" &&
 	[ "$(grep -c "the library skips" "$tmp/out")" = 3 ]
 check $? "an existing file: its section of the device replaced, the rest kept, a malformed line named"
+[ "$rc" = 0 ] || sed 's/^/# /' "$tmp/out"
+
+# a broken header right after our section ends it, is kept, and is named
+printf '[device %s]\nread_iops = 1\n[device 7:x]\nread_iops = 5\n' "$dev" \
+	> "$tmp/props3"
+"$tune" --quick --max-depth=2 --duration=0.3 --quiet --output "$tmp/props3" \
+	"$tmp/dir" > "$tmp/out" 2>&1
+rc=$?
+[ "$rc" = 0 ] && grep -q '^\[device 7:x\]$' "$tmp/props3" &&
+	grep -q "props3:3: the library skips this line and the keys after it" \
+		"$tmp/out"
+check $? "a broken header after the device's own section: kept and named"
 [ "$rc" = 0 ] || sed 's/^/# /' "$tmp/out"
 
 # a file's path measures its directory's device; --dry-run writes nothing

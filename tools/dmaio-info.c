@@ -2,11 +2,14 @@
 /*
  * dmaio-info: what this kernel and a file system give libdmaio, so an
  * operator can check a machine before deploying on it. For a directory it
- * probes a temporary file inside; for a file it opens it read-only.
+ * probes a temporary file inside; for a file it opens it read-only. The
+ * device model the I/O classes will use is found as the library finds it
+ * (lib/io_props.c, built in).
  */
 #include "config.h"
 
 #include <dmaio.h>
+#include "io_props.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -116,6 +120,29 @@ static void result(const char *what, int ret)
 		printf("  %-28s no (%s)\n", what, dmaio_strerror(ret));
 }
 
+/* The model dmaio-tune wrote for the device, or that there is none. */
+static void print_model(const struct stat *st)
+{
+	dev_t dev = S_ISBLK(st->st_mode) ? st->st_rdev : st->st_dev;
+	const char *file = getenv("DMAIO_IO_PROPERTIES");
+	struct dmaio__io_props p;
+
+	if (!file)
+		file = DMAIO_IO_PROPS_DEFAULT;
+	if (dmaio__io_props_lookup(dev, &p)) {
+		printf("  %-28s none for %u:%u in %s: learnt from completion "
+		       "latencies (dmaio-tune writes one)\n",
+		       "device model (I/O classes):", major(dev), minor(dev),
+		       *file ? file : "(DMAIO_IO_PROPERTIES empty)");
+		return;
+	}
+	printf("  %-28s %u:%u from %s: 4 KiB IOPS read %" PRIu64
+	       " write %" PRIu64 ", MB/s read %" PRIu64 " write %" PRIu64
+	       ", knee at depth %u\n", "device model (I/O classes):",
+	       major(dev), minor(dev), file, p.read_iops, p.write_iops,
+	       p.read_bw / 1000000, p.write_bw / 1000000, p.knee_depth);
+}
+
 static int probe_path(struct dmaio_loop *loop, const char *path)
 {
 	char tmp[4096];
@@ -149,6 +176,7 @@ static int probe_path(struct dmaio_loop *loop, const char *path)
 	printf("  %-28s %zu bytes (from %s)\n", "alignment:",
 	       dmaio_file_alignment(f), dmaio_file_alignment_source(f));
 	printf("  %-28s %zu KiB\n", "largest request:", dmaio_file_max_io(f) / 1024);
+	print_model(&st);
 	if (made) {
 		/* a fresh file: the hint first, XFS refuses it once extents exist */
 		result("extent-size hints:",

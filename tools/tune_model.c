@@ -262,7 +262,8 @@ static int copy_others(FILE *in, FILE *out, dev_t dev, const char *name,
 			 'x' : classify(line, dev);
 
 		n++;
-		if ((k == 'x' || k == 'B') && !skip)
+		/* a broken header ends our section too, and is kept */
+		if ((k == 'x' && !skip) || k == 'B')
 			fprintf(stderr, "dmaio-tune: %s:%u: the library skips "
 					"this line%s\n", name, n,
 				k == 'B' ? " and the keys after it" : "");
