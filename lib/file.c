@@ -187,6 +187,15 @@ void dmaio__file_free(struct dmaio_file *f)
 	free(f);
 }
 
+void dmaio__files_end_lock_waits(struct dmaio_loop *loop)
+{
+	struct dmaio_file *f;
+
+	for (f = loop->files; f; f = f->next)
+		if (f->lock_waits)
+			f->cancel_locks(f);
+}
+
 void dmaio__files_release(struct dmaio_loop *loop)
 {
 	while (loop->files) {

@@ -84,6 +84,10 @@ void dmaio__file_hold(struct dmaio_file *f);
 void dmaio__file_unhold(struct dmaio_file *f);
 /* Closes and frees every file of the loop, calling nobody (its end). */
 void dmaio__files_release(struct dmaio_loop *loop);
+/* The loop's end: locks waiting for their next try end now (-ECANCELED,
+ * nobody called back), as close ends them; they hold nothing to wait for
+ * and their timers do not run once the loop is being freed. */
+void dmaio__files_end_lock_waits(struct dmaio_loop *loop);
 /* file_io.c: reads and writes of op->mem or op->iov (file_mem.c too) */
 void dmaio__rw_start(struct dmaio__op *op);
 void dmaio__complete_empty(struct dmaio__op *op);

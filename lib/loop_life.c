@@ -293,6 +293,7 @@ static void destroy(struct dmaio_loop *loop)
 	 * run (read_many and the streams free themselves), the user's do not.
 	 */
 	loop->freeing = 1;
+	dmaio__files_end_lock_waits(loop);
 	while (loop->pending && loop->aio.ctx)
 		if (dmaio_loop_run_once(loop, -1) < 0)
 			break;
