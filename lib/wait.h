@@ -54,6 +54,8 @@ int64_t dmaio__wait_call(struct dmaio_loop *loop, struct dmaio__waiter *w,
  */
 int dmaio__wait_direct(struct dmaio_file *f, int write, uint64_t pos,
 		       const void *buf, size_t size, int64_t *res);
+/* The same for size_wait where the loop's answer is an fstat of its own. */
+int dmaio__wait_direct_size(struct dmaio_file *f, int64_t *res);
 
 /*
  * A caller of another thread, asleep until its waiter is filled; linked

@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /*
  * What the loop would do with the request is to send it as it is. Not a
@@ -100,6 +101,41 @@ int dmaio__wait_direct(struct dmaio_file *f, int write, uint64_t pos,
 	    loop_would_send(f, write, pos, size)) {
 		*res = run(f, write, pos, (void *)buf, size, what);
 		taken = 1;
+	}
+	dmaio__drain_leave(&f->direct_calls);
+	dmaio__drain_leave(&h->direct);
+	return taken;
+}
+
+/*
+ * size_wait from another thread, where the loop answers it with an
+ * fstat of its own (fstat_inline: the file system cannot block it): the
+ * caller's fstat gives what the loop's would, without the hand-over's two
+ * wake-ups (about 20 us here; an fstat is well under a microsecond).
+ */
+int dmaio__wait_direct_size(struct dmaio_file *f, int64_t *res)
+{
+	struct dmaio__host *h;
+	int taken = 0;
+
+	if (!f || !f->fstat_inline || !dmaio__hosted_elsewhere(f->loop))
+		return 0;
+	dmaio__drain_enter(&f->direct_calls);
+	h = &f->loop->host;
+	dmaio__drain_enter(&h->direct);
+	if (__atomic_load_n(&h->state, __ATOMIC_SEQ_CST) ==
+	    DMAIO__HOST_RUNNING) {
+		struct stat st;
+
+		taken = 1;
+		if (__atomic_load_n(&f->closing, __ATOMIC_SEQ_CST))
+			*res = dmaio__fail(-EBADF, "size_wait: close was "
+					   "already called on this file");
+		else if (fstat(f->fd, &st))
+			*res = dmaio__fail(-errno, "size_wait: fstat: %s",
+					   strerror(errno));
+		else
+			*res = (int64_t)st.st_size;
 	}
 	dmaio__drain_leave(&f->direct_calls);
 	dmaio__drain_leave(&h->direct);

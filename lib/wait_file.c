@@ -255,6 +255,11 @@ DMAIO_EXPORT int dmaio_file_remove_wait(struct dmaio_file *f)
 
 DMAIO_EXPORT int64_t dmaio_file_size_wait(struct dmaio_file *f)
 {
+	int64_t res;
+
+	DMAIO__NOT_INHERITED(LOOP_OF(f), -EBADFD);
+	if (dmaio__wait_direct_size(f, &res))
+		return res;
 	return file_wait(f, SIZE, 0, 0, NULL, __func__);
 }
 

@@ -448,6 +448,49 @@ START_TEST(stop_thread_waits_for_a_call_in_progress)
 }
 END_TEST
 
+static void *sizes(void *arg)
+{
+	struct worker *w = arg;
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		int64_t n = dmaio_file_size_wait(w->f);
+
+		WCHECK(w, n == THREADS * REGION, "size_wait: %lld (%s)",
+		       (long long)n, dmaio_last_error());
+	}
+	return NULL;
+}
+
+/* size_wait where the loop answers with an fstat of its own: the caller
+ * makes it, the loop's thread is not woken for it. */
+START_TEST(size_wait_on_the_callers_thread)
+{
+	struct dmaio_loop *loop = run_loop(_i);
+	struct dmaio_file *f = shared_file(loop);
+	struct dmaio_loop_stats a, b, c;
+	struct worker w;
+
+	ck_assert_int_eq(dmaio_loop_start_thread(loop), 0);
+	a = loop_stats(loop);
+	b = loop_stats(loop); /* what a stop and start cost in wake-ups */
+	memset(&w, 0, sizeof(w));
+	w.f = f;
+	ck_assert_int_eq(pthread_create(&w.tid, NULL, sizes, &w), 0);
+	pthread_join(w.tid, NULL);
+	ck_assert_msg(!w.failed, "%s", w.why);
+	c = loop_stats(loop);
+	/* handed over, each of the 50 would have woken the loop */
+	ck_assert_msg(c.wakeups - b.wakeups < (b.wakeups - a.wakeups) + 10,
+		      "%llu wake-ups for 50 size_wait calls (%llu for none)",
+		      (unsigned long long)(c.wakeups - b.wakeups),
+		      (unsigned long long)(b.wakeups - a.wakeups));
+	ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+	ck_assert_int_eq(dmaio_loop_stop_thread(loop), 0);
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("thread_direct");
@@ -459,5 +502,6 @@ int main(void)
 	ADD_RUNS(tc, writes_past_eof_and_bad_calls);
 	ADD_RUNS(tc, close_waits_for_a_call_in_progress);
 	ADD_RUNS(tc, stop_thread_waits_for_a_call_in_progress);
+	ADD_RUNS(tc, size_wait_on_the_callers_thread);
 	return tu_run(s);
 }
