@@ -179,8 +179,9 @@ struct dmaio_file *dmaio__file_alloc(struct dmaio_loop *l, const char *path,
 	return f;
 }
 
-int dmaio__file_open_submit(struct dmaio_file *f, dmaio__work_fn work,
-			    dmaio_open_cb cb, void *arg)
+/* f's open (work, with oflags and mode for open_work) on a helper. */
+static int submit_open(struct dmaio_file *f, dmaio__work_fn work, int oflags,
+		       mode_t mode, dmaio_open_cb cb, void *arg)
 {
 	struct dmaio_loop *l = f->loop;
 	struct dmaio__op *op = dmaio__op_get(l);
@@ -190,6 +191,8 @@ int dmaio__file_open_submit(struct dmaio_file *f, dmaio__work_fn work,
 		return -ENOMEM;
 	}
 	op->file = f;
+	op->oflags = oflags;
+	op->mode = mode;
 	op->work = work;
 	op->done = open_done;
 	op->u.open_cb = cb;
@@ -197,6 +200,12 @@ int dmaio__file_open_submit(struct dmaio_file *f, dmaio__work_fn work,
 	l->pending++;
 	dmaio__helper_submit(l, op);
 	return 0;
+}
+
+int dmaio__file_open_submit(struct dmaio_file *f, dmaio__work_fn work,
+			    dmaio_open_cb cb, void *arg)
+{
+	return submit_open(f, work, 0, 0, cb, arg);
 }
 
 /*
@@ -249,7 +258,6 @@ DMAIO_EXPORT int dmaio_file_open_flags(struct dmaio_loop *l, const char *path,
 				       dmaio_open_cb cb, void *arg)
 {
 	struct dmaio_file *f;
-	struct dmaio__op *op;
 	int ret;
 
 	DMAIO__NOT_INHERITED(l, -EBADFD);
@@ -262,22 +270,8 @@ DMAIO_EXPORT int dmaio_file_open_flags(struct dmaio_loop *l, const char *path,
 	if (ret)
 		return ret;
 	f = dmaio__file_alloc(l, path, oflags & O_ACCMODE);
-	if (!f)
+	if (!f || submit_open(f, open_work, oflags, mode, cb, arg))
 		return dmaio__fail(-ENOMEM, "open: no memory");
-	op = dmaio__op_get(l);
-	if (!op) {
-		dmaio__file_free(f);
-		return dmaio__fail(-ENOMEM, "open: no memory");
-	}
-	op->file = f;
-	op->oflags = oflags;
-	op->mode = mode;
-	op->work = open_work;
-	op->done = open_done;
-	op->u.open_cb = cb;
-	op->arg = arg;
-	l->pending++;
-	dmaio__helper_submit(l, op);
 	return 0;
 }
 
