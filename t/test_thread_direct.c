@@ -50,15 +50,19 @@ static void gate_wait(void)
 	pthread_mutex_unlock(&gate_lock);
 }
 
+static ssize_t (*real_pread)(int, void *, size_t, off_t);
+
+/* before main and its threads: pread's callers all read it after */
+__attribute__((constructor)) static void find_pread(void)
+{
+	real_pread = (ssize_t (*)(int, void *, size_t, off_t))
+		     dlsym(RTLD_NEXT, "pread");
+}
+
 ssize_t pread(int fd, void *buf, size_t n, off_t pos)
 {
-	static ssize_t (*real)(int, void *, size_t, off_t);
-
-	if (!real)
-		real = (ssize_t (*)(int, void *, size_t, off_t))
-			dlsym(RTLD_NEXT, "pread");
 	gate_wait();
-	return real(fd, buf, n, pos);
+	return real_pread(fd, buf, n, pos);
 }
 
 ssize_t pread64(int fd, void *buf, size_t n, off_t pos)
