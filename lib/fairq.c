@@ -175,8 +175,9 @@ static int prefer_own(const struct dmaio__fq *q,
 	return best;
 }
 
-static int pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
-		void *const *owners, const void *me, unsigned n)
+int dmaio__fq_pick_for(const struct dmaio__fq *q,
+		       struct dmaio__fq_ent *const *ents, void *const *owners,
+		       unsigned n, const void *me)
 {
 	unsigned i, nactive = 0;
 	int best = -1, mine = -1;
@@ -215,19 +216,6 @@ static int pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
 			return -1;
 	}
 	return best;
-}
-
-int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
-		   unsigned n)
-{
-	return pick(q, ents, NULL, NULL, n);
-}
-
-int dmaio__fq_pick_for(const struct dmaio__fq *q,
-		       struct dmaio__fq_ent *const *ents, void *const *owners,
-		       unsigned n, const void *me)
-{
-	return pick(q, ents, owners, me, n);
 }
 
 void dmaio__fq_dispatched(struct dmaio__fq *q, struct dmaio__fq_ent *e,

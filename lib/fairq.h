@@ -47,12 +47,11 @@ void dmaio__fq_init(struct dmaio__fq *q, const struct dmaio__fq_model *m);
 /* e gets work after having none: it banks no credit from its idle time. */
 void dmaio__fq_activate(struct dmaio__fq_ent *const *ents, unsigned n,
 			struct dmaio__fq_ent *e);
-/* Index in ents of the entity whose next operation goes now, or -1. */
-int dmaio__fq_pick(const struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
-		   unsigned n);
-/* The same, asked by the owner me of some entities (owners[i]: ents[i]'s,
- * a loop): its own may go instead of another owner's a little ahead of
- * them (fewer hand-offs between loops), the shares holding over time. */
+/* Index in ents of the entity whose next operation goes now, or -1,
+ * asked by the owner me of some entities (owners[i]: ents[i]'s, a loop):
+ * its own may go instead of another owner's a little ahead of them
+ * (fewer hand-offs between loops), the shares holding over time. owners
+ * NULL: one owner, the least served goes. */
 int dmaio__fq_pick_for(const struct dmaio__fq *q,
 		       struct dmaio__fq_ent *const *ents, void *const *owners,
 		       unsigned n, const void *me);

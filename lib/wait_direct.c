@@ -49,14 +49,43 @@ static int loop_would_send(struct dmaio_file *f, int write, uint64_t pos,
 	       pos + size <= dmaio__size_seen(f);
 }
 
+/*
+ * In: the file's count first, so that a close submitted meanwhile waits
+ * for us before the file goes, then the loop's. Out in the same order:
+ * the loop last (a stopped loop may be freed, and its files with it).
+ * seq_cst both ways: close stores closing, and stop_thread the state,
+ * before draining, so either they see us or we see them. 1: the loop
+ * still runs on its thread, the call may go on (leave() either way).
+ */
+static int enter(struct dmaio_file *f)
+{
+	dmaio__drain_enter(&f->direct_calls);
+	dmaio__drain_enter(&f->loop->host.direct);
+	return __atomic_load_n(&f->loop->host.state, __ATOMIC_SEQ_CST) ==
+	       DMAIO__HOST_RUNNING;
+}
+
+static void leave(struct dmaio_file *f, struct dmaio__host *h)
+{
+	dmaio__drain_leave(&f->direct_calls);
+	dmaio__drain_leave(&h->direct);
+}
+
+static int closing(struct dmaio_file *f, const char *what)
+{
+	if (!__atomic_load_n(&f->closing, __ATOMIC_SEQ_CST))
+		return 0;
+	return dmaio__fail(-EBADF, "%s: close was already called on this "
+			   "file", what);
+}
+
 static int64_t run(struct dmaio_file *f, int write, uint64_t pos,
 		   void *buf, size_t size, const char *what)
 {
-	int64_t res;
+	int64_t res = closing(f, what);
 
-	if (__atomic_load_n(&f->closing, __ATOMIC_SEQ_CST))
-		return dmaio__fail(-EBADF, "%s: close was already called on "
-				   "this file", what);
+	if (res)
+		return res;
 	res = dmaio__mem_args_check(f, write, pos, buf, size, what);
 	if (res)
 		return res;
@@ -86,24 +115,12 @@ int dmaio__wait_direct(struct dmaio_file *f, int write, uint64_t pos,
 
 	if (!f || !size || !dmaio__hosted_elsewhere(f->loop))
 		return 0;
-	/*
-	 * In first, so that a close submitted meanwhile waits for us before
-	 * the file goes; out last but one, the loop after it (a stopped
-	 * loop may be freed, and its files with it). seq_cst both ways:
-	 * close stores closing and stop_thread the state before draining,
-	 * so either they see us or we see them (run, below).
-	 */
-	dmaio__drain_enter(&f->direct_calls);
 	h = &f->loop->host;
-	dmaio__drain_enter(&h->direct);
-	if (__atomic_load_n(&h->state, __ATOMIC_SEQ_CST) ==
-		    DMAIO__HOST_RUNNING &&
-	    loop_would_send(f, write, pos, size)) {
+	if (enter(f) && loop_would_send(f, write, pos, size)) {
 		*res = run(f, write, pos, (void *)buf, size, what);
 		taken = 1;
 	}
-	dmaio__drain_leave(&f->direct_calls);
-	dmaio__drain_leave(&h->direct);
+	leave(f, h);
 	return taken;
 }
 
@@ -120,24 +137,18 @@ int dmaio__wait_direct_size(struct dmaio_file *f, int64_t *res)
 
 	if (!f || !f->fstat_inline || !dmaio__hosted_elsewhere(f->loop))
 		return 0;
-	dmaio__drain_enter(&f->direct_calls);
 	h = &f->loop->host;
-	dmaio__drain_enter(&h->direct);
-	if (__atomic_load_n(&h->state, __ATOMIC_SEQ_CST) ==
-	    DMAIO__HOST_RUNNING) {
+	if (enter(f)) {
 		struct stat st;
 
 		taken = 1;
-		if (__atomic_load_n(&f->closing, __ATOMIC_SEQ_CST))
-			*res = dmaio__fail(-EBADF, "size_wait: close was "
-					   "already called on this file");
-		else if (fstat(f->fd, &st))
-			*res = dmaio__fail(-errno, "size_wait: fstat: %s",
-					   strerror(errno));
-		else
-			*res = (int64_t)st.st_size;
+		*res = closing(f, "size_wait");
+		if (!*res)
+			*res = fstat(f->fd, &st) ?
+			       dmaio__fail(-errno, "size_wait: fstat: %s",
+					   strerror(errno)) :
+			       (int64_t)st.st_size;
 	}
-	dmaio__drain_leave(&f->direct_calls);
-	dmaio__drain_leave(&h->direct);
+	leave(f, h);
 	return taken;
 }

@@ -135,40 +135,43 @@ static int read_into_submit(struct dmaio__waiter *w)
 				    dmaio__waiter_res, w);
 }
 
-DMAIO_EXPORT int64_t dmaio_file_read_into_wait(struct dmaio_file *f,
-					       uint64_t pos, void *buf,
-					       size_t size)
-{
-	struct dmaio__waiter w = DMAIO__WAITER_INIT;
-
-	DMAIO__NOT_INHERITED(LOOP_OF(f), -EBADFD);
-	if (dmaio__wait_direct(f, 0, pos, buf, size, &w.res))
-		return w.res;
-	w.a = pos;
-	w.ptr = buf;
-	w.n = size;
-	WAIT_FILE(f, read_into_submit);
-}
-
 static int write_from_submit(struct dmaio__waiter *w)
 {
 	return dmaio_file_write_from(w->obj, w->a, w->ptr, w->n,
 				     dmaio__waiter_res, w);
 }
 
-DMAIO_EXPORT int64_t dmaio_file_write_from_wait(struct dmaio_file *f,
-						uint64_t pos, const void *buf,
-						size_t size)
+/* read_into_wait and write_from_wait: on the calling thread where that
+ * is what the loop would do (wait_direct.c), else as every twin. */
+static int64_t mem_wait(struct dmaio_file *f, int write, uint64_t pos,
+			const void *buf, size_t size, const char *func)
 {
 	struct dmaio__waiter w = DMAIO__WAITER_INIT;
 
 	DMAIO__NOT_INHERITED(LOOP_OF(f), -EBADFD);
-	if (dmaio__wait_direct(f, 1, pos, buf, size, &w.res))
+	if (dmaio__wait_direct(f, write, pos, buf, size, &w.res))
 		return w.res;
+	w.obj = f;
 	w.a = pos;
 	w.ptr = buf;
 	w.n = size;
-	WAIT_FILE(f, write_from_submit);
+	return dmaio__wait_call(LOOP_OF(f), &w, write ? write_from_submit
+						      : read_into_submit,
+				func);
+}
+
+DMAIO_EXPORT int64_t dmaio_file_read_into_wait(struct dmaio_file *f,
+					       uint64_t pos, void *buf,
+					       size_t size)
+{
+	return mem_wait(f, 0, pos, buf, size, __func__);
+}
+
+DMAIO_EXPORT int64_t dmaio_file_write_from_wait(struct dmaio_file *f,
+						uint64_t pos, const void *buf,
+						size_t size)
+{
+	return mem_wait(f, 1, pos, buf, size, __func__);
 }
 
 /* The calls of a file with at most two numbers and a path, by flags. */

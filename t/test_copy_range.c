@@ -47,21 +47,6 @@ static long long size_of(const char *path)
 	return (long long)st.st_size;
 }
 
-/* The pattern of seed at [from, to) of path, read with pread. */
-static void check_pattern(const char *path, long long from, long long to,
-			  unsigned seed)
-{
-	size_t len = (size_t)(to - from);
-	char *buf = malloc(len ? len : 1);
-	int fd = open(path, O_RDONLY);
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, buf, len, from), (ssize_t)len);
-	ck_assert_int_eq(tu_check(buf, len, (uint64_t)from, seed), -1);
-	close(fd);
-	free(buf);
-}
-
 /* What a command printed contains needle. */
 static int cmd_says(const char *cmd, const char *needle)
 {
@@ -141,8 +126,8 @@ START_TEST(copies)
 		ck_assert_int_eq(size_of(dst), 2 << 20);
 		ck_assert_msg(cmp_range(src, 1000, dst, 5000, len),
 			      "%s: unaligned", tu_fs[fs].name);
-		check_pattern(dst, 0, 5000, 2);
-		check_pattern(dst, 5000 + len, 2 << 20, 2);
+		tu_check_file(dst, 0, 5000, 2);
+		tu_check_file(dst, 5000 + len, 2 << 20, 2);
 
 		/* past the destination's end: it ends exactly there */
 		ck_assert_int_eq(dmaio_file_copy_range_wait(d, (2 << 20) + 3,
@@ -187,8 +172,8 @@ START_TEST(one_file)
 			 300000);
 	ck_assert(cmp_range(tu_path("one"), 10, tu_path("one"), 600000,
 			    300000));
-	check_pattern(tu_path("one"), 0, 600000, 3);
-	check_pattern(tu_path("one"), 900000, 1 << 20, 3);
+	tu_check_file(tu_path("one"), 0, 600000, 3);
+	tu_check_file(tu_path("one"), 900000, 1 << 20, 3);
 	ck_assert_int_eq(dmaio_file_copy_range(f, 100, f, 0, 200, NULL, NULL),
 			 -EINVAL);
 	ck_assert_ptr_nonnull(strstr(dmaio_last_error(), "overlap"));

@@ -60,7 +60,7 @@ static void sim_tick(struct sim *s)
 
 	/* the device's cap: 64 in flight */
 	while (s->tail - s->head < 64 &&
-	       (i = dmaio__fq_pick(&s->q, s->ents, s->n)) >= 0) {
+	       (i = dmaio__fq_pick_for(&s->q, s->ents, NULL, s->n, NULL)) >= 0) {
 		dmaio__fq_dispatched(&s->q, &s->e[i], s->cost[i]);
 		s->sent[i]++;
 		s->owner[s->tail++ % MAXQ] = (unsigned)i;
@@ -189,11 +189,11 @@ START_TEST(fairq_alone_is_never_held_back)
 	s.e[0].queued = 100;
 	s.e[0].head_cost = 1000;
 	for (i = 0; i < 100; i++) {
-		ck_assert_int_eq(dmaio__fq_pick(&s.q, s.ents, 2), 0);
+		ck_assert_int_eq(dmaio__fq_pick_for(&s.q, s.ents, NULL, 2, NULL), 0);
 		dmaio__fq_dispatched(&s.q, &s.e[0], 1000);
 		s.e[0].queued--;
 	}
-	ck_assert_int_eq(dmaio__fq_pick(&s.q, s.ents, 2), -1);
+	ck_assert_int_eq(dmaio__fq_pick_for(&s.q, s.ents, NULL, 2, NULL), -1);
 	ck_assert_uint_eq(s.q.inflight_cost, 100 * 1000);
 }
 END_TEST
@@ -371,7 +371,7 @@ static int owners_pick(struct sim *s, int own, void *const *owners,
 	if (own)
 		return dmaio__fq_pick_for(&s->q, s->ents, owners, 2,
 					  owners[me]);
-	return dmaio__fq_pick(&s->q, s->ents, 2);
+	return dmaio__fq_pick_for(&s->q, s->ents, NULL, 2, NULL);
 }
 
 /* Loop me sends its own until the queue names the other's: 1 then. */
@@ -404,7 +404,7 @@ static unsigned sim_two_owners(struct sim *s, int own, unsigned ticks)
 		handoffs += owner_turn(s, own, owners, last ^ 1);
 		if (s->head == s->tail)
 			continue;
-		/* any of those in flight completes, as on a device */
+				/* any of those in flight completes, as on a device */
 		rng = rng * 1103515245 + 12345;
 		k = s->head + rng / 65536 % (s->tail - s->head);
 		o = s->owner[k % MAXQ];
@@ -416,13 +416,31 @@ static unsigned sim_two_owners(struct sim *s, int own, unsigned ticks)
 	return handoffs;
 }
 
+/* Shares 100 and 300 on two owners, each its own first or not: the
+ * ratio holds either way; returns the hand-offs in 20000 completions. */
+static unsigned shares_on_two_owners(int own_first)
+{
+	struct sim s;
+	unsigned handoffs;
+	double ratio;
+
+	sim_init(&s, 2, 32 * 1000);
+	s.e[1].shares = 300;
+	sim_backlog(&s, 0, 1);
+	sim_backlog(&s, 1, 1);
+	handoffs = sim_two_owners(&s, own_first, 20000);
+	ratio = (double)s.sent[1] / s.sent[0];
+	ck_assert_msg(ratio > 2.9 && ratio < 3.1, "%s: %u:%u",
+		      own_first ? "own first" : "plain", s.sent[0], s.sent[1]);
+	return handoffs;
+}
+
 START_TEST(fairq_own_loop_first_within_a_slack)
 {
 	struct sim s;
 	int a, b;
 	void *owners[2] = { &a, &b };
 	unsigned plain, own;
-	double ratio;
 
 	/* the other owner's entity is a little behind: its own goes */
 	sim_init(&s, 2, 32 * 1000);
@@ -430,7 +448,7 @@ START_TEST(fairq_own_loop_first_within_a_slack)
 	sim_backlog(&s, 1, 1);
 	s.e[0].vtime = 1000000;
 	s.e[1].vtime = 1000000 + 8 * 1000 * 10000 / 100; /* 8 ops ahead */
-	ck_assert_int_eq(dmaio__fq_pick(&s.q, s.ents, 2), 0);
+	ck_assert_int_eq(dmaio__fq_pick_for(&s.q, s.ents, NULL, 2, NULL), 0);
 	ck_assert_int_eq(dmaio__fq_pick_for(&s.q, s.ents, owners, 2, &b), 1);
 	ck_assert_int_eq(dmaio__fq_pick_for(&s.q, s.ents, owners, 2, &a), 0);
 	/* past a quarter of the capacity ahead, it hands over */
@@ -439,22 +457,8 @@ START_TEST(fairq_own_loop_first_within_a_slack)
 
 	/* shares 100 and 300 on two loops: the ratio holds either way, and
 	 * the loops hand over far less often when each looks at its own */
-	sim_init(&s, 2, 32 * 1000);
-	s.e[1].shares = 300;
-	sim_backlog(&s, 0, 1);
-	sim_backlog(&s, 1, 1);
-	plain = sim_two_owners(&s, 0, 20000);
-	ratio = (double)s.sent[1] / s.sent[0];
-	ck_assert_msg(ratio > 2.9 && ratio < 3.1, "plain: %u:%u", s.sent[0],
-		      s.sent[1]);
-	sim_init(&s, 2, 32 * 1000);
-	s.e[1].shares = 300;
-	sim_backlog(&s, 0, 1);
-	sim_backlog(&s, 1, 1);
-	own = sim_two_owners(&s, 1, 20000);
-	ratio = (double)s.sent[1] / s.sent[0];
-	ck_assert_msg(ratio > 2.9 && ratio < 3.1, "own: %u:%u", s.sent[0],
-		      s.sent[1]);
+	plain = shares_on_two_owners(0);
+	own = shares_on_two_owners(1);
 	printf("# hand-offs in 20000 completions: %u plain, %u own first\n",
 	       plain, own);
 	fflush(stdout);

@@ -36,21 +36,6 @@ static struct dmaio_writer *writer(struct dmaio_loop *loop, const char *path,
 	return w;
 }
 
-/* [from, to) of path, read with pread: the pattern, or none of it. */
-static void check_pattern(const char *path, long long from, long long to,
-			  unsigned seed)
-{
-	size_t len = (size_t)(to - from);
-	char *buf = malloc(len);
-	int fd = open(path, O_RDONLY);
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, buf, len, from), (ssize_t)len);
-	ck_assert_int_eq(tu_check(buf, len, (uint64_t)from, seed), -1);
-	close(fd);
-	free(buf);
-}
-
 /* Nothing of the stream at [from, to): past EOF, or zeros. */
 static void check_absent(const char *path, long long from, long long to)
 {
@@ -114,7 +99,7 @@ START_TEST(only_full_buffers)
 		ck_assert_int_eq(dmaio_loop_run(loop), 0);
 		ck_assert_int_eq(r.res[1], 3 * BS);
 		ck_assert_uint_ge(dmaio_writer_flushed_position(w), 3 * BS);
-		check_pattern(path, 0, 3 * BS, 3);
+		tu_check_file(path, 0, 3 * BS, 3);
 		/* the partial buffer stayed in memory: no padded tail */
 		check_absent(path, 3 * BS, sizeof(data));
 		ck_assert_int_eq(dmaio_writer_sync_aligned(w, on_step,
@@ -126,7 +111,7 @@ START_TEST(only_full_buffers)
 		ck_assert_uint_eq(st.syncs, 1);
 		ck_assert_int_eq(dmaio_writer_close_wait(w),
 				 (int64_t)sizeof(data));
-		check_pattern(path, 0, sizeof(data), 3);
+		tu_check_file(path, 0, sizeof(data), 3);
 		ck_assert_int_eq(unlink(path), 0);
 	}
 	dmaio_loop_free(loop);
@@ -163,7 +148,7 @@ START_TEST(call_order)
 	ck_assert_int_eq(r.res[2], 2 * BS + 100);
 	ck_assert_int_eq(r.res[3], 0);
 	ck_assert_int_eq(r.res[4], 2 * BS + 100);
-	check_pattern(tu_path("o"), 0, 2 * BS + 100, 4);
+	tu_check_file(tu_path("o"), 0, 2 * BS + 100, 4);
 	dmaio_loop_free(loop);
 }
 END_TEST
@@ -190,9 +175,9 @@ START_TEST(stream_from_an_offset)
 	ck_assert_int_eq(dmaio_writer_flush_aligned(w, on_step, (void *)0), 0);
 	ck_assert_int_eq(dmaio_loop_run(loop), 0);
 	ck_assert_int_eq(r.res[0], (int64_t)first_end - 1000);
-	check_pattern(tu_path("off"), 0, (long long)first_end, 5);
+	tu_check_file(tu_path("off"), 0, (long long)first_end, 5);
 	ck_assert_int_eq(dmaio_writer_close_wait(w), (int64_t)sizeof(data));
-	check_pattern(tu_path("off"), 0, 1000 + sizeof(data), 5);
+	tu_check_file(tu_path("off"), 0, 1000 + sizeof(data), 5);
 	ck_assert_int_eq(dmaio_writer_flush_aligned(NULL, NULL, NULL), -EINVAL);
 	dmaio_loop_free(loop);
 }

@@ -202,6 +202,21 @@ long tu_first_nonzero(const void *buf, size_t len)
 	return -1;
 }
 
+void tu_check_file(const char *path, long long from, long long to,
+		   unsigned seed)
+{
+	size_t len = (size_t)(to - from);
+	char *buf = malloc(len ? len : 1);
+	int fd = open(path, O_RDONLY);
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, buf, len, from), (ssize_t)len);
+	ck_assert_int_eq(tu_check(buf, len, (uint64_t)from, seed), -1);
+	close(fd);
+	free(buf);
+}
+
 void tu_make_file(const char *path, size_t size, unsigned seed)
 {
 	char buf[65536];

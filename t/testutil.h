@@ -89,6 +89,10 @@ long tu_check(const void *buf, size_t len, uint64_t off, unsigned seed);
 long tu_first_nonzero(const void *buf, size_t len);
 /* Writes size bytes of pattern to path with plain write(2). */
 void tu_make_file(const char *path, size_t size, unsigned seed);
+/* Fails the test unless [from, to) of path, read with pread(2), is the
+ * pattern of seed. */
+void tu_check_file(const char *path, long long from, long long to,
+		   unsigned seed);
 /* dmaio_file_create_wait of path; fails the test on error. */
 struct dmaio_file *tu_create(struct dmaio_loop *loop, const char *path);
 /* len bytes of pattern at pos through write_at_wait; fails the test on a
