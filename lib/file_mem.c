@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #ifndef IOV_MAX
 #define IOV_MAX 1024
@@ -66,10 +67,13 @@ static int check_piece(const struct dmaio_file *f, const void *p, size_t len,
 				   "file's memory alignment %zu "
 				   "(posix_memalign, or dmaio_file_alignment)",
 				   what, name, p, f->mem_align);
+	/* the length is the size argument, or the element's iov_len */
 	if (len & (f->align - 1))
-		return dmaio__fail(-EINVAL, "%s: %s's size %zu is not a "
-				   "multiple of the file's alignment %zu", what,
-				   name, len, f->align);
+		return dmaio__fail(-EINVAL, "%s: %s%s %zu is not a multiple of "
+				   "the file's alignment %zu", what,
+				   strcmp(name, "buf") ? name : "size",
+				   strcmp(name, "buf") ? ".iov_len" : "", len,
+				   f->align);
 	return 0;
 }
 
