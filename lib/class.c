@@ -168,7 +168,6 @@ static void send(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 	loop->disp.nqueued--;
 	cq->cls->st.queued--;
 	cq->cls->st.queued_ns_total += now - op->t_queued;
-	op->t_queued = now; /* from here: the device's latency */
 	op->cq = cq;
 	d->inflight++;
 	dmaio__opq_push(&loop->disp.ready, op);
@@ -220,27 +219,19 @@ void dmaio__class_dispatch(struct dmaio_loop *loop, struct dmaio__disp_dev *d)
 	pthread_mutex_unlock(&a->mu);
 }
 
-static unsigned nactive(const struct dmaio__devacct *a)
-{
-	unsigned i, n = 0;
-
-	for (i = 0; i < a->n; i++)
-		n += a->ents[i]->queued || a->ents[i]->inflight_cost;
-	return n;
-}
-
 void dmaio__class_completed(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 			    struct dmaio__op *op, int ran)
 {
 	struct dmaio__devacct *a = d->acct;
-	/* 0: nothing to learn from one that never reached the device */
-	uint64_t lat = ran ? dmaio__now_ns() - op->t_queued : 0;
+	/* nothing to learn from one that never reached the device */
+	uint64_t now = ran && a->fq.learn ? dmaio__now_ns() : 0;
 	int i;
 
 	d->inflight--;
 	pthread_mutex_lock(&a->mu);
-	dmaio__fq_completed(&a->fq, &op->cq->fq, op->cost, lat,
-			    nactive(a) > 1);
+	dmaio__fq_completed(&a->fq, &op->cq->fq, op->cost);
+	if (now)
+		dmaio__fq_learn(&a->fq, a->ents, a->n, op->cost, now);
 	/* room freed: another loop's class may be the one to use it */
 	if (a->n > d->ncqs) {
 		i = dmaio__fq_pick_for(&a->fq, a->ents, a->owners, a->n,

@@ -9,14 +9,16 @@
  */
 #include "fairq.h"
 
+#include <string.h>
+
 #define NS 1000000000ull
 /* virtual time per ns of cost at shares 1; shares go up to 10000 */
 #define VSCALE 10000ull
-/* without a measured model: where the learned capacity starts and ends,
- * in 4 KiB reads */
+/* without a measured knee: where the learnt capacity starts, in 4 KiB
+ * reads; fqlearn.c moves it */
 #define LEARN_START 32
-#define LEARN_MIN 8
-#define LEARN_MAX 1024
+/* an open window of the learner lifts the capacity this many times */
+#define OPEN_FACTOR 4
 /* the parts others' operations go in beside a latency class: bytes */
 #define PART_MIN 4096ull
 #define PART_MAX (1ull << 30)
@@ -49,8 +51,9 @@ void dmaio__fq_init(struct dmaio__fq *q, const struct dmaio__fq_model *m)
 	q->ref_cost = dmaio__fq_cost(m, 0, 4096);
 	q->capacity = q->ref_cost * knee;
 	q->inflight_cost = 0;
-	q->lat_min = 0;
 	q->learn = !m->measured || !m->knee_depth;
+	q->open = 0;
+	memset(&q->lr, 0, sizeof(q->lr));
 }
 
 static uint64_t clamp(uint64_t v, uint64_t max)
@@ -210,9 +213,9 @@ int dmaio__fq_pick_for(const struct dmaio__fq *q,
 	 */
 	if (best >= 0 && !ents[best]->latency_us) {
 		uint64_t used = q->inflight_cost - latency_inflight(ents, n);
+		uint64_t cap = q->capacity * (q->open ? OPEN_FACTOR : 1);
 
-		if (used && used + clamp(ents[best]->head_cost,
-					 q->capacity / 2) > q->capacity)
+		if (used && used + clamp(ents[best]->head_cost, cap / 2) > cap)
 			return -1;
 	}
 	return best;
@@ -226,40 +229,11 @@ void dmaio__fq_dispatched(struct dmaio__fq *q, struct dmaio__fq_ent *e,
 	q->inflight_cost += cost;
 }
 
-/*
- * Learning without a model: latency per 4 KiB read's worth of cost close
- * to the least seen means the device has room (grow the capacity by a
- * quarter of a read); far above it (4 times), the queue is what the
- * operations wait in (shrink by a 32nd). The least seen creeps up (e-fold
- * in 65536 completions, about a second of a busy device) so that it
- * follows a device that got slower.
- */
-static void learn(struct dmaio__fq *q, uint64_t cost, uint64_t lat_ns)
-{
-	uint64_t norm = lat_ns * q->ref_cost / (cost > q->ref_cost ? cost
-								   : q->ref_cost);
-
-	if (!q->lat_min || norm < q->lat_min)
-		q->lat_min = norm;
-	else
-		q->lat_min += (q->lat_min >> 16) + 1;
-	if (norm < 2 * q->lat_min) {
-		if (q->capacity < q->ref_cost * LEARN_MAX)
-			q->capacity += q->ref_cost / 4;
-	} else if (norm > 8 * q->lat_min) {
-		q->capacity -= q->capacity / 32;
-		if (q->capacity < q->ref_cost * LEARN_MIN)
-			q->capacity = q->ref_cost * LEARN_MIN;
-	}
-}
-
 void dmaio__fq_completed(struct dmaio__fq *q, struct dmaio__fq_ent *e,
-			 uint64_t cost, uint64_t lat_ns, int competing)
+			 uint64_t cost)
 {
 	e->inflight_cost -= cost < e->inflight_cost ? cost : e->inflight_cost;
 	q->inflight_cost -= cost < q->inflight_cost ? cost : q->inflight_cost;
-	if (q->learn && competing && lat_ns)
-		learn(q, cost, lat_ns);
 }
 
 unsigned dmaio__lat_bucket(uint64_t lat_ns)

@@ -29,12 +29,34 @@ struct dmaio__fq_ent {
 	uint64_t head_cost;     /* cost of the next one to go */
 };
 
+/* The capacity learner's state (fqlearn.c): probes of pairs of parts,
+ * one at the capacity and one with it lifted, between times it stays
+ * put; what the pairs at this capacity said. */
+struct dmaio__fq_learner {
+	int probing;
+	unsigned part;        /* of the probe, from 0 */
+	uint64_t part_from;   /* ns: the part began */
+	uint64_t settle;      /* cost to complete before the part counts */
+	uint64_t start;       /* ns: the part counts from here; 0: not yet */
+	uint64_t cost;        /* completed in the part */
+	unsigned n, held;     /* completions in it; of those, held back */
+	double x_cap;         /* the last capacity part's rate */
+	unsigned pairs;       /* at this capacity: pairs measured, */
+	double sum, sum2;     /* the sums of their ratios and squares, */
+	unsigned cap_parts;   /* capacity parts, and those that held */
+	unsigned held_parts;  /* work back */
+	uint64_t open_ns;     /* the probe's open parts took this long */
+	uint64_t cruise_from; /* ns: the capacity stays put since; 0: not */
+	uint64_t cruise_ns;   /* for this long; 0: probe at once */
+};
+
 struct dmaio__fq {
 	uint64_t capacity;      /* in-flight cost allowed while entities compete */
 	uint64_t inflight_cost; /* of every entity */
 	uint64_t ref_cost;      /* a 4 KiB read's */
-	uint64_t lat_min;       /* learning: least latency per ref_cost (ns) */
-	int learn;              /* no measured model: capacity from latencies */
+	int learn;              /* no measured knee: the capacity is learnt */
+	int open;               /* learning: the capacity lifted for a window */
+	struct dmaio__fq_learner lr;
 };
 
 /* The guess used for a device without a measured model. */
@@ -58,10 +80,13 @@ int dmaio__fq_pick_for(const struct dmaio__fq *q,
 /* Its next operation (cost) went to the device. */
 void dmaio__fq_dispatched(struct dmaio__fq *q, struct dmaio__fq_ent *e,
 			  uint64_t cost);
-/* One of its operations completed after lat_ns; competing: whether
- * others had work (the capacity is then worth learning). */
+/* One of its operations (cost) completed or was taken back. */
 void dmaio__fq_completed(struct dmaio__fq *q, struct dmaio__fq_ent *e,
-			 uint64_t cost, uint64_t lat_ns, int competing);
+			 uint64_t cost);
+/* Learning (q->learn), fqlearn.c: an operation of cost completed on the
+ * device at now_ns, ents the device's entities after its accounting. */
+void dmaio__fq_learn(struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
+		     unsigned n, uint64_t cost, uint64_t now_ns);
 
 /* The most bytes one operation of e (NULL: of a class with no entity
  * yet) should carry now, a power of two from 4 KiB on; 0: no limit. */
