@@ -152,6 +152,67 @@ START_TEST(waiting_lock_holds_up_nothing)
 }
 END_TEST
 
+static uint64_t helper_ops(struct dmaio_loop *loop)
+{
+	struct dmaio_loop_stats st;
+
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
+	return st.helper_ops;
+}
+
+/*
+ * On XFS, ext4 and tmpfs a waiting lock's tries are made on the loop's
+ * thread (a non-blocking flock there only looks at the file's locks):
+ * while it waits about 150 ms (a dozen tries) no helper operation runs,
+ * so a host loop is woken once per try, by its timer, not twice.
+ */
+START_TEST(waiting_lock_tries_on_the_loop)
+{
+	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
+	int fs, tested = 0;
+
+	for (fs = 0; fs < TU_NFS; fs++) {
+		const char *path = tu_fs_path(fs, "tl", _i);
+		struct done lk = { 0, 1 };
+		struct dmaio_file *f;
+		struct timespec t0, t;
+		uint64_t before;
+		int holder;
+
+		if (!tu_fs[fs].up || fs == TU_FS_BUILD)
+			continue;
+		ck_assert_int_eq(dmaio_file_create_wait(loop, path, &f), 0);
+		holder = open(path, O_RDONLY);
+		ck_assert_int_ge(holder, 0);
+		ck_assert_int_eq(flock(holder, LOCK_EX), 0);
+		before = helper_ops(loop);
+		ck_assert_int_eq(dmaio_file_lock(f, LOCK_EX, on_done, &lk), 0);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do {
+			ck_assert_int_ge(dmaio_loop_run_once(loop, 10), 0);
+			clock_gettime(CLOCK_MONOTONIC, &t);
+		} while ((t.tv_sec - t0.tv_sec) * 1000 +
+			 (t.tv_nsec - t0.tv_nsec) / 1000000 < 150);
+		ck_assert_int_eq(lk.n, 0);
+		ck_assert_msg(helper_ops(loop) == before, "%s: %llu helper "
+			      "operations for the tries", tu_fs[fs].name,
+			      (unsigned long long)(helper_ops(loop) - before));
+		ck_assert_int_eq(flock(holder, LOCK_UN), 0);
+		ck_assert_int_eq(run_until(loop, &lk.n), 1);
+		ck_assert_int_eq(lk.res, 0);
+		ck_assert_int_eq(flock(holder, LOCK_EX | LOCK_NB), -1);
+		ck_assert_int_eq(errno, EWOULDBLOCK);
+		close(holder);
+		ck_assert_int_eq(dmaio_file_close_wait(f), 0);
+		tested++;
+	}
+	ck_assert_int_gt(tested, 0); /* tmpfs at least */
+	dmaio_loop_free(loop);
+}
+END_TEST
+
 struct seq {
 	int n, lock_at, close_at;
 	int64_t lock_res, close_res;
@@ -320,6 +381,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, tu_dir_setup, tu_dir_teardown);
 	TU_ADD_PROFILES(tc, lock_kinds);
 	TU_ADD_PROFILES(tc, waiting_lock_holds_up_nothing);
+	TU_ADD_PROFILES(tc, waiting_lock_tries_on_the_loop);
 	tcase_add_loop_test(tc, close_cancels_waiting_lock, 0,
 			    2 * TU_NPROFILES);
 	tu_name("close_cancels_waiting_lock", 0, 2 * TU_NPROFILES, labels);
