@@ -102,12 +102,16 @@ static void wake_owner(struct dmaio_loop *loop)
 		dmaio__wake_remote(loop);
 }
 
+static void dispatch_at(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
+			uint64_t now);
+
 void dmaio__class_queue(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 			struct dmaio__op *op)
 {
 	struct dmaio_class *cls = class_of(loop, op);
 	struct dmaio__disp_cq *cq = cq_get(loop, d, cls);
 	struct dmaio__devacct *a = d->acct;
+	uint64_t now;
 
 	if (!cq) {
 		/* no memory for a queue: it goes as without classes */
@@ -117,7 +121,8 @@ void dmaio__class_queue(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 	op->cost = dmaio__fq_cost(&a->model, op->iocb.aio_lio_opcode ==
 					      IO_CMD_PWRITE,
 				  op->iocb.u.c.nbytes);
-	op->t_queued = dmaio__now_ns();
+	now = dmaio__now_ns();
+	op->t_queued = now;
 	pthread_mutex_lock(&a->mu);
 	if (!cq->fq.queued && !cq->fq.inflight_cost)
 		dmaio__fq_activate(a->ents, a->n, &cq->fq);
@@ -129,7 +134,7 @@ void dmaio__class_queue(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 	d->nqueued++;
 	loop->disp.nqueued++;
 	cls->st.queued++;
-	dmaio__class_dispatch(loop, d);
+	dispatch_at(loop, d, now);
 }
 
 uint64_t dmaio__class_part_max(struct dmaio_loop *loop,
@@ -185,15 +190,14 @@ static int own_queued(const struct dmaio__devacct *a,
 	return -1;
 }
 
-void dmaio__class_dispatch(struct dmaio_loop *loop, struct dmaio__disp_dev *d)
+static void dispatch_at(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
+			uint64_t now)
 {
 	struct dmaio__devacct *a = d->acct;
-	uint64_t now;
 
 	if (!a || !d->nqueued)
 		return;
 	__atomic_store_n(&loop->disp.acct_woken, 0, __ATOMIC_SEQ_CST);
-	now = dmaio__now_ns();
 	pthread_mutex_lock(&a->mu);
 	while (d->nqueued && (!d->cap || d->inflight < d->cap)) {
 		int i = dmaio__fq_pick_for(&a->fq, a->ents, a->owners, a->n,
@@ -219,19 +223,26 @@ void dmaio__class_dispatch(struct dmaio_loop *loop, struct dmaio__disp_dev *d)
 	pthread_mutex_unlock(&a->mu);
 }
 
+void dmaio__class_dispatch(struct dmaio_loop *loop, struct dmaio__disp_dev *d)
+{
+	if (d->acct && d->nqueued)
+		dispatch_at(loop, d, dmaio__now_ns());
+}
+
 void dmaio__class_completed(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 			    struct dmaio__op *op, int ran)
 {
 	struct dmaio__devacct *a = d->acct;
-	/* nothing to learn from one that never reached the device */
-	uint64_t now = ran && a->fq.learn ? dmaio__now_ns() : 0;
 	int i;
 
 	d->inflight--;
 	pthread_mutex_lock(&a->mu);
 	dmaio__fq_completed(&a->fq, &op->cq->fq, op->cost);
-	if (now)
-		dmaio__fq_learn(&a->fq, a->ents, a->n, op->cost, now);
+	/* nothing to learn from one that never reached the device; one
+	 * class alone on it needs no clock (the learner only resets) */
+	if (ran && a->fq.learn)
+		dmaio__fq_learn(&a->fq, a->ents, a->n, op->cost,
+				a->n > 1 ? dmaio__now_ns() : 0);
 	/* room freed: another loop's class may be the one to use it */
 	if (a->n > d->ncqs) {
 		i = dmaio__fq_pick_for(&a->fq, a->ents, a->owners, a->n,

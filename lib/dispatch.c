@@ -284,15 +284,16 @@ void dmaio__dispatch_flush(struct dmaio_loop *loop)
 static int go_now(const struct dmaio_loop *loop)
 {
 	const struct dmaio__disp *p = &loop->disp;
+	/* what classes let go gathers too: sent, not yet submitted */
+	size_t n = p->subq.n + p->ready.n;
 	unsigned limit;
 
-	if (p->subq.n < p->submit_batch || p->inline_done)
+	if (n < p->submit_batch || p->inline_done)
 		return 0;
 	if (p->gather <= 1)
 		return 1;
 	limit = p->gather < p->depth_seen / 8 ? p->gather : p->depth_seen / 8;
-	return p->subq.n >= limit ||
-	       loop->aio.inflight + limit < p->depth_seen;
+	return n >= limit || loop->aio.inflight + limit < p->depth_seen;
 }
 
 /*
@@ -314,9 +315,9 @@ static void disp_done(struct dmaio__op *op, int64_t res)
 	op->done(op, res);
 	if (d && d->nqueued)
 		dmaio__class_dispatch(loop, d);
-	if (go_now(loop) || (d && (d->waitq.n || loop->disp.ready.n)))
+	if (go_now(loop) || (d && d->waitq.n))
 		flush(loop, SUBMIT_BATCH);
-	else if (loop->disp.subq.n)
+	else if (loop->disp.subq.n || loop->disp.ready.n)
 		loop->stats.submit_held++;
 }
 

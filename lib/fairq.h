@@ -84,7 +84,8 @@ void dmaio__fq_dispatched(struct dmaio__fq *q, struct dmaio__fq_ent *e,
 void dmaio__fq_completed(struct dmaio__fq *q, struct dmaio__fq_ent *e,
 			 uint64_t cost);
 /* Learning (q->learn), fqlearn.c: an operation of cost completed on the
- * device at now_ns, ents the device's entities after its accounting. */
+ * device at now_ns, ents the device's entities after its accounting;
+ * now_ns may be 0 while n < 2. */
 void dmaio__fq_learn(struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
 		     unsigned n, uint64_t cost, uint64_t now_ns);
 

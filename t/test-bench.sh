@@ -16,6 +16,8 @@ set -- "--engine=dmaio --api=async --rw=randrw" \
 	"--engine=dmaio --api=stream --rw=read" \
 	"--engine=dmaio --api=read_many --rw=randread" \
 	"--engine=dmaio --api=async --rw=randwrite --loops=2" \
+	"--engine=dmaio --api=async --rw=randrw --class=100" \
+	"--engine=dmaio --api=into --rw=randrw --class=5 --loops=2" \
 	"--engine=psync --rw=randrw --threads=3" \
 	"--engine=dmaio --api=thread --rw=randrw --threads=3" \
 	"--engine=dmaio --api=thread --rw=randrw --threads=3 --loop-class" \
@@ -23,7 +25,7 @@ set -- "--engine=dmaio --api=async --rw=randrw" \
 	"--engine=libaio --rw=randrw --poll-us=100" \
 	"--engine=libaio --rw=randread --poll-us=100 --sleep-us=5" \
 	"--engine=dmaio --rw=randread --cpus=0"
-echo "1..$(($# + 17))"
+echo "1..$(($# + 18))"
 for args in "$@"; do
 	# shellcheck disable=SC2086
 	out=$("$b" $args --verify --quiet --iodepth=8 --bs=8k --size=8M \
@@ -63,6 +65,9 @@ check $? "--iodepth=0 is refused with status 2"
 "$b" --cpus=4096 > /dev/null 2>&1
 [ $? = 2 ]
 check $? "--cpus naming a CPU the process may not use is refused"
+"$b" --api=thread --class=100 > /dev/null 2>&1
+[ $? = 2 ]
+check $? "--class with --api=thread (whose --loop-class it is) is refused"
 "$b" --engine=psync --poll-us=10 > /dev/null 2>&1
 [ $? = 2 ]
 check $? "--poll-us with another engine is refused"

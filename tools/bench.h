@@ -40,6 +40,7 @@ struct bench_opts {
 #define BENCH_PING_US 100 /* --ping's: a client's steady 10k requests/s */
 	unsigned helper_threads; /* dmaio: dmaio_loop_opts.helper_threads */
 	int loop_class;      /* --api=thread: a class on the loop */
+	unsigned class_shares; /* --class=SHARES: the files in a class */
 	unsigned files;      /* 0: one file; N: --file is a directory of N */
 	unsigned open_bench; /* --open-bench=N: open N files, no I/O */
 	const char *mix;     /* --mix=PARTS: classes sharing the device */

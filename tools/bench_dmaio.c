@@ -32,6 +32,7 @@ struct dctx {
 	struct dmaio_loop *loop;
 	struct dmaio_file *f;   /* the file, or with --files the first */
 	struct dmaio_file **fs; /* --files: all of them */
+	struct dmaio_class *cls; /* --class */
 	unsigned nopen;
 	int fatal;
 };
@@ -435,6 +436,25 @@ static void on_tick(void *arg)
 }
 
 /* --timers: a heap of timers firing once a second each, staggered. */
+/* --class: every file in one class of the loop's, alone on the device. */
+static int join_class(struct dctx *c)
+{
+	struct dmaio_class_opts co;
+	unsigned i, n = c->fs ? c->w->o->files : 1;
+	int ret;
+
+	dmaio_class_opts_init(&co);
+	co.name = "bench";
+	co.shares = c->w->o->class_shares;
+	ret = dmaio_class_new(c->loop, &co, &c->cls);
+	for (i = 0; !ret && i < n; i++)
+		ret = dmaio_file_set_class(c->fs ? c->fs[i] : c->f, c->cls);
+	if (ret)
+		fprintf(stderr, "dmaio-bench: --class: %s\n",
+			dmaio_last_error());
+	return ret;
+}
+
 static int arm_timers(struct dctx *c, struct dmaio_timer ***out,
 		      uint64_t *ticks)
 {
@@ -482,6 +502,8 @@ int bench_run_dmaio(struct worker *w)
 	else
 		ret = dmaio_file_open_flags_wait(c.loop, w->path, O_RDWR, 0,
 						 &c.f);
+	if (!ret && w->o->class_shares)
+		ret = join_class(&c);
 	if (ret)
 		goto out;
 	ret = arm_timers(&c, &timers, &ticks);

@@ -52,6 +52,9 @@ static void usage(FILE *to)
 		"                     (async); into: read_into/write_from of the\n"
 		"                     caller's memory; thread: --threads threads\n"
 		"                     making _wait calls through one loop thread\n"
+		"  --class=SHARES     dmaio: the files go in an I/O class of\n"
+		"                     SHARES shares (1..10000), alone on the\n"
+		"                     device: what the dispatcher's path costs\n"
 		"  --loop-class       --api=thread: give the loop an I/O class\n"
 		"                     (the files stay in the default one), so\n"
 		"                     that every call is handed to the loop's\n"
@@ -179,6 +182,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		{ "mix-trace", required_argument, NULL, 'Y' },
 		{ "helper-threads", required_argument, NULL, 'H' },
 		{ "loop-class", no_argument, NULL, 'L' },
+		{ "class", required_argument, NULL, 'K' },
 		{ "verify", no_argument, NULL, 'v' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -264,6 +268,12 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		case 'L':
 			o->loop_class = 1;
 			break;
+		case 'K':
+			v = strtoull(optarg, NULL, 0);
+			if (!v || v > 10000)
+				bad("--class (1..10000)");
+			o->class_shares = (unsigned)v;
+			break;
 		case 'H':
 			v = strtoull(optarg, NULL, 0);
 			if (!v || v > 1024)
@@ -305,6 +315,10 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		bad("--open-bench: with --engine=dmaio, without --files");
 	if (o->engine != ENGINE_DMAIO && o->helper_threads)
 		bad("--helper-threads: only with --engine=dmaio");
+	if (o->class_shares && (o->engine != ENGINE_DMAIO ||
+				o->api == API_THREAD || o->mix))
+		bad("--class: only with --engine=dmaio, not --api=thread or "
+		    "--mix (which have their own)");
 	if (o->loop_class && (o->engine != ENGINE_DMAIO || o->api != API_THREAD))
 		bad("--loop-class: only with --api=thread");
 	if (o->api == API_STREAM && o->rw != RW_READ && o->rw != RW_WRITE)
