@@ -48,6 +48,7 @@ struct dmaio__fq_learner {
 	uint64_t open_ns;     /* the probe's open parts took this long */
 	uint64_t cruise_from; /* ns: the capacity stays put since; 0: not */
 	uint64_t cruise_ns;   /* for this long; 0: probe at once */
+	uint64_t alone_from;  /* ns: one class active since; 0: not */
 };
 
 struct dmaio__fq {

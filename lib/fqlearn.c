@@ -55,6 +55,8 @@
 #define SETTLED 128
 /* pairs at one capacity remembered at full weight */
 #define FORGET 1024
+/* a moment with one class active that does not end a probe */
+#define ALONE_NS (20 * MS)
 /* the learnt capacity's bounds, in 4 KiB reads */
 #define LEARN_MIN 4
 #define LEARN_MAX 1024
@@ -156,14 +158,24 @@ void dmaio__fq_learn(struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
 		held |= ents[i]->queued != 0;
 	}
 	if (nactive < 2) {
-		/* one class alone is not held back: nothing to learn, and a
-		 * probe starts over when they compete again */
+		/*
+		 * One class alone is not held back: nothing to learn. A
+		 * moment alone (a pool of threads whose calls are all on
+		 * their way back at once) leaves the probe as it was; after
+		 * ALONE_NS, or with one class on the device, the probe
+		 * starts over when they compete again.
+		 */
+		if (!lr->alone_from)
+			lr->alone_from = now_ns ? now_ns : 1;
+		if (now_ns && now_ns - lr->alone_from < ALONE_NS)
+			return;
 		lr->probing = 0;
 		lr->cruise_from = 0;
 		lr->open_ns = 0;
 		q->open = 0;
 		return;
 	}
+	lr->alone_from = 0;
 	if (!lr->probing) {
 		if (!lr->cruise_from)
 			lr->cruise_from = now_ns;

@@ -267,6 +267,7 @@ struct tdev {
 	double xmax, k, acc;
 	double noise;      /* the rate's spread: a factor of 1 +- this */
 	double factor;     /* the rate's for the current 5 ms */
+	int blink;         /* entity 0 asks for nothing 0.3 ms in every 2 */
 	uint64_t now;
 	unsigned opens;    /* time steps the capacity was lifted */
 	unsigned steps;
@@ -306,8 +307,12 @@ static void tdev_run(struct tdev *d, uint64_t ns)
 
 	for (; d->now < end; d->now += TSTEP) {
 		unsigned depth = d->inflight[0] + d->inflight[1];
+		int away = d->blink && d->now % 2000000 < 300000;
 		int i;
 
+		/* a pool of threads whose calls are all on their way back */
+		d->e[0].queued = away ? 0 : d->depth[0] - d->inflight[0];
+		d->e[0].head_cost = d->e[0].queued ? d->q.ref_cost : 0;
 		while ((i = dmaio__fq_pick_for(&d->q, d->ents, NULL, 2,
 					       NULL)) >= 0) {
 			dmaio__fq_dispatched(&d->q, &d->e[i], d->q.ref_cost);
@@ -406,9 +411,11 @@ START_TEST(fairq_learns_capacity_from_throughput)
 END_TEST
 
 /* A device that gains nothing past a few in flight gets a small
- * capacity; one that keeps gaining up to hundreds a large one; two
- * programs that ask for less than the capacity bring it down to what
- * they ask, where their shares can bind. */
+ * capacity, also while one program's work is away for moments (a pool
+ * of threads whose calls are all on their way back at once); one that
+ * keeps gaining up to hundreds a large one; two programs that ask for
+ * less than the capacity bring it down to what they ask, where their
+ * shares can bind. */
 START_TEST(fairq_learnt_capacity_follows_the_device)
 {
 	struct tdev d;
@@ -417,6 +424,11 @@ START_TEST(fairq_learnt_capacity_follows_the_device)
 	tdev_run(&d, 4000000000ull);
 	ck_assert_msg(tdev_capacity(&d) <= 12, "flat device: %.1f",
 		      tdev_capacity(&d));
+	tdev_init(&d, 100000, 0.5, 32, 32);
+	d.blink = 1;
+	tdev_run(&d, 8000000000ull);
+	ck_assert_msg(tdev_capacity(&d) <= 16, "flat device, one program "
+		      "away at moments: %.1f", tdev_capacity(&d));
 
 	tdev_init(&d, 1000000, 200, 512, 512);
 	tdev_run(&d, 4000000000ull);
