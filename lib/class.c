@@ -233,6 +233,7 @@ void dmaio__class_completed(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 			    struct dmaio__op *op, int ran)
 {
 	struct dmaio__devacct *a = d->acct;
+	uint64_t now = 0;
 	int i;
 
 	d->inflight--;
@@ -240,9 +241,17 @@ void dmaio__class_completed(struct dmaio_loop *loop, struct dmaio__disp_dev *d,
 	dmaio__fq_completed(&a->fq, &op->cq->fq, op->cost);
 	/* nothing to learn from one that never reached the device; one
 	 * class alone on it needs no clock (the learner only resets) */
+	if (ran && a->n > 1 && (a->fq.learn || op->cq->fq.latency_us))
+		now = dmaio__now_ns();
 	if (ran && a->fq.learn)
-		dmaio__fq_learn(&a->fq, a->ents, a->n, op->cost,
-				a->n > 1 ? dmaio__now_ns() : 0);
+		dmaio__fq_learn(&a->fq, a->ents, a->n, op->cost, now);
+	if (now && op->cq->fq.latency_us) {
+		const struct dmaio__op *top = op->parent ? op->parent : op;
+
+		if (top->t_call)
+			dmaio__fq_latency_seen(&op->cq->fq,
+					       now - top->t_call);
+	}
 	/* room freed: another loop's class may be the one to use it */
 	if (a->n > d->ncqs) {
 		i = dmaio__fq_pick_for(&a->fq, a->ents, a->owners, a->n,

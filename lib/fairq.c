@@ -127,7 +127,8 @@ static int keeps_latency(const struct dmaio__fq *q,
 			continue;
 		others = q->inflight_cost - l->inflight_cost;
 		if (others && others + e->head_cost >
-			      (uint64_t)l->latency_us * 1000 * LATENCY_ROOM / 4)
+			      dmaio__fq_latency_room(l, (uint64_t)l->latency_us *
+							1000 * LATENCY_ROOM / 4))
 			return 0;
 	}
 	return 1;

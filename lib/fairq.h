@@ -27,6 +27,11 @@ struct dmaio__fq_ent {
 	uint32_t latency_us;    /* 0: none */
 	size_t queued;          /* operations waiting */
 	uint64_t head_cost;     /* cost of the next one to go */
+	/* a latency class's: the share of the others' room its own
+	 * latencies leave them, in 16ths (0: all of it), and the window
+	 * they are looked at in (fqlearn.c) */
+	unsigned slack;
+	unsigned lat_n, lat_over, lat_half;
 };
 
 /* The capacity learner's state (fqlearn.c): probes of pairs of parts,
@@ -89,6 +94,13 @@ void dmaio__fq_completed(struct dmaio__fq *q, struct dmaio__fq_ent *e,
  * now_ns may be 0 while n < 2. */
 void dmaio__fq_learn(struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
 		     unsigned n, uint64_t cost, uint64_t now_ns);
+
+/* One of latency class e's operations took lat_ns from its call to its
+ * completion (fqlearn.c). */
+void dmaio__fq_latency_seen(struct dmaio__fq_ent *e, uint64_t lat_ns);
+/* The others' room beside active latency class l: room (what the model
+ * says keeps l inside its target), less what l's latencies took back. */
+uint64_t dmaio__fq_latency_room(const struct dmaio__fq_ent *l, uint64_t room);
 
 /* The most bytes one operation of e (NULL: of a class with no entity
  * yet) should carry now, a power of two from 4 KiB on; 0: no limit. */

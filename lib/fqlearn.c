@@ -210,3 +210,46 @@ void dmaio__fq_learn(struct dmaio__fq *q, struct dmaio__fq_ent *const *ents,
 	if (lr->probing)
 		part_start(q, now_ns);
 }
+
+/*
+ * A latency class's safety net. The others' room comes from the model's
+ * prices, and a model can be wrong for latency: dmaio-tune measures what
+ * a device does with many requests at once, and a virtual disk that
+ * writes 1 MiB in 0.15 ms of its bandwidth still takes a read arriving
+ * behind five of them past a 1 ms target (p99 1.1-1.2 ms with such a
+ * model). So the class's own operations, call to completion, take the
+ * room back: in each window of LAT_WINDOW of them, more than LAT_FEW past
+ * the target (about 1%: the target is a 99th percentile) halve the room,
+ * down to LAT_SLACK_MIN 16ths of it; at most LAT_FEW past half of it
+ * give a quarter back, up to all of it. A single stall of the host's
+ * (a virtual disk's reads take 5-15 ms now and then) takes nothing.
+ */
+#define LAT_WINDOW 256
+#define LAT_FEW 2
+#define LAT_SLACK_ALL 16
+#define LAT_SLACK_MIN 1
+
+uint64_t dmaio__fq_latency_room(const struct dmaio__fq_ent *l, uint64_t room)
+{
+	return l->slack ? room * l->slack / LAT_SLACK_ALL : room;
+}
+
+void dmaio__fq_latency_seen(struct dmaio__fq_ent *e, uint64_t lat_ns)
+{
+	uint64_t target = (uint64_t)e->latency_us * 1000;
+	unsigned slack = e->slack ? e->slack : LAT_SLACK_ALL;
+
+	e->lat_over += lat_ns > target;
+	e->lat_half += lat_ns > target / 2;
+	if (++e->lat_n < LAT_WINDOW)
+		return;
+	if (e->lat_over > LAT_FEW)
+		slack = slack / 2 > LAT_SLACK_MIN ? slack / 2 : LAT_SLACK_MIN;
+	else if (e->lat_half <= LAT_FEW)
+		slack = slack + slack / 4 + 1 < LAT_SLACK_ALL ?
+			slack + slack / 4 + 1 : LAT_SLACK_ALL;
+	e->slack = slack == LAT_SLACK_ALL ? 0 : slack;
+	e->lat_n = 0;
+	e->lat_over = 0;
+	e->lat_half = 0;
+}
