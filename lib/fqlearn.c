@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Learning a device's capacity without a measured knee, from throughput
- * against depth: the capacity is the in-flight cost the fair queue lets
+ * What the fair queue learns from completions, beyond its model: a
+ * device's capacity (below), and a latency class's room for the others
+ * (at the end).
+ *
+ * A device's capacity without a measured knee, from throughput against
+ * depth: the capacity is the in-flight cost the fair queue lets
  * competing classes keep on the device, and shares only bind while it
  * holds some of their work back. Too large, they never bind; too small,
  * the device idles between completions.
