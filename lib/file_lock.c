@@ -78,12 +78,35 @@ static void finish(struct dmaio__lock_wait *lw, int64_t res)
 	dmaio__call_cb(loop, cb, arg, res);
 }
 
+static int64_t try_flock(struct dmaio__lock_wait *lw)
+{
+	int r;
+
+	do
+		r = flock(lw->f->fd, lw->op | LOCK_NB);
+	while (r && errno == EINTR);
+	return r ? -errno : 0;
+}
+
+static void answer(struct dmaio__lock_wait *lw, int64_t res);
+
+/*
+ * A retry where the try is made on the loop's thread (fstat_inline, see
+ * flock_inline) is answered here, in the timer's callback: an operation
+ * deferred from it would complete in the next iteration, and a host loop
+ * polling dmaio_loop_fd() would be woken for that at once, for nothing
+ * of its own (two wake-ups a retry instead of one).
+ */
 static void on_retry(void *arg)
 {
 	struct dmaio__lock_wait *lw = arg;
 	int ret;
 
 	unlist(lw);
+	if (lw->f->fstat_inline) {
+		answer(lw, try_flock(lw));
+		return;
+	}
 	ret = attempt(lw);
 	if (ret)
 		finish(lw, ret);
@@ -91,13 +114,7 @@ static void on_retry(void *arg)
 
 static int64_t flock_work(struct dmaio__op *op)
 {
-	struct dmaio__lock_wait *lw = op->priv;
-	int r;
-
-	do
-		r = flock(op->file->fd, lw->op | LOCK_NB);
-	while (r && errno == EINTR);
-	return r ? -errno : 0;
+	return try_flock(op->priv);
 }
 
 /*
@@ -115,7 +132,12 @@ static void flock_inline(struct dmaio__op *op)
 
 static void attempt_finish(struct dmaio__op *op, int64_t res)
 {
-	struct dmaio__lock_wait *lw = op->priv;
+	answer(op->priv, res);
+}
+
+/* A try's result: done, or refused and waiting for the next try. */
+static void answer(struct dmaio__lock_wait *lw, int64_t res)
+{
 	struct dmaio_file *f = lw->f;
 
 	if (res != -EWOULDBLOCK || (lw->op & LOCK_NB)) {

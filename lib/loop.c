@@ -213,18 +213,8 @@ int dmaio__loop_iterate(struct dmaio_loop *loop, int timeout_ms)
 		dmaio__helper_reap(loop);
 	if (loop->deferred.n)
 		run_deferred(loop);
-	if (loop->timers.n) {
+	if (loop->timers.n)
 		dmaio__timers_run(loop, dmaio__now_ns());
-		/*
-		 * What a timer's callback finished at once (a waiting lock's
-		 * try made on the loop's thread) completes in this iteration:
-		 * left for the next, it would wake a host loop once more for
-		 * nothing of its own. Once, so a deferred op that defers
-		 * another still waits for the next iteration.
-		 */
-		if (loop->deferred.n)
-			run_deferred(loop);
-	}
 	if (dmaio__posts_waiting(loop)) {
 		if (loop->external) {
 			dmaio__eventfd_drain(loop->wake_efd);
