@@ -531,16 +531,6 @@ START_TEST(two_loops_share_a_device)
 }
 END_TEST
 
-static uint64_t iocbs_of(struct dmaio_loop *loop)
-{
-	struct dmaio_loop_stats st;
-
-	memset(&st, 0, sizeof(st));
-	st.size = sizeof(st);
-	ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
-	return st.iocbs;
-}
-
 static void on_write(void *arg, int64_t res)
 {
 	*(int64_t *)arg = res;
@@ -600,19 +590,20 @@ START_TEST(large_io_goes_in_parts_beside_a_latency_class)
 	start_reads(fr, s, &r, NOPS);
 	run_all(loop);
 	ck_assert_uint_eq(r.ok, NOPS);
-	n0 = iocbs_of(loop);
+	n0 = tu_loop_stats(loop).iocbs;
 	ck_assert_int_eq(dmaio_file_write_at_wait(fw, b, 0), MIB);
-	ck_assert_uint_eq(iocbs_of(loop) - n0, (MIB + max - 1) / max);
+	ck_assert_uint_eq(tu_loop_stats(loop).iocbs - n0,
+			  (MIB + max - 1) / max);
 	/* reads in flight: the write goes in parts */
 	memset(&r, 0, sizeof(r));
 	start_reads(fr, s, &r, NOPS);
 	memset(dmaio_buf_data(b), 0xa5, MIB);
-	n0 = iocbs_of(loop);
+	n0 = tu_loop_stats(loop).iocbs;
 	ck_assert_int_eq(dmaio_file_write_at(fw, b, MIB, on_write, &res), 0);
 	run_all(loop);
 	ck_assert_int_eq(res, MIB);
 	ck_assert_uint_eq(r.ok, NOPS);
-	ck_assert_uint_eq(iocbs_of(loop) - n0, NOPS + MIB / part);
+	ck_assert_uint_eq(tu_loop_stats(loop).iocbs - n0, NOPS + MIB / part);
 	ck_assert_int_eq(dmaio_file_read_at_wait(fw, MIB, MIB, &v), MIB);
 	ck_assert(memcmp(dmaio_view_data(v), dmaio_buf_data(b), MIB) == 0);
 	dmaio_view_release(v);

@@ -153,16 +153,6 @@ START_TEST(waiting_lock_holds_up_nothing)
 }
 END_TEST
 
-static uint64_t helper_ops(struct dmaio_loop *loop)
-{
-	struct dmaio_loop_stats st;
-
-	memset(&st, 0, sizeof(st));
-	st.size = sizeof(st);
-	ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
-	return st.helper_ops;
-}
-
 /*
  * On XFS, ext4 and tmpfs a waiting lock's tries are made on the loop's
  * thread (a non-blocking flock there only looks at the file's locks):
@@ -190,7 +180,7 @@ START_TEST(waiting_lock_tries_on_the_loop)
 		holder = open(path, O_RDONLY);
 		ck_assert_int_ge(holder, 0);
 		ck_assert_int_eq(flock(holder, LOCK_EX), 0);
-		before = helper_ops(loop);
+		before = tu_loop_stats(loop).helper_ops;
 		ck_assert_int_eq(dmaio_file_lock(f, LOCK_EX, on_done, &lk), 0);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		do {
@@ -209,9 +199,9 @@ START_TEST(waiting_lock_tries_on_the_loop)
 		} while ((t.tv_sec - t0.tv_sec) * 1000 +
 			 (t.tv_nsec - t0.tv_nsec) / 1000000 < 150);
 		ck_assert_int_eq(lk.n, 0);
-		ck_assert_msg(helper_ops(loop) == before, "%s: %llu helper "
+		ck_assert_msg(tu_loop_stats(loop).helper_ops == before, "%s: %llu helper "
 			      "operations for the tries", tu_fs[fs].name,
-			      (unsigned long long)(helper_ops(loop) - before));
+			      (unsigned long long)(tu_loop_stats(loop).helper_ops - before));
 		ck_assert_int_eq(flock(holder, LOCK_UN), 0);
 		ck_assert_int_eq(run_until(loop, &lk.n), 1);
 		ck_assert_int_eq(lk.res, 0);

@@ -311,16 +311,6 @@ static int fstat_cannot_block(const char *dir)
 	return 0;
 }
 
-static uint64_t helper_ops(struct dmaio_loop *loop)
-{
-	struct dmaio_loop_stats st;
-
-	memset(&st, 0, sizeof(st));
-	st.size = sizeof(st);
-	ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
-	return st.helper_ops;
-}
-
 struct sizes {
 	struct dmaio_file *f;
 	int inside, called_inside, calls;
@@ -349,10 +339,10 @@ static void size_path(struct dmaio_loop *loop, const char *dir, int n)
 	snprintf(path, sizeof(path), "%s/size-%d", dir, n);
 	z.f = tu_create(loop, path);
 	tu_write_pattern(z.f, 0, 8192, 3);
-	before = helper_ops(loop);
+	before = tu_loop_stats(loop).helper_ops;
 	ck_assert_int_eq(dmaio_file_size_wait(z.f), 8192);
 	/* where fstat may block, a helper thread answers as before */
-	ck_assert_uint_eq(helper_ops(loop), before + !inline_ok);
+	ck_assert_uint_eq(tu_loop_stats(loop).helper_ops, before + !inline_ok);
 	z.inside = 1;
 	ck_assert_int_eq(dmaio_file_size(z.f, on_size, &z), 0);
 	z.inside = 0;
@@ -362,7 +352,7 @@ static void size_path(struct dmaio_loop *loop, const char *dir, int n)
 	ck_assert_int_eq(z.calls, 2);
 	ck_assert_int_eq(z.res[0], 8192);
 	ck_assert_int_eq(z.res[1], 8192);
-	ck_assert_uint_eq(helper_ops(loop), before + 3 * !inline_ok);
+	ck_assert_uint_eq(tu_loop_stats(loop).helper_ops, before + 3 * !inline_ok);
 	/* behind a truncate, it waits for it: the new size, never the old */
 	ck_assert_int_eq(dmaio_file_truncate(z.f, 100, NULL, NULL), 0);
 	ck_assert_int_eq(dmaio_file_size_wait(z.f), 100);

@@ -154,6 +154,16 @@ const char *tu_path(const char *name)
 
 /* ------------------------------------------------------------------ */
 
+struct dmaio_loop_stats tu_loop_stats(struct dmaio_loop *loop)
+{
+	struct dmaio_loop_stats st;
+
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	ck_assert_int_eq(dmaio_loop_stats(loop, &st), 0);
+	return st;
+}
+
 struct dmaio_loop *tu_loop(uint64_t disable, unsigned depth)
 {
 	struct dmaio_loop_opts o;

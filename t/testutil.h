@@ -71,6 +71,8 @@ int tu_rm_rf(const char *dir);
 
 /* A loop with the given features disabled; fails the test on error. */
 struct dmaio_loop *tu_loop(uint64_t disable, unsigned depth);
+/* loop's dmaio_loop_stats (asserting the call succeeds). */
+struct dmaio_loop_stats tu_loop_stats(struct dmaio_loop *loop);
 
 /* The byte at file offset off in test data with seed. */
 static inline unsigned char tu_pattern(uint64_t off, unsigned seed)
