@@ -276,8 +276,16 @@ static void app_start(struct app *a, uint64_t disable, int run_after)
 			 0);
 }
 
-static void app_check(struct app *a)
+/*
+ * What every try must show; returns whether its wasted wake-ups stayed
+ * under the bound (which the callers give a few tries).
+ */
+static char tries_seen[256]; /* each try's wasted wake-ups, for the message */
+
+static int app_check(struct app *a)
 {
+	int quiet;
+
 	ck_assert_msg(!a->errors, "%s", a->why);
 	ck_assert_int_eq(a->stage, 9);
 	ck_assert_int_eq(a->outside_left, 0);
@@ -290,10 +298,34 @@ static void app_check(struct app *a)
 	 */
 	if (!a->run_after_submit)
 		a->idle -= a->submits;
-	ck_assert_msg(a->idle * 10 <= a->wakeups,
-		      "%ld of %ld wake-ups ran no callback", a->idle,
-		      a->wakeups);
+	quiet = a->idle * 10 <= a->wakeups;
+	snprintf(tries_seen + strlen(tries_seen),
+		 sizeof(tries_seen) - strlen(tries_seen), " %ld of %ld;",
+		 a->idle, a->wakeups);
 	dmaio_loop_free(a->loop);
+	return quiet;
+}
+
+/*
+ * The wasted wake-ups' bound is a rate over some twenty wake-ups, and a
+ * preempted loop thread wastes some honestly: completions that land
+ * between its read of the eventfd and its io_getevents are reaped in
+ * that turn, and their signals wake the host once more for nothing (4
+ * of 23 once, with 4 CPU burners on 2 CPUs). A fault of ours that
+ * wastes wake-ups does it in every try; a loaded machine, rarely twice.
+ */
+#define QUIET_TRIES 3
+
+static void in_some_try(int (*one_try)(uint64_t disable), uint64_t disable)
+{
+	int i;
+
+	tries_seen[0] = 0;
+	for (i = 0; i < QUIET_TRIES; i++)
+		if (one_try(disable))
+			return;
+	ck_abort_msg("more than 1 in 10 wake-ups ran no callback in each "
+		     "try:%s", tries_seen);
 }
 
 /* One wake-up of the outer loop: what a uv_poll_t callback does too. */
@@ -327,34 +359,45 @@ static void drive_with_poll(struct app *a)
 }
 
 /* run_once is called only when poll says so. */
-START_TEST(poll_loop_never_hangs)
+static int poll_try(uint64_t disable, int run_after)
 {
 	struct app a;
 
-	app_start(&a, tu_profile_disable[_i], 0);
+	app_start(&a, disable, run_after);
 	drive_with_poll(&a);
-	app_check(&a);
+	return app_check(&a);
+}
+
+static int poll_try_plain(uint64_t disable)
+{
+	return poll_try(disable, 0);
+}
+
+static int poll_try_run_after(uint64_t disable)
+{
+	return poll_try(disable, 1);
+}
+
+START_TEST(poll_loop_never_hangs)
+{
+	in_some_try(poll_try_plain, tu_profile_disable[_i]);
 }
 END_TEST
 
 /* The outer loop also runs run_once(0) right after it submits. */
 START_TEST(poll_loop_wakeups_are_not_spurious)
 {
-	struct app a;
-
-	app_start(&a, tu_profile_disable[_i], 1);
-	drive_with_poll(&a);
-	app_check(&a);
+	in_some_try(poll_try_run_after, tu_profile_disable[_i]);
 }
 END_TEST
 
 /* With nothing to do, the fd is not readable, before and after work. */
-START_TEST(idle_loop_fd_is_not_readable)
+static int idle_try(uint64_t disable)
 {
 	struct app a;
 	struct pollfd pfd;
 
-	app_start(&a, tu_profile_disable[_i], 0);
+	app_start(&a, disable, 0);
 	drive_with_poll(&a);
 	pfd.fd = dmaio_loop_fd(a.loop);
 	pfd.events = POLLIN;
@@ -362,7 +405,12 @@ START_TEST(idle_loop_fd_is_not_readable)
 	if (poll(&pfd, 1, 0) == 1)
 		ck_assert_int_ge(dmaio_loop_run_once(a.loop, 0), 0);
 	ck_assert_int_eq(poll(&pfd, 1, 50), 0);
-	app_check(&a);
+	return app_check(&a);
+}
+
+START_TEST(idle_loop_fd_is_not_readable)
+{
+	in_some_try(idle_try, tu_profile_disable[_i]);
 }
 END_TEST
 
@@ -403,14 +451,14 @@ static void on_watchdog(uv_timer_t *t)
 }
 
 /* libuv owns the thread: dmaio's fd is one uv_poll_t among others. */
-START_TEST(libuv_loop_never_hangs)
+static int uv_try(uint64_t disable)
 {
 	struct uv_app u;
 	uv_loop_t uvl;
 
 	memset(&u, 0, sizeof(u));
 	ck_assert_int_eq(uv_loop_init(&uvl), 0);
-	app_start(&u.a, tu_profile_disable[_i], 0);
+	app_start(&u.a, disable, 0);
 	ck_assert_int_eq(uv_poll_init(&uvl, &u.poll, dmaio_loop_fd(u.a.loop)),
 			 0);
 	u.poll.data = &u;
@@ -430,7 +478,12 @@ START_TEST(libuv_loop_never_hangs)
 	uv_close((uv_handle_t *)&u.watchdog, NULL);
 	uv_run(&uvl, UV_RUN_DEFAULT);
 	ck_assert_int_eq(uv_loop_close(&uvl), 0);
-	app_check(&u.a);
+	return app_check(&u.a);
+}
+
+START_TEST(libuv_loop_never_hangs)
+{
+	in_some_try(uv_try, tu_profile_disable[_i]);
 }
 END_TEST
 #endif
