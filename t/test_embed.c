@@ -308,10 +308,10 @@ static int app_check(struct app *a)
 
 /*
  * The wasted wake-ups' bound is a rate over some twenty wake-ups, and a
- * preempted loop thread wastes some honestly: completions that land
- * between its read of the eventfd and its io_getevents are reaped in
- * that turn, and their signals wake the host once more for nothing (4
- * of 23 once, with 4 CPU burners on 2 CPUs). A fault of ours that
+ * preempted thread wastes some honestly: a helper that has queued its
+ * result but not yet signalled its eventfd when the loop takes the
+ * result wakes the host for nothing once it runs again (4 of 23 once,
+ * [no aio fdsync], with 4 CPU burners on 2 CPUs). A fault of ours that
  * wastes wake-ups does it in every try; a loaded machine, rarely twice.
  */
 #define QUIET_TRIES 3
