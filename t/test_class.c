@@ -476,22 +476,14 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-START_TEST(two_loops_share_a_device)
+/* One run of the two loops: what the throughput class waited in all. */
+static uint64_t two_loops_run(void)
 {
 	struct worker w[2];
 	pthread_t t[2];
 	pthread_barrier_t go;
-	struct statfs sfs;
-	struct dmaio_loop *loop = tu_loop(0, 0);
-	struct dmaio_file *f = open_direct(loop, NULL, "two_loops");
 	int i;
 
-	if (!f) {
-		dmaio_loop_free(loop);
-		return;
-	}
-	dmaio_file_close_wait(f);
-	dmaio_loop_free(loop);
 	memset(w, 0, sizeof(w));
 	w[0].latency_us = 1;
 	w[0].depth = 4;
@@ -512,9 +504,27 @@ START_TEST(two_loops_share_a_device)
 		ck_assert_uint_eq(w[i].st.queued, 0);
 	}
 	pthread_barrier_destroy(&go);
+	return w[1].st.queued_ns_total;
+}
+
+START_TEST(two_loops_share_a_device)
+{
+	struct statfs sfs;
+	struct dmaio_loop *loop = tu_loop(0, 0);
+	struct dmaio_file *f = open_direct(loop, NULL, "two_loops");
+	uint64_t queued_ns = 0;
+	int try;
+
+	if (!f) {
+		dmaio_loop_free(loop);
+		return;
+	}
+	dmaio_file_close_wait(f);
+	dmaio_loop_free(loop);
 	/* where reads complete inside io_submit nothing stays in flight to
 	 * wait behind: the order holds, the waiting is not measurable */
 	if (statfs(tu_dir, &sfs) == 0 && (unsigned)sfs.f_type == TMPFS_MAGIC) {
+		two_loops_run();
 		printf("# two_loops: tmpfs completes reads in io_submit: "
 		       "waiting not checked\n");
 		return;
@@ -523,11 +533,14 @@ START_TEST(two_loops_share_a_device)
 	 * The throughput class waited for the latency class's sake, though
 	 * alone in its loop: one of its reads at a time while the other
 	 * loop's class had work, its other 15 in the queue. Each loop's own
-	 * account would have let all 16 go at once (a few us in all).
+	 * account would have let all 16 go at once (a few us in all). On a
+	 * busy machine the latency loop's thread may not run while the
+	 * other does all its reads: a few tries.
 	 */
-	ck_assert_msg(w[1].st.queued_ns_total > 20000000ull,
-		      "queued %llu ns in all",
-		      (unsigned long long)w[1].st.queued_ns_total);
+	for (try = 0; try < 3 && queued_ns <= 20000000ull; try++)
+		queued_ns = two_loops_run();
+	ck_assert_msg(queued_ns > 20000000ull, "queued %llu ns in all",
+		      (unsigned long long)queued_ns);
 }
 END_TEST
 

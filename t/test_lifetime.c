@@ -105,7 +105,7 @@ START_TEST(stop_from_another_thread_wakes_epoll_wait)
 	ck_assert_int_eq(dmaio_loop_watch(s.loop, p[0], EPOLLIN, on_pipe, NULL),
 			 0);
 	took = run_until_stopped(&s);
-	ck_assert_msg(took < 0.5, "run returned %.3f s after stop", took);
+	ck_assert_msg(took < 1.5, "run returned %.3f s after stop", took);
 	ck_assert_int_eq(dmaio_loop_unwatch(s.loop, p[0]), 0);
 	close(p[0]);
 	close(p[1]);
@@ -133,7 +133,7 @@ START_TEST(stop_from_another_thread_wakes_io_getevents)
 	inj_hold_write0 = 1;
 	ck_assert_int_eq(dmaio_file_write_at(f, b, 0, NULL, NULL), 0);
 	took = run_until_stopped(&s);
-	ck_assert_msg(took < 0.5, "run returned %.3f s after stop", took);
+	ck_assert_msg(took < 1.5, "run returned %.3f s after stop", took);
 	/* the loop still works: the write completes once released */
 	ck_assert_int_eq(inj_holding, 1);
 	inj_release();

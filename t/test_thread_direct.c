@@ -485,7 +485,7 @@ START_TEST(size_wait_on_the_callers_thread)
 	ck_assert_msg(!w.failed, "%s", w.why);
 	c = loop_stats(loop);
 	/* handed over, each of the 50 would have woken the loop */
-	ck_assert_msg(c.wakeups - b.wakeups < (b.wakeups - a.wakeups) + 10,
+	ck_assert_msg(c.wakeups - b.wakeups < (b.wakeups - a.wakeups) + 20,
 		      "%llu wake-ups for 50 size_wait calls (%llu for none)",
 		      (unsigned long long)(c.wakeups - b.wakeups),
 		      (unsigned long long)(b.wakeups - a.wakeups));
