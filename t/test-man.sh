@@ -1,13 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Every exported function has a man page; every page renders without a
-# warning; the example in libdmaio(7) compiles and runs.
+# warning; the example in libdmaio(7) compiles and runs; the pages and
+# the README name this release.
 set -u
 src="${top_srcdir:-.}"
 lib="${top_builddir:-.}/lib/.libs"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmaio-man.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
-echo "1..7"
+echo "1..10"
 missing=""
 for n in $(grep -o '^[a-z].*[ *]dmaio_[a-z0-9_]*(' "$src/include/dmaio.h" |
 	   grep -o 'dmaio_[a-z0-9_]*(' | tr -d '(' | sort -u); do
@@ -75,3 +76,27 @@ case "$out" in
 "0123456789abcdefghijklmnopqrstuvwxyz") echo "ok 7 - the dmaio_loop_fd(3) example reads the file" ;;
 *) echo "not ok 7 - the dmaio_loop_fd(3) example printed: $out" ;;
 esac
+
+# the manual is this release's: a page left at an older one reads as
+# if what it says were older too
+v=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' "${top_builddir:-.}/config.h")
+mm=${v%.*}
+bad=$(grep -L "^\.TH .* \"libdmaio $mm\" " "$src"/man/*.[1357] | sed 's|.*/||' | tr '\n' ' ')
+if [ -n "$v" ] && [ -z "$bad" ]; then echo "ok 8 - every page's header names libdmaio $mm"
+else echo "not ok 8 - pages not naming libdmaio ${mm:-?}: $bad"; fi
+
+# the README's package commands name the files this version makes
+bad=$(grep -o 'libdmaio-[0-9][0-9.]*[0-9]\.tar\.gz\|}-[0-9][0-9.]*[0-9]-1\.\|_[0-9][0-9.]*[0-9]-1_' \
+	"$src/README.md" | grep -v "[-_]$v[-.]" | tr '\n' ' ')
+n=$(grep -c 'rpmbuild -ta libdmaio-\|apt-get install \.\./libdmaio1_' "$src/README.md")
+if [ -n "$v" ] && [ -z "$bad" ] && [ "$n" = 2 ]; then
+	echo "ok 9 - the README's package commands name $v"
+else echo "not ok 9 - the README's package commands name: ${bad:-no version ($n)}"; fi
+
+# every example program is in the README
+bad=""
+for f in "$src"/examples/*.c; do
+	grep -q "\`${f##*/}\`" "$src/README.md" || bad="$bad ${f##*/}"
+done
+if [ -z "$bad" ]; then echo "ok 10 - the README names every example"
+else echo "not ok 10 - the README does not name:$bad"; fi
