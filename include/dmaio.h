@@ -383,6 +383,7 @@ typedef void (*dmaio_read_many_cb)(void *arg, size_t index,
 /*
  * Reads n ranges, merging nearby ones into single aligned I/Os (in
  * position order; identical blocks are read once). o NULL: defaults.
+ * Every len is at least 1 (-EINVAL otherwise, unlike read_at's 0).
  */
 int dmaio_file_read_many(struct dmaio_file *f, const struct dmaio_iovec *iov,
 			 size_t n, const struct dmaio_read_many_opts *o,
@@ -511,15 +512,17 @@ int dmaio_loop_timeout(struct dmaio_loop *loop);
  * be made from any thread: they hand the work to the loop's thread and
  * block only the caller. Callbacks run on the loop's thread; every other
  * call still belongs to it (make it from a callback or a post). 0,
- * -EBUSY when the thread already runs, -EDEADLK from a callback or while
- * the loop runs, -errno from pthread_create.
+ * -EINVAL (loop NULL), -EBUSY when the thread already runs, -EDEADLK from
+ * a callback or while the loop runs, or pthread_create's error as -errno
+ * (-EAGAIN).
  */
 int dmaio_loop_start_thread(struct dmaio_loop *loop);
 /*
  * Lets the _wait calls already handed over finish (later ones from other
  * threads return -ESHUTDOWN), then returns once the thread has left the
  * loop: it may be freed or run again. 0, -EINVAL when no thread runs,
- * -EDEADLK on the loop's own thread.
+ * -EDEADLK on the loop's own thread, -EALREADY while another thread stops
+ * it.
  */
 int dmaio_loop_stop_thread(struct dmaio_loop *loop);
 
@@ -584,8 +587,8 @@ int  dmaio_class_free(struct dmaio_class *c);
 
 /* I/O of f submitted after this call goes through class c (NULL: the
  * loop's default class, shares 100, where every file starts). Writers,
- * readers and read_many on f use f's class. 0, or -EINVAL (c of another
- * loop). */
+ * readers and read_many on f use f's class. 0, -EINVAL (c of another
+ * loop), or -EBADF (f being closed). */
 int  dmaio_file_set_class(struct dmaio_file *f, struct dmaio_class *c);
 
 struct dmaio_class_stats {
