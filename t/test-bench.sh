@@ -4,6 +4,7 @@
 # has what bench-compare reads, and bad options are refused with status 2.
 set -u
 b="${top_builddir:-.}/tools/dmaio-bench"
+src="${top_srcdir:-.}"
 tmp=$(mktemp -d "$PWD/dmaio-bench-test.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 f="$tmp/data"
@@ -25,7 +26,7 @@ set -- "--engine=dmaio --api=async --rw=randrw" \
 	"--engine=libaio --rw=randrw --poll-us=100" \
 	"--engine=libaio --rw=randread --poll-us=100 --sleep-us=5" \
 	"--engine=dmaio --rw=randread --cpus=0"
-echo "1..$(($# + 18))"
+echo "1..$(($# + 20))"
 for args in "$@"; do
 	# shellcheck disable=SC2086
 	out=$("$b" $args --verify --quiet --iodepth=8 --bs=8k --size=8M \
@@ -49,6 +50,19 @@ for key in '"iops":' '"mib_s":' '"us_per_io":' '"p99":' '"poll_us":0'; do
 	echo "$json" | grep -q "$key" || { echo "# missing $key in: $json"; false; } || break
 done
 check $? "--json has iops, mib_s, cpu us_per_io, p99, poll_us"
+# loop_stats: every counter of the header's struct dmaio_loop_stats (a
+# field added there must reach the JSON too); 1.3 has 18, so fewer means
+# the header was not read
+fields=$(sed -n '/^struct dmaio_loop_stats {/,/^};/s/^[[:space:]]*uint64_t[[:space:]]*\([a-z0-9_]*\);.*/\1/p' \
+	"$src/include/dmaio.h")
+nf=$(echo "$fields" | wc -w)
+stats=$(echo "$json" | sed -n 's/.*"loop_stats":{\([^}]*\)}.*/\1/p')
+missing=""
+for k in $fields; do
+	echo "$stats" | grep -Eq "(^|,)\"$k\":[0-9]+(,|$)" || missing="$missing $k"
+done
+[ "$nf" -ge 18 ] && [ -z "$missing" ]
+check $? "--json loop_stats has all $nf counters of struct dmaio_loop_stats${missing:+ (missing:$missing)}"
 # the pool's reads are made on its threads; with a class on the loop,
 # all are handed to the loop's thread
 for lc in "" --loop-class; do
@@ -145,3 +159,7 @@ check $rc "dmaio-bench --mix stop= and reshare=: part 0 stopped (last window $la
 "$b" --mix="randread:4k:2:reshare=1" --file="$f" --size=8M >/dev/null 2>&1
 [ $? = 2 ]
 check $? "dmaio-bench --mix with reshare= lacking its shares: status 2"
+# --help gives the whole PART grammar dmaio-bench(1) gives
+"$b" --help | grep -q 'RW:BS:DEPTH\[:lat=US\]\[:shares=N\]\[:noclass\]' &&
+	"$b" --help | grep -q '\[:stop=S\]\[:reshare=S,N\]'
+check $? "dmaio-bench --help: a --mix PART has :stop=S and :reshare=S,N"

@@ -5,7 +5,7 @@ set -u
 b="${top_builddir:-.}"
 tmp=$(mktemp -d "$PWD/dmaio-tools.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
-echo "1..22"
+echo "1..27"
 i=0
 check() { i=$((i + 1)); if [ "$1" = 0 ]; then echo "ok $i - $2"; else echo "not ok $i - $2"; fi; }
 
@@ -53,8 +53,62 @@ printf '[device %s]\nread_iops = 4321\nknee_depth = 16\n' "$dev" > "$tmp/model"
 with=$(DMAIO_IO_PROPERTIES="$tmp/model" "$b/tools/dmaio-info" "$tmp" 2>&1)
 without=$(DMAIO_IO_PROPERTIES= "$b/tools/dmaio-info" "$tmp" 2>&1)
 echo "$with" | grep -Eq "device model .*$dev from $tmp/model: 4 KiB IOPS read 4321 .*knee at depth 16" &&
-	echo "$without" | grep -Eq "device model .*none for $dev .*learnt"
-check $? "dmaio-info names the device model the I/O classes use ($dev), or none"
+	echo "$without" | grep -Eq "device model .*none for $dev .*learnt from its throughput against depth"
+check $? "dmaio-info names the device model the I/O classes use ($dev), or none (learnt from throughput)"
+# DMAIO_DISABLE: the library ignores words it does not know; dmaio-info
+# names each (split as the library splits them: commas and spaces)
+DMAIO_DISABLE="copyrange, tmpfile,,bogus  user_reap" "$b/tools/dmaio-info" \
+	"$tmp" > "$tmp/out" 2> "$tmp/err"
+rc=$?
+DMAIO_DISABLE=",all user_reap " "$b/tools/dmaio-info" "$tmp" > /dev/null \
+	2> "$tmp/err2"
+[ "$rc" = 0 ] && grep -q 'unknown word "copyrange"' "$tmp/err" &&
+	grep -q 'unknown word "bogus"' "$tmp/err" &&
+	[ "$(grep -c "DMAIO_DISABLE" "$tmp/err")" = 2 ] &&
+	grep -Eq "O_TMPFILE.*: +no" "$tmp/out" &&
+	grep -Eq "user-space reaping: +no" "$tmp/out" &&
+	! grep -q "DMAIO_DISABLE" "$tmp/err2"
+check $? "dmaio-info warns of each DMAIO_DISABLE word the library ignores, only those"
+[ "$rc" = 0 ] || sed 's/^/# /' "$tmp/err"
+
+# dmaio-fsqual: a --bs that is no multiple of 512 is refused at once (it
+# used to spin for ever, its file left behind); so are other bad options
+fsq="$b/tools/dmaio-fsqual"
+mkdir "$tmp/fsq"
+timeout 10 "$fsq" --bs=100 --writes=10 "$tmp/fsq" > /dev/null 2> "$tmp/err"
+rc=$?
+[ "$rc" = 2 ] && grep -q "not a multiple of .*512" "$tmp/err" &&
+	[ -z "$(ls -A "$tmp/fsq")" ]
+check $? "dmaio-fsqual --bs=100: a usage error at once (status $rc), no file left"
+st=0
+for a in --writes=0 --bogus --bs=4k --bs=-4096; do
+	timeout 10 "$fsq" $a "$tmp/fsq" > /dev/null 2>&1
+	rc=$?
+	[ "$rc" = 2 ] || { st=1; echo "# dmaio-fsqual $a: status $rc"; }
+done
+[ "$st" = 0 ] && [ -z "$(ls -A "$tmp/fsq")" ]
+check $? "dmaio-fsqual --writes=0, --bogus, --bs=4k, --bs=-4096: usage errors (status 2)"
+# at the file's alignment it measures (0: asynchronous, 3: not) and
+# removes its file; below an alignment over 512 it refuses once the file
+# is open, and removes it too
+al=$("$b/tools/dmaio-info" "$tmp/fsq" 2>/dev/null |
+	sed -n 's/^ *alignment: *\([0-9]*\) bytes.*/\1/p')
+out=$(timeout 10 "$fsq" --bs="${al:-512}" --writes=20 "$tmp/fsq" 2>&1)
+rc=$?
+{ [ "$rc" = 0 ] || [ "$rc" = 3 ]; } && echo "$out" | grep -q "verdict:" &&
+	[ -z "$(ls -A "$tmp/fsq")" ]
+check $? "dmaio-fsqual --bs=${al:-?} (the alignment): measured (status $rc), no file left"
+[ "$rc" = 0 ] || [ "$rc" = 3 ] || echo "$out" | sed 's/^/# /'
+if [ "${al:-512}" -gt 512 ]; then
+	timeout 10 "$fsq" --bs=512 --writes=10 "$tmp/fsq" > /dev/null 2> "$tmp/err"
+	rc=$?
+	[ "$rc" = 1 ] && grep -q "not a multiple of the O_DIRECT alignment" "$tmp/err" &&
+		[ -z "$(ls -A "$tmp/fsq")" ]
+	check $? "dmaio-fsqual --bs=512 where the alignment is $al: refused once open (status $rc), no file left"
+else
+	i=$((i + 1))
+	echo "ok $i # SKIP dmaio-fsqual --bs below the alignment: this file system's is 512"
+fi
 
 # dmaio-bench --ping: round trips on a watched socket while the loop does
 # I/O, counted and ordered (min <= p50 <= p99 <= max; an echo's wait for

@@ -89,14 +89,19 @@ rc=$?
 check $? "a broken header after the device's own section: kept and named"
 [ "$rc" = 0 ] || sed 's/^/# /' "$tmp/out"
 
-# a file's path measures its directory's device; --dry-run writes nothing
+# a file's path measures its directory's device; --dry-run writes nothing;
+# --max-depth bounds the sequential depths (1, 4, 16) as the random ones
 : > "$tmp/dir/data"
 "$tune" --quick --max-depth=2 --duration=0.3 --dry-run --output "$tmp/none" \
 	"$tmp/dir/data" > "$tmp/out" 2>&1
 rc=$?
+points=$(awk '/ KiB depth /{ printf "%s %s ", $1, $5 }' "$tmp/out")
 [ "$rc" = 0 ] && [ ! -e "$tmp/none" ] && grep -q "device $dev," "$tmp/out" &&
-	[ "$(ls -A "$tmp/dir")" = data ]
-check $? "a file's path, --dry-run: measured, nothing written"
+	[ "$(ls -A "$tmp/dir")" = data ] &&
+	[ "$points" = "randread 1: randread 2: read 1: randwrite 1: randwrite 2: write 1: " ]
+st=$?
+check $st "a file's path, --dry-run, --max-depth=2: measured at depths 1, 2 (sequential: 1), nothing written"
+[ "$st" = 0 ] || sed 's/^/# /' "$tmp/out"
 
 st=0
 for args in "" "--max-depth=3 ." "--size=10 ." "--duration=0 ." "--bogus ." \

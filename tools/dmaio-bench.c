@@ -77,8 +77,11 @@ static void usage(FILE *to)
 		"                     I/O class of its own, one loop (--loops=1)\n"
 		"                     or a loop per part (--loops=PARTS); a PART\n"
 		"                     is RW:BS:DEPTH[:lat=US][:shares=N][:noclass]\n"
-		"                     (randread:4k:8:lat=1000:shares=1000); figures\n"
-		"                     per part\n"
+		"                     [:stop=S][:reshare=S,N]\n"
+		"                     (randread:4k:8:lat=1000:shares=1000); stop=S\n"
+		"                     ends its I/O after S seconds, reshare=S,N\n"
+		"                     gives its class N shares then; figures per\n"
+		"                     part\n"
 		"  --mix-trace=FILE   --mix: each part's IOPS and p99 per 100 ms\n"
 		"  --verify           write and check per-sector headers and data\n"
 		"  --json             print the summary as one JSON object\n"
@@ -532,7 +535,7 @@ static void print_json(const struct bench_opts *o, const char *path,
 	       ",\"helper_ops\":%" PRIu64 ",\"poll_hits\":%" PRIu64
 	       ",\"poll_misses\":%" PRIu64 ",\"poll_skips\":%" PRIu64
 	       ",\"poll_ns\":%" PRIu64 ",\"poll_interrupted\":%" PRIu64
-	       ",\"caller_ios\":%" PRIu64 "}",
+	       ",\"submit_held\":%" PRIu64 ",\"caller_ios\":%" PRIu64 "}",
 	       bench_engine_names[o->engine], bench_api_names[o->api],
 	       bench_rw_names[o->rw], o->bs, o->iodepth, o->loops, o->poll_us,
 	       o->sleep_us, o->size,
@@ -546,7 +549,8 @@ static void print_json(const struct bench_opts *o, const char *path,
 	       s->ls.submit_stalls, s->ls.reaped_ring, s->ls.reaped_syscall,
 	       s->ls.wakeups, s->ls.wakeups_idle, s->ls.helper_ops,
 	       s->ls.poll_hits, s->ls.poll_misses, s->ls.poll_skips,
-	       s->ls.poll_ns, s->ls.poll_interrupted, s->ls.caller_ios);
+	       s->ls.poll_ns, s->ls.poll_interrupted, s->ls.submit_held,
+	       s->ls.caller_ios);
 	if (o->ping)
 		printf(",\"ping\":{\"interval_us\":%u,\"count\":%" PRIu64
 		       ",\"error\":%d,\"rtt_ns\":{\"min\":%" PRIu64

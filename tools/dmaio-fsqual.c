@@ -12,7 +12,9 @@
 #include <dmaio.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +26,32 @@ struct result {
 	double ctxsw_per_write;
 	double seconds;
 	int64_t bytes;
+	size_t align; /* the file's O_DIRECT alignment, once it is open */
 };
+
+/* the file being measured, for the signal handler: it must not stay */
+static char path[4096];
+
+static void on_signal(int sig)
+{
+	if (path[0])
+		unlink(path);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+struct flush_wait {
+	int done;
+	int64_t res;
+};
+
+static void on_flushed(void *arg, int64_t res)
+{
+	struct flush_wait *fw = arg;
+
+	fw->res = res;
+	fw->done = 1;
+}
 
 static double now_s(void)
 {
@@ -42,14 +69,22 @@ static long thread_nvcsw(void)
 	return ru.ru_nvcsw;
 }
 
-static int run(const char *path, int helpers, unsigned writes, size_t bs,
-	       struct result *out)
+/*
+ * Appends writes buffers of bs bytes to a new file at path, then removes
+ * it. 0 or -errno; -EINVAL when bs is not a multiple of the file's
+ * alignment (out->align says which): the writer rounds its buffers up to
+ * the alignment and writes only full ones before a flush, so the stream
+ * would end inside a buffer that no append writes (waiting for the
+ * flushed position to reach the end then spun for ever).
+ */
+static int run(int helpers, unsigned writes, size_t bs, struct result *out)
 {
 	struct dmaio_writer_opts o;
+	struct flush_wait fw = { 0, 0 };
 	struct dmaio_loop *loop;
 	struct dmaio_writer *w;
 	struct dmaio_file *f;
-	char *buf;
+	char *buf = NULL;
 	long cs0, cs1;
 	double t0;
 	unsigned i;
@@ -59,10 +94,19 @@ static int run(const char *path, int helpers, unsigned writes, size_t bs,
 	ret = dmaio_loop_new(&loop, NULL);
 	if (ret)
 		return ret;
-	ret = dmaio_file_create_wait(loop, path, &f);
+	/* O_EXCL: any file at path after this is ours to remove */
+	ret = dmaio_file_open_flags_wait(loop, path, O_RDWR | O_CREAT | O_EXCL,
+					 0644, &f);
 	if (ret) {
+		if (ret != -EEXIST)
+			unlink(path);
 		dmaio_loop_free(loop);
 		return ret;
+	}
+	out->align = dmaio_file_alignment(f);
+	if (bs % out->align) {
+		ret = -EINVAL;
+		goto close;
 	}
 	if (!dmaio_file_is_direct(f))
 		fprintf(stderr, "dmaio-fsqual: %s refuses O_DIRECT: measuring "
@@ -77,12 +121,13 @@ static int run(const char *path, int helpers, unsigned writes, size_t bs,
 		o.grow_ahead = 0;
 	}
 	ret = dmaio_writer_new(f, &o, &w);
-	if (ret) {
-		dmaio_file_close_wait(f);
-		dmaio_loop_free(loop);
-		return ret;
-	}
+	if (ret)
+		goto close;
 	buf = malloc(bs);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	memset(buf, 'q', bs);
 	cs0 = thread_nvcsw();
 	t0 = now_s();
@@ -102,20 +147,50 @@ static int run(const char *path, int helpers, unsigned writes, size_t bs,
 		}
 		dmaio_loop_run_once(loop, 0);
 	}
-	while (dmaio_writer_flushed_position(w) < (uint64_t)writes * bs)
+	/*
+	 * Every buffer is full, so the flush pads nothing: it only waits for
+	 * the writes in flight, and its callback reports a failed one (which
+	 * flushed_position would wait for forever).
+	 */
+	ret = dmaio_writer_flush(w, on_flushed, &fw);
+	if (ret)
+		goto out;
+	while (!fw.done)
 		dmaio_loop_run_once(loop, 0);
 	cs1 = thread_nvcsw();
 	out->seconds = now_s() - t0;
 	out->ctxsw_per_write = (double)(cs1 - cs0) / writes;
+	ret = (int)fw.res;
 out:
 	total = dmaio_writer_close_wait(w);
 	if (!ret && total < 0)
 		ret = (int)total;
 	out->bytes = total;
 	free(buf);
+	f = NULL; /* the writer closed it */
+close:
+	if (f)
+		dmaio_file_close_wait(f);
 	unlink(path);
 	dmaio_loop_free(loop);
 	return ret;
+}
+
+/* A whole number for an option, or -1 (with a message): usage errors. */
+static long long count_arg(const char *name, const char *arg)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(arg, &end, 0);
+	if (errno || end == arg || *end || *arg == '-' || !v ||
+	    v > 1ULL << 30) {
+		fprintf(stderr, "dmaio-fsqual: --%s=%s: not a number from 1 to "
+				"%llu\n", name, arg, 1ULL << 30);
+		return -1;
+	}
+	return (long long)v;
 }
 
 int main(int argc, char **argv)
@@ -126,23 +201,31 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct result plain = { 0 }, tuned = { 0 };
 	unsigned writes = 1000;
 	size_t bs = 4096;
 	const char *dir = ".";
-	char path[4096];
-	struct result plain, tuned;
+	long long v;
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			writes = (unsigned)strtoul(optarg, NULL, 0);
+			v = count_arg("writes", optarg);
+			if (v < 0)
+				return 2;
+			writes = (unsigned)v;
 			break;
 		case 'b':
-			bs = (size_t)strtoul(optarg, NULL, 0);
+			v = count_arg("bs", optarg);
+			if (v < 0)
+				return 2;
+			bs = (size_t)v;
 			break;
 		case 'h':
-			printf("usage: dmaio-fsqual [--writes=N] [--bs=BYTES] [DIR]\n");
+			printf("usage: dmaio-fsqual [--writes=N] [--bs=BYTES] [DIR]\n"
+			       "  N: 1000; BYTES: 4096, a multiple of the "
+			       "file's O_DIRECT alignment (512 at least)\n");
 			return 0;
 		default:
 			return 2;
@@ -150,15 +233,29 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		dir = argv[optind];
-	if (!writes || !bs) {
-		fprintf(stderr, "dmaio-fsqual: --writes and --bs must be > 0\n");
+	/*
+	 * No alignment is below 512: refuse at once what no file takes. The
+	 * file's own alignment is known once it is open (run() checks it).
+	 */
+	if (bs % 512) {
+		fprintf(stderr, "dmaio-fsqual: --bs=%zu: not a multiple of the "
+				"file's O_DIRECT alignment (512 at least)\n", bs);
 		return 2;
 	}
 	snprintf(path, sizeof(path), "%s/dmaio-fsqual.%d", dir, (int)getpid());
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 
-	ret = run(path, 0, writes, bs, &plain);
+	ret = run(0, writes, bs, &plain);
 	if (!ret)
-		ret = run(path, 1, writes, bs, &tuned);
+		ret = run(1, writes, bs, &tuned);
+	if (ret == -EINVAL && plain.align && bs % plain.align) {
+		fprintf(stderr, "dmaio-fsqual: --bs=%zu: not a multiple of the "
+				"O_DIRECT alignment of files in %s (%zu)\n",
+			bs, dir, plain.align);
+		return 1;
+	}
 	if (ret) {
 		fprintf(stderr, "dmaio-fsqual: %s: %s\n", path,
 			dmaio_strerror(ret));

@@ -130,8 +130,8 @@ static void print_model(const struct stat *st)
 	if (!file)
 		file = DMAIO_IO_PROPS_DEFAULT;
 	if (dmaio__io_props_lookup(dev, &p)) {
-		printf("  %-28s none for %u:%u in %s: learnt from completion "
-		       "latencies (dmaio-tune writes one)\n",
+		printf("  %-28s none for %u:%u in %s: learnt from its "
+		       "throughput against depth (dmaio-tune writes one)\n",
 		       "device model (I/O classes):", major(dev), minor(dev),
 		       *file ? file : "(DMAIO_IO_PROPERTIES empty)");
 		return;
@@ -193,6 +193,40 @@ static int probe_path(struct dmaio_loop *loop, const char *path)
 	return 0;
 }
 
+/*
+ * The library ignores a DMAIO_DISABLE word it does not know (its API: a
+ * newer program's words must not break an older library), so a typo
+ * ("copyrange") leaves the feature on without a sign: name each here.
+ * Words are split as lib/features.c's env_disable() splits them, on any
+ * run of commas and spaces.
+ */
+static void warn_disable_words(const char *p)
+{
+	static const char *const words[] = {
+#define DMAIO_FEATURE(bit, word, name, profile, desc, probe) word,
+#include "features.def"
+		"all",
+	};
+	size_t i, n;
+
+	while (p && *p) {
+		n = strcspn(p, ", ");
+		for (i = 0; n && i < sizeof(words) / sizeof(words[0]); i++)
+			if (strlen(words[i]) == n && !strncmp(p, words[i], n))
+				break;
+		if (n && i == sizeof(words) / sizeof(words[0])) {
+			fprintf(stderr, "dmaio-info: DMAIO_DISABLE: unknown "
+					"word \"%.*s\", ignored by the library "
+					"(known:", (int)n, p);
+			for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+				fprintf(stderr, " %s", words[i]);
+			fprintf(stderr, ")\n");
+		}
+		p += n;
+		p += strspn(p, ", ");
+	}
+}
+
 /* What the probes cost the loop: the counters dmaio_loop_stats() keeps. */
 static void print_loop_stats(struct dmaio_loop *loop)
 {
@@ -238,8 +272,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	feat = dmaio_loop_features(loop);
-	if (getenv("DMAIO_DISABLE"))
+	if (getenv("DMAIO_DISABLE")) {
 		printf("  (DMAIO_DISABLE=%s)\n", getenv("DMAIO_DISABLE"));
+		fflush(stdout); /* warnings follow the line they are about */
+		warn_disable_words(getenv("DMAIO_DISABLE"));
+	}
 #define DMAIO_FEATURE(bit, word, name, profile, desc, probe) \
 	printf("  %-28s %s\n", desc ":", yes(feat & (bit)));
 #include "features.def"

@@ -2,9 +2,10 @@
 /*
  * dmaio-tune PATH: measures the device under PATH through libdmaio and
  * writes its model (dmaio-io-properties(5)) where the library finds it.
- * 4 KiB random reads and writes at depths 1, 2, 4 ... 128 give IOPS,
- * depth-1 latencies and the knee; 1 MiB sequential reads and writes at a
- * few depths give bandwidth. The file measured is temporary, written
+ * 4 KiB random reads and writes at depths 1, 2, 4 ... --max-depth (128)
+ * give IOPS, depth-1 latencies and the knee; 1 MiB sequential reads and
+ * writes at depths 1, 4, 16 (those up to --max-depth) give bandwidth.
+ * The file measured is temporary, written
  * once first so that reads reach the device.
  */
 #include "config.h"
