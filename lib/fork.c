@@ -46,8 +46,8 @@ int dmaio__fork_setup(unsigned *gen)
 
 int dmaio__fork_refuse(const struct dmaio_loop *loop, const char *fn)
 {
-	dmaio__set_last_error("%s: this loop belongs to process %d; a forked "
-			      "child cannot use it (see libdmaio(7))",
-			      fn, (int)loop->owner);
-	return -EBADFD;
+	/* the rule and the code's description, as every other refusal */
+	return dmaio__fail(-EBADFD, "%s: this loop belongs to process %d; a "
+			   "forked child cannot use it (see libdmaio(7))", fn,
+			   (int)loop->owner);
 }

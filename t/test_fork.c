@@ -504,7 +504,8 @@ static void expect_ebadfd(const char *call, int64_t res)
 			(long long)res);
 		child_bad++;
 	} else if (!strstr(dmaio_last_error(), "forked child") ||
-		   !strstr(dmaio_last_error(), pid)) {
+		   !strstr(dmaio_last_error(), pid) ||
+		   !strstr(dmaio_last_error(), dmaio_strerror(-EBADFD))) {
 		fprintf(stderr, "child: %s: last error \"%s\"\n", call,
 			dmaio_last_error());
 		child_bad++;
