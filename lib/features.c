@@ -30,6 +30,7 @@
  * per loop, and a disabled feature is not probed.
  */
 #include "aio.h"
+#include "disable_words.h"
 #include "probe.h"
 #include "loop.h"
 
@@ -161,29 +162,8 @@ static int probe_tmpfile(struct probe *p)
  */
 static uint64_t env_disable(void)
 {
-	static const struct {
-		const char *name;
-		uint64_t bit;
-	} names[] = {
-#define DMAIO_FEATURE(bit, word, name, profile, desc, probe) { word, bit },
-#include "features.def"
-		{ "all", DMAIO_FEAT_ALL },
-	};
-	const char *p = getenv("DMAIO_DISABLE");
-	uint64_t bits = 0;
-	size_t i;
-
-	while (p && *p) {
-		size_t n = strcspn(p, ", ");
-
-		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			if (strlen(names[i].name) == n &&
-			    !strncmp(p, names[i].name, n))
-				bits |= names[i].bit;
-		p += n;
-		p += strspn(p, ", ");
-	}
-	return bits;
+	/* an unknown word changes nothing: dmaio-info names it */
+	return dmaio__disable_words(getenv("DMAIO_DISABLE"), NULL, NULL);
 }
 
 /*

@@ -2,7 +2,7 @@
 /*
  * Layer 0, io_props.c: what each device can take, as dmaio-tune measured
  * it (dmaio-io-properties(5)). The dispatcher sizes its device accounts
- * from it; without a model it learns from completion latencies.
+ * from it; without a model it learns from throughput against depth.
  */
 #ifndef DMAIO_IO_PROPS_H
 #define DMAIO_IO_PROPS_H

@@ -174,14 +174,6 @@ static void on_view(void *arg, struct dmaio_view *v, int64_t res)
 	(*(int *)arg)++;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 START_TEST(loop_timeout_names_the_next_deadline)
 {
 	struct dmaio_loop *loop = tu_loop(tu_profile_disable[_i], 0);
@@ -199,11 +191,11 @@ START_TEST(loop_timeout_names_the_next_deadline)
 	/* rounded up: a host that waits that long finds the timer due (a
 	 * try preempted between the two calls may find it due already) */
 	for (i = 0; i < 5; i++) {
-		double t0 = now_s();
+		double t0 = tu_now_s();
 
 		ck_assert_int_eq(dmaio_timer_start(t, 1500, 0), 0);
 		ms = dmaio_loop_timeout(loop);
-		if (now_s() - t0 < 0.0004)
+		if (tu_now_s() - t0 < 0.0004)
 			break;
 	}
 	ck_assert_int_ge(ms, 1);

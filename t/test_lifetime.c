@@ -19,14 +19,6 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -58,7 +50,7 @@ static void *stop_later(void *arg)
 	int i;
 
 	usleep(100 * 1000);
-	s->stopped_at = now_s();
+	s->stopped_at = tu_now_s();
 	dmaio_loop_stop(s->loop);
 	for (i = 0; i < 300 && !__atomic_load_n(&s->run_returned,
 						 __ATOMIC_SEQ_CST); i++)
@@ -86,7 +78,7 @@ static double run_until_stopped(struct stopper *s)
 
 	ck_assert_int_eq(pthread_create(&t, NULL, stop_later, s), 0);
 	ck_assert_int_eq(dmaio_loop_run(s->loop), 0);
-	took = now_s();
+	took = tu_now_s();
 	__atomic_store_n(&s->run_returned, 1, __ATOMIC_SEQ_CST);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	return took - s->stopped_at; /* read after the join */

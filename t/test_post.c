@@ -74,14 +74,6 @@ static void *post_all(void *arg)
 	return NULL;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void on_pipe(void *arg, int fd, uint32_t events)
 {
 	(void)arg;
@@ -111,7 +103,7 @@ START_TEST(posts_from_threads_run_once_each_in_order)
 	ck_assert_int_eq(dmaio_loop_watch(s.loop, pfd[0], EPOLLIN, on_pipe,
 					  NULL),
 			 0);
-	t0 = now_s();
+	t0 = tu_now_s();
 	for (i = 0; i < THREADS; i++) {
 		p[i].s = &s;
 		p[i].thread = i;
@@ -129,7 +121,7 @@ START_TEST(posts_from_threads_run_once_each_in_order)
 	while (s.seen < (long)THREADS * POSTS)
 		ck_assert_int_ge(dmaio_loop_run_once(s.loop, 100), 0);
 	printf("# %d threads x %d posts: %.0f posts/s\n", THREADS, POSTS,
-	       THREADS * POSTS / (now_s() - t0));
+	       THREADS * POSTS / (tu_now_s() - t0));
 	ck_assert_int_eq(s.seen, (long)THREADS * POSTS);
 	ck_assert_int_eq(s.out_of_order, 0);
 	ck_assert_int_eq(s.wrong_thread, 0);
@@ -154,7 +146,7 @@ static void on_late(void *arg)
 {
 	struct late *l = arg;
 
-	l->ran_at = now_s();
+	l->ran_at = tu_now_s();
 	l->ran++;
 }
 
@@ -163,7 +155,7 @@ static void *post_later(void *arg)
 	struct late *l = arg;
 
 	usleep(100 * 1000);
-	l->posted_at = now_s();
+	l->posted_at = tu_now_s();
 	if (dmaio_loop_post(l->loop, on_late, l))
 		abort();
 	return NULL;

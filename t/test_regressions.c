@@ -602,14 +602,6 @@ static void teardown(void)
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* What a callback got, and how often. */
 struct got {
 	int calls;
@@ -646,18 +638,18 @@ static void on_view_res(void *arg, struct dmaio_view *v, int64_t res)
 /* Runs the loop for secs. */
 static void run_for(struct dmaio_loop *loop, double secs)
 {
-	double end = now_s() + secs;
+	double end = tu_now_s() + secs;
 
-	while (now_s() < end)
+	while (tu_now_s() < end)
 		ck_assert_int_ge(dmaio_loop_run_once(loop, 10), 0);
 }
 
 /* Runs the loop until pending drops to left, or secs pass. */
 static void run_until(struct dmaio_loop *loop, size_t left, double secs)
 {
-	double end = now_s() + secs;
+	double end = tu_now_s() + secs;
 
-	while (dmaio_loop_pending(loop) > left && now_s() < end)
+	while (dmaio_loop_pending(loop) > left && tu_now_s() < end)
 		ck_assert_int_ge(dmaio_loop_run_once(loop, 10), 0);
 }
 
@@ -1189,13 +1181,13 @@ START_TEST(lazy_eventfd_loop_finds_silent_completions_while_in_epoll)
 	 * a run_once returns with the next read the disk answers (a busy
 	 * disk may take a while, not 10 s).
 	 */
-	t0 = now_s();
-	for (i = 0; i < 1000 && r.calls < 32 && now_s() - t0 < 60; i++) {
-		double t1 = now_s();
+	t0 = tu_now_s();
+	for (i = 0; i < 1000 && r.calls < 32 && tu_now_s() - t0 < 60; i++) {
+		double t1 = tu_now_s();
 
 		ck_assert_int_ge(dmaio_loop_run_once(loop, 10000), 0);
-		ck_assert_msg(now_s() - t1 < 9.5, "run_once waited %.1f s with "
-			      "%d of 32 reads seen", now_s() - t1, r.calls);
+		ck_assert_msg(tu_now_s() - t1 < 9.5, "run_once waited %.1f s with "
+			      "%d of 32 reads seen", tu_now_s() - t1, r.calls);
 	}
 	ck_assert_int_eq(r.calls, 32);
 	ck_assert_int_eq(dmaio_loop_unwatch(loop, p[0]), 0);
@@ -2142,9 +2134,9 @@ START_TEST(polling_never_outlasts_run_once_timeout)
 	ck_assert_int_eq(dmaio_file_read_at(f, 0, 4096, on_view_res, &r), 0);
 	ck_assert_int_ge(dmaio_loop_run_once(loop, 0), 0);
 	ck_assert_int_eq(nheld, 1);
-	t0 = now_s();
+	t0 = tu_now_s();
 	ck_assert_int_ge(dmaio_loop_run_once(loop, 20), 0);
-	took = now_s() - t0;
+	took = tu_now_s() - t0;
 	ck_assert_msg(took < 0.6, "run_once(loop, 20) took %.3f s", took);
 	release_held(0);
 	ck_assert_int_eq(dmaio_loop_run(loop), 0);
@@ -2752,9 +2744,9 @@ START_TEST(run_once_with_timeout_0_never_waits)
 			 0);
 	/* a wait would cost each call 1 ms; a preempted call, rarely */
 	for (i = 0; i < 200; i++) {
-		t0 = now_s();
+		t0 = tu_now_s();
 		ck_assert_int_ge(dmaio_loop_run_once(loop, 0), 0);
-		took = now_s() - t0;
+		took = tu_now_s() - t0;
 		if (took >= 0.0009)
 			slow++;
 	}

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* a features.def line's profile, if it has one */
@@ -153,6 +154,14 @@ const char *tu_path(const char *name)
 }
 
 /* ------------------------------------------------------------------ */
+
+double tu_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 struct dmaio_loop_stats tu_loop_stats(struct dmaio_loop *loop)
 {

@@ -73,6 +73,8 @@ int tu_rm_rf(const char *dir);
 struct dmaio_loop *tu_loop(uint64_t disable, unsigned depth);
 /* loop's dmaio_loop_stats (asserting the call succeeds). */
 struct dmaio_loop_stats tu_loop_stats(struct dmaio_loop *loop);
+/* CLOCK_MONOTONIC in seconds, for the tests' time bounds. */
+double tu_now_s(void);
 
 /* The byte at file offset off in test data with seed. */
 static inline unsigned char tu_pattern(uint64_t off, unsigned seed)

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <dmaio.h>
+#include "disable_words.h"
 #include "io_props.h"
 
 #include <errno.h>
@@ -196,35 +197,20 @@ static int probe_path(struct dmaio_loop *loop, const char *path)
 /*
  * The library ignores a DMAIO_DISABLE word it does not know (its API: a
  * newer program's words must not break an older library), so a typo
- * ("copyrange") leaves the feature on without a sign: name each here.
- * Words are split as lib/features.c's env_disable() splits them, on any
- * run of commas and spaces.
+ * ("copyrange") leaves the feature on without a sign: name each here,
+ * split by the library's own rule (lib/disable_words.c).
  */
-static void warn_disable_words(const char *p)
+static void on_unknown_word(const char *word, size_t n, void *arg)
 {
-	static const char *const words[] = {
-#define DMAIO_FEATURE(bit, word, name, profile, desc, probe) word,
-#include "features.def"
-		"all",
-	};
-	size_t i, n;
+	const char *known;
+	size_t i;
 
-	while (p && *p) {
-		n = strcspn(p, ", ");
-		for (i = 0; n && i < sizeof(words) / sizeof(words[0]); i++)
-			if (strlen(words[i]) == n && !strncmp(p, words[i], n))
-				break;
-		if (n && i == sizeof(words) / sizeof(words[0])) {
-			fprintf(stderr, "dmaio-info: DMAIO_DISABLE: unknown "
-					"word \"%.*s\", ignored by the library "
-					"(known:", (int)n, p);
-			for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-				fprintf(stderr, " %s", words[i]);
-			fprintf(stderr, ")\n");
-		}
-		p += n;
-		p += strspn(p, ", ");
-	}
+	(void)arg;
+	fprintf(stderr, "dmaio-info: DMAIO_DISABLE: unknown word \"%.*s\", "
+			"ignored by the library (known:", (int)n, word);
+	for (i = 0; (known = dmaio__disable_word(i)); i++)
+		fprintf(stderr, " %s", known);
+	fprintf(stderr, ")\n");
 }
 
 /* What the probes cost the loop: the counters dmaio_loop_stats() keeps. */
@@ -275,7 +261,8 @@ int main(int argc, char **argv)
 	if (getenv("DMAIO_DISABLE")) {
 		printf("  (DMAIO_DISABLE=%s)\n", getenv("DMAIO_DISABLE"));
 		fflush(stdout); /* warnings follow the line they are about */
-		warn_disable_words(getenv("DMAIO_DISABLE"));
+		dmaio__disable_words(getenv("DMAIO_DISABLE"), on_unknown_word,
+				     NULL);
 	}
 #define DMAIO_FEATURE(bit, word, name, profile, desc, probe) \
 	printf("  %-28s %s\n", desc ":", yes(feat & (bit)));
